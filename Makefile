@@ -1,0 +1,39 @@
+# The README's commands. `make run` and `make test` each do all the set-up a fresh machine
+# needs: a virtual environment in .venv with calipers built (release) and installed editable.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test test-rust test-python lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+run: install
+	$(BIN)/python examples/ot_demo.py
+
+lint: install
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(BIN)/ruff check python tests bench examples
+	$(BIN)/ruff format --check python tests bench examples
+	$(BIN)/python -m mypy.stubtest calipers._core --allowlist stubtest-allowlist.txt
+
+test-rust:
+	cargo test --workspace
+
+test-python: install
+	$(BIN)/python -m pytest
+
+test: lint test-rust test-python
+
+bench: install
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,13 @@
+"""calipers: statistically sound, high-throughput evaluation of ML and LLM models.
+
+Capabilities live in submodules (``calipers.ot``, ...); the numerical work runs in a Rust
+core (``calipers._core``) with the GIL released.
+"""
+
+from __future__ import annotations
+
+from . import exceptions, ot
+from ._config import get_num_threads, set_num_threads
+from ._core import __version__
+
+__all__ = ["__version__", "exceptions", "get_num_threads", "ot", "set_num_threads"]

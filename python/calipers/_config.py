@@ -1,0 +1,21 @@
+"""Process-wide settings."""
+
+from __future__ import annotations
+
+from . import _core
+from ._validation import check_scalar
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of worker threads used by all later calipers calls.
+
+    The default is the ``CALIPERS_NUM_THREADS`` environment variable, else every core.
+    Results never depend on this number: seeded computations are bit-identical for any
+    thread count.
+    """
+    _core.set_num_threads(check_scalar(n, "n", kind=int, low=1))
+
+
+def get_num_threads() -> int:
+    """The number of worker threads calipers uses."""
+    return int(_core.get_num_threads())

@@ -1,0 +1,135 @@
+"""Input validation and conversion shared by every capability.
+
+The Rust core expects C-contiguous float64 (or uint8) arrays and plain scalars; these helpers
+produce them and raise errors that name the argument and the fix.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Literal
+
+import numpy as np
+
+from .exceptions import InvalidArgumentError, NonFiniteError, ShapeError
+
+NanPolicy = Literal["raise", "omit", "propagate"]
+_SEED_BITS = 64
+
+
+def as_float_array(
+    x: Any,
+    name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    allow_empty: bool = False,
+    finite: bool = True,
+) -> np.ndarray:
+    """Return ``x`` as a C-contiguous float64 array after checking ndim, emptiness, finiteness."""
+    try:
+        arr = np.ascontiguousarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"{name}: could not convert to a float array ({exc})") from None
+    check_ndim(arr, name, ndim)
+    if not allow_empty and arr.size == 0:
+        raise ShapeError(f"{name}: is empty; pass at least one value")
+    if finite:
+        check_finite(arr, name)
+    return arr
+
+
+def check_ndim(arr: np.ndarray, name: str, ndim: int | tuple[int, ...] | None) -> None:
+    """Raise ShapeError unless ``arr.ndim`` is one of ``ndim``."""
+    if ndim is None:
+        return
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if arr.ndim not in allowed:
+        want = " or ".join(f"{d}-D" for d in allowed)
+        raise ShapeError(f"{name}: expected a {want} array, got shape {arr.shape}")
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Raise NonFiniteError naming the first NaN/inf position."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        n_bad = int(bad.sum())
+        pos = where[0] if len(where) == 1 else where
+        raise NonFiniteError(
+            f"{name}: has {n_bad} NaN/inf value(s), the first at index {pos}; "
+            "remove or impute them (or pass nan_policy='omit' where supported)"
+        )
+
+
+def check_nan_policy(nan_policy: str) -> NanPolicy:
+    if nan_policy not in ("raise", "omit", "propagate"):
+        raise InvalidArgumentError(
+            f"nan_policy: got {nan_policy!r}; use 'raise', 'omit' or 'propagate'"
+        )
+    return nan_policy  # type: ignore[return-value]
+
+
+def as_weights(w: Any, name: str, n: int, *, ndim: int = 1) -> np.ndarray | None:
+    """Validate optional non-negative weights of length ``n`` (last axis); None stays None."""
+    if w is None:
+        return None
+    arr = as_float_array(w, name, ndim=ndim)
+    if arr.shape[-1] != n:
+        raise ShapeError(
+            f"{name}: has length {arr.shape[-1]} but {n} values were given; pass one weight per value"
+        )
+    if (arr < 0).any():
+        raise InvalidArgumentError(f"{name}: has negative entries; weights must be >= 0")
+    sums = arr.sum(axis=-1)
+    if np.any(sums <= 0):
+        raise InvalidArgumentError(f"{name}: all weights are zero; at least one must be positive")
+    return arr
+
+
+def check_scalar(
+    x: Any,
+    name: str,
+    *,
+    kind: type = float,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> Any:
+    """Check a scalar's type and range, returning it converted to ``kind``."""
+    want = numbers.Integral if kind is int else numbers.Real
+    if isinstance(x, bool) or not isinstance(x, want):
+        raise InvalidArgumentError(
+            f"{name}: expected {kind.__name__}, got {type(x).__name__} ({x!r})"
+        )
+    value = kind(x)
+    if kind is float and not np.isfinite(value):
+        raise InvalidArgumentError(f"{name}: must be finite, got {value}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        op = ">=" if low_inclusive else ">"
+        raise InvalidArgumentError(f"{name}: must be {op} {low}, got {value}")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        op = "<=" if high_inclusive else "<"
+        raise InvalidArgumentError(f"{name}: must be {op} {high}, got {value}")
+    return value
+
+
+def seed_from_rng(rng: Any) -> int:
+    """Reduce ``rng`` (None, int, or numpy Generator/SeedSequence) to one 64-bit seed.
+
+    None draws fresh entropy, so results differ between calls; pass an int for
+    reproducibility. A Generator is advanced by one draw, like any other consumer.
+    """
+    if rng is None:
+        return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, 2**_SEED_BITS, dtype=np.uint64))
+    if isinstance(rng, np.random.SeedSequence):
+        return int(rng.generate_state(1, dtype=np.uint64)[0])
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise InvalidArgumentError(f"rng: seed must be >= 0, got {rng}")
+        return int(rng) % 2**_SEED_BITS
+    raise InvalidArgumentError(
+        f"rng: expected None, an int seed or a numpy.random.Generator, got {type(rng).__name__}"
+    )

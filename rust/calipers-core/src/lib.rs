@@ -1,0 +1,13 @@
+//! calipers-core: the numerical engine of calipers, in pure Rust.
+//!
+//! Every public function takes validated, contiguous slices and plain scalars and returns
+//! `Result<_, Error>`; no function here may panic on user input. Python concerns (numpy, the
+//! GIL, exceptions) live in the `calipers-py` bindings crate.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod ot;
+pub mod par;
+pub mod rng;
+
+pub use error::{Error, Result};

@@ -1,0 +1,21 @@
+//! The `calipers._core` extension module: thin PyO3 wrappers over calipers-core.
+//!
+//! One file per capability; each exposes `register(m)` adding its functions to the module.
+//! Python (`python/calipers/`) owns names, defaults, docs and validation; these wrappers take
+//! contiguous arrays and plain scalars, release the GIL for the work, and map errors.
+
+mod arrays;
+mod detach;
+mod errors;
+mod ot;
+mod threads;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    threads::register(m)?;
+    ot::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! Thread-count control shared by every capability.
+
+use calipers_core::par;
+use pyo3::prelude::*;
+
+use crate::errors::to_pyerr;
+
+#[pyfunction]
+fn set_num_threads(py: Python<'_>, n: usize) -> PyResult<()> {
+    par::set_num_threads(n).map_err(|e| to_pyerr(py, e))
+}
+
+#[pyfunction]
+fn get_num_threads() -> usize {
+    par::num_threads()
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    Ok(())
+}

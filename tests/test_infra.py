@@ -1,0 +1,97 @@
+"""The shared machinery: exceptions, validation helpers, results, thread control."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import calipers
+from calipers import _validation as v
+from calipers._results import ConfidenceInterval, Result
+from calipers.exceptions import InvalidArgumentError, NonFiniteError, ShapeError
+
+
+def test_exception_hierarchy_keeps_value_error():
+    for cls in (InvalidArgumentError, NonFiniteError, ShapeError):
+        assert issubclass(cls, ValueError)
+
+
+def test_as_float_array_converts_int_and_non_contiguous():
+    x = np.arange(12, dtype=np.int32).reshape(3, 4)[:, ::2]
+    out = v.as_float_array(x, "x", ndim=2)
+    assert out.dtype == np.float64 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, x)
+
+
+@pytest.mark.parametrize(
+    ("value", "exc", "text"),
+    [
+        ([1.0, np.nan], NonFiniteError, "x: has 1 NaN/inf"),
+        ([], ShapeError, "x: is empty"),
+        ([[1.0]], ShapeError, "expected a 1-D"),
+        (["a"], InvalidArgumentError, "could not convert"),
+    ],
+)
+def test_as_float_array_errors_name_the_argument(value, exc, text):
+    with pytest.raises(exc, match=text):
+        v.as_float_array(value, "x", ndim=1)
+
+
+def test_seed_from_rng():
+    assert v.seed_from_rng(5) == 5
+    g1, g2 = np.random.default_rng(1), np.random.default_rng(1)
+    assert v.seed_from_rng(g1) == v.seed_from_rng(g2)
+    assert v.seed_from_rng(None) != v.seed_from_rng(None)
+    with pytest.raises(InvalidArgumentError, match="rng"):
+        v.seed_from_rng("seed")
+    with pytest.raises(InvalidArgumentError, match="rng"):
+        v.seed_from_rng(-1)
+
+
+def test_check_scalar():
+    assert v.check_scalar(3, "k", kind=int, low=1) == 3
+    with pytest.raises(InvalidArgumentError, match="k: must be >= 1"):
+        v.check_scalar(0, "k", kind=int, low=1)
+    with pytest.raises(InvalidArgumentError, match="expected int"):
+        v.check_scalar(1.5, "k", kind=int)
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        v.check_scalar(float("nan"), "x")
+
+
+def test_result_repr_and_dict():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True, repr=False)
+    class R(Result):
+        statistic: float
+        confidence_interval: ConfidenceInterval
+        values: np.ndarray
+
+    r = R(1.5, ConfidenceInterval(1.0, 2.0), np.arange(3.0))
+    assert "statistic=1.5" in repr(r)
+    d = r.to_dict(json_safe=True)
+    assert d == {
+        "statistic": 1.5,
+        "confidence_interval": {"low": 1.0, "high": 2.0},
+        "values": [0.0, 1.0, 2.0],
+    }
+    low, high = r.confidence_interval
+    assert (low, high) == (1.0, 2.0)
+
+
+def test_thread_count_round_trip():
+    before = calipers.get_num_threads()
+    calipers.set_num_threads(3)
+    assert calipers.get_num_threads() == 3
+    calipers.set_num_threads(before)
+    with pytest.raises(InvalidArgumentError, match="n: must be >= 1"):
+        calipers.set_num_threads(0)
+
+
+def test_core_errors_map_to_calipers_exceptions():
+    from calipers import _core
+
+    with pytest.raises(InvalidArgumentError, match="p: is 0.5"):
+        _core.wasserstein_pp(np.ones(2), np.ones(2), 0.5)
+    with pytest.raises(NonFiniteError, match="u_values"):
+        _core.wasserstein_pp(np.array([np.nan]), np.ones(2), 1.0)
