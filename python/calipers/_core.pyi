@@ -24,3 +24,40 @@ def wasserstein_pp_rows(
     u_weights: npt.NDArray[np.float64] | None = None,
     v_weights: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def quantile_function(
+    x: npt.NDArray[np.float64],
+    q: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def quantile_function_rows(
+    x: npt.NDArray[np.float64],
+    q: npt.NDArray[np.float64],
+    weights: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def monotone_coupling(
+    u: npt.NDArray[np.float64],
+    v: npt.NDArray[np.float64],
+    u_weights: npt.NDArray[np.float64] | None = None,
+    v_weights: npt.NDArray[np.float64] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def aot_loss(
+    chosen_logps: npt.NDArray[np.float64],
+    rejected_logps: npt.NDArray[np.float64],
+    ref_chosen_logps: npt.NDArray[np.float64],
+    ref_rejected_logps: npt.NDArray[np.float64],
+    beta: float,
+    label_smoothing: float,
+    relaxation: str,
+    paired: bool,
+) -> tuple[
+    float,
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]: ...
+def kmixup_match(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], k: int
+) -> npt.NDArray[np.int64]: ...

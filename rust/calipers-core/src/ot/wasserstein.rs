@@ -1,53 +1,15 @@
 //! Exact 1-D Wasserstein distances (returned as W_p^p; the caller takes the p-th root).
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
-use crate::error::{Error, Result, ensure_finite, ensure_non_empty};
+use super::sample::{Sample, SortedSample, validate, walk};
+use super::sort;
+use crate::error::{Error, Result};
 use crate::par;
 
-/// A weighted 1-D sample: values with optional non-negative weights (uniform when `None`).
-#[derive(Clone, Copy, Debug)]
-pub struct Sample<'a> {
-    pub values: &'a [f64],
-    pub weights: Option<&'a [f64]>,
-}
-
-/// Validates a sample; `name` and `wname` are the argument names used in messages.
-fn validate(s: &Sample, name: &'static str, wname: &'static str) -> Result<()> {
-    ensure_non_empty(name, s.values)?;
-    ensure_finite(name, s.values)?;
-    if let Some(w) = s.weights {
-        if w.len() != s.values.len() {
-            return Err(Error::shape(
-                wname,
-                format!(
-                    "has length {} but {name} has length {}; pass one weight per value",
-                    w.len(),
-                    s.values.len()
-                ),
-            ));
-        }
-        ensure_finite(wname, w)?;
-        if let Some(i) = w.iter().position(|&x| x < 0.0) {
-            return Err(Error::invalid(
-                wname,
-                format!(
-                    "weight {} at position {i} is negative; weights must be >= 0",
-                    w[i]
-                ),
-            ));
-        }
-        if w.iter().sum::<f64>() <= 0.0 {
-            return Err(Error::invalid(
-                wname,
-                "all weights are zero; at least one weight must be positive",
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn validate_p(p: f64) -> Result<()> {
+pub(crate) fn validate_p(p: f64) -> Result<()> {
     if !(p.is_finite() && p >= 1.0) {
         return Err(Error::invalid(
             "p",
@@ -57,8 +19,9 @@ fn validate_p(p: f64) -> Result<()> {
     Ok(())
 }
 
+/// |d|^p, with the common orders spelled out (powf is slow and not exact for them).
 #[inline]
-fn cost(d: f64, p: f64) -> f64 {
+pub(crate) fn cost(d: f64, p: f64) -> f64 {
     let d = d.abs();
     if p == 1.0 {
         d
@@ -69,66 +32,62 @@ fn cost(d: f64, p: f64) -> f64 {
     }
 }
 
-fn sorted(values: &[f64]) -> Vec<f64> {
-    let mut v = values.to_vec();
-    v.sort_unstable_by(f64::total_cmp);
-    v
-}
-
-/// Sorted values with their cumulative weights normalised so that the last one is exactly 1.
-fn sorted_cdf(s: &Sample) -> (Vec<f64>, Vec<f64>) {
-    let n = s.values.len();
-    match s.weights {
-        None => {
-            let cdf = (1..=n).map(|k| k as f64 / n as f64).collect();
-            (sorted(s.values), cdf)
-        }
-        Some(w) => {
-            let mut order: Vec<usize> = (0..n).collect();
-            order.sort_unstable_by(|&a, &b| s.values[a].total_cmp(&s.values[b]));
-            let total: f64 = w.iter().sum();
-            let mut acc = 0.0;
-            let mut cdf = Vec::with_capacity(n);
-            for &i in &order {
-                acc += w[i];
-                cdf.push(acc / total);
-            }
-            cdf[n - 1] = 1.0;
-            (order.iter().map(|&i| s.values[i]).collect(), cdf)
-        }
-    }
-}
-
-/// ∫₀¹ c(F⁻¹(t) − G⁻¹(t)) dt by a linear merge of the two cumulative-weight sequences.
-fn merge_cost(xs: &[f64], cx: &[f64], ys: &[f64], cy: &[f64], p: f64) -> f64 {
-    let (mut i, mut j, mut t, mut total) = (0, 0, 0.0, 0.0);
-    while i < xs.len() && j < ys.len() {
-        let next = cx[i].min(cy[j]);
-        total += (next - t) * cost(xs[i] - ys[j], p);
-        t = next;
-        if cx[i] <= next {
-            i += 1;
-        }
-        if cy[j] <= next {
-            j += 1;
-        }
-    }
-    total
-}
-
-/// Equal sizes and uniform weights: the k-th order statistics are matched.
-fn sorted_pairs_cost(xs: &[f64], ys: &[f64], p: f64) -> f64 {
-    let sum: f64 = xs.iter().zip(ys).map(|(x, y)| cost(x - y, p)).sum();
+/// Equal sizes and uniform weights: the k-th order statistics are matched. The loop is
+/// specialised per order so that the hot p = 1, 2 cases vectorise.
+fn sorted_pairs_cost(xs: &[u64], ys: &[u64], p: f64) -> f64 {
+    let pairs = xs
+        .iter()
+        .zip(ys)
+        .map(|(&x, &y)| sort::value(x) - sort::value(y));
+    let sum: f64 = if p == 1.0 {
+        pairs.map(f64::abs).sum()
+    } else if p == 2.0 {
+        pairs.map(|d| d * d).sum()
+    } else {
+        pairs.map(|d| d.abs().powf(p)).sum()
+    };
     sum / xs.len() as f64
 }
 
-fn pp_unchecked(u: &Sample, v: &Sample, p: f64) -> f64 {
-    if u.weights.is_none() && v.weights.is_none() && u.values.len() == v.values.len() {
-        let (xs, ys) = rayon::join(|| sorted(u.values), || sorted(v.values));
-        return sorted_pairs_cost(&xs, &ys, p);
+/// W_p^p of two sorted samples.
+fn sorted_cost(a: &SortedSample, b: &SortedSample, p: f64) -> f64 {
+    if a.is_uniform() && b.is_uniform() && a.len() == b.len() {
+        return sorted_pairs_cost(a.keys(), b.keys(), p);
     }
-    let ((xs, cx), (ys, cy)) = rayon::join(|| sorted_cdf(u), || sorted_cdf(v));
-    merge_cost(&xs, &cx, &ys, &cy, p)
+    let mut total = 0.0;
+    walk(a, b, |i, j, mass| {
+        total += mass * cost(a.value(i) - b.value(j), p)
+    });
+    total
+}
+
+/// Largest buffers (in values) kept for reuse between calls; larger ones are freed.
+const KEEP_MAX: usize = 1 << 24;
+
+thread_local! {
+    /// Sort buffers kept between calls: on this VM, first-touch page faults of fresh
+    /// multi-megabyte buffers cost more than the sort itself.
+    static BUFFERS: RefCell<(SortedSample, SortedSample)> = RefCell::default();
+}
+
+/// Sorts both samples (in parallel) and returns W_p^p, reusing this thread's buffers.
+fn pp_reusing_buffers(u: &Sample, v: &Sample, p: f64) -> f64 {
+    let (mut a, mut b) = BUFFERS.with(|cell| cell.take());
+    let (a_loaded, b_loaded) = rayon::join(
+        move || {
+            a.load(u, false);
+            a
+        },
+        move || {
+            b.load(v, false);
+            b
+        },
+    );
+    let result = sorted_cost(&a_loaded, &b_loaded, p);
+    if a_loaded.capacity() <= KEEP_MAX && b_loaded.capacity() <= KEEP_MAX {
+        BUFFERS.with(|cell| cell.replace((a_loaded, b_loaded)));
+    }
+    result
 }
 
 /// W_p^p between two weighted samples (exact).
@@ -136,10 +95,12 @@ pub fn wasserstein_pp(u: Sample, v: Sample, p: f64) -> Result<f64> {
     validate_p(p)?;
     validate(&u, "u_values", "u_weights")?;
     validate(&v, "v_values", "v_weights")?;
-    par::install(|| pp_unchecked(&u, &v, p))
+    par::install(|| pp_reusing_buffers(&u, &v, p))
 }
 
 /// W_p^p for many pairs at once: `us[r]` against `vs[r]`, computed in parallel over rows.
+/// Each worker thread reuses one pair of sort buffers for all its rows, and every row is
+/// computed by one thread alone, so the bits do not depend on the number of threads.
 pub fn wasserstein_pp_rows(us: &[Sample], vs: &[Sample], p: f64) -> Result<Vec<f64>> {
     validate_p(p)?;
     if us.len() != vs.len() {
@@ -159,7 +120,15 @@ pub fn wasserstein_pp_rows(us: &[Sample], vs: &[Sample], p: f64) -> Result<Vec<f
     par::install(|| {
         us.par_iter()
             .zip(vs)
-            .map(|(u, v)| pp_unchecked(u, v, p))
+            .with_min_len(8)
+            .map_init(
+                || (SortedSample::default(), SortedSample::default()),
+                |(a, b), (u, v)| {
+                    a.load(u, false);
+                    b.load(v, false);
+                    sorted_cost(a, b, p)
+                },
+            )
             .collect()
     })
 }
@@ -170,10 +139,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn s(v: &[f64]) -> Sample<'_> {
-        Sample {
-            values: v,
-            weights: None,
-        }
+        Sample::uniform(v)
     }
 
     #[test]
