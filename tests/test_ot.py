@@ -577,3 +577,15 @@ def test_torch_cuda_matches_cpu_and_rust(torch):
         torch.tensor(uw, device="cuda"),
     )
     np.testing.assert_allclose(got.cpu().numpy(), wasserstein(u, v[:, :300], 1.0, uw), rtol=1e-9)
+
+
+@pytest.mark.timeout(120)
+def test_works_in_a_forked_child_after_use_in_the_parent():
+    """A forked child inherits the thread pool object but not its threads (bench memory probe)."""
+    import multiprocessing as mp
+
+    x = np.arange(10.0)
+    assert wasserstein(x, x + 1) == 1.0  # the parent's pool exists now
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply(wasserstein, (x, x + 2)) == 2.0

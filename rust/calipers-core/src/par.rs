@@ -2,6 +2,7 @@
 //! (`calipers.set_num_threads`, `CALIPERS_NUM_THREADS`), deterministic chunked maps, and the
 //! `Monitor` hook through which long loops report progress and notice interrupts.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
@@ -9,6 +10,13 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 
 static POOL: RwLock<Option<Arc<rayon::ThreadPool>>> = RwLock::new(None);
+/// The process that built `POOL`. A forked child (multiprocessing's "fork", the benchmarks'
+/// memory probe) inherits the pool object but none of its threads, so it builds its own.
+static POOL_PID: AtomicU32 = AtomicU32::new(0);
+
+fn built_here() -> bool {
+    POOL_PID.load(Ordering::Relaxed) == std::process::id()
+}
 
 /// Threads used when the user has not chosen: `CALIPERS_NUM_THREADS`, else all cores.
 fn default_num_threads() -> usize {
@@ -35,6 +43,7 @@ pub fn set_num_threads(n: usize) -> Result<()> {
     }
     let pool = build_pool(n)?;
     *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(pool);
+    POOL_PID.store(std::process::id(), Ordering::Relaxed);
     Ok(())
 }
 
@@ -45,14 +54,24 @@ pub fn num_threads() -> usize {
 
 fn pool() -> Result<Arc<rayon::ThreadPool>> {
     if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        return Ok(Arc::clone(p));
+        if built_here() {
+            return Ok(Arc::clone(p));
+        }
     }
     let mut slot = POOL.write().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = slot.as_ref() {
-        return Ok(Arc::clone(p));
+        if built_here() {
+            return Ok(Arc::clone(p));
+        }
     }
-    let p = build_pool(default_num_threads())?;
+    let n = slot
+        .as_ref()
+        .map_or_else(default_num_threads, |p| p.current_num_threads());
+    // A pool inherited through fork has no threads to shut down: leak it, never drop it.
+    std::mem::forget(slot.take());
+    let p = build_pool(n)?;
     *slot = Some(Arc::clone(&p));
+    POOL_PID.store(std::process::id(), Ordering::Relaxed);
     Ok(p)
 }
 

@@ -61,8 +61,9 @@ fn sorted_cost(a: &SortedSample, b: &SortedSample, p: f64) -> f64 {
     total
 }
 
-/// Largest buffers (in values) kept for reuse between calls; larger ones are freed.
-const KEEP_MAX: usize = 1 << 24;
+/// Largest buffers (in values) kept for reuse between calls (16 MiB of keys per sample);
+/// larger ones are freed.
+const KEEP_MAX: usize = 1 << 21;
 
 thread_local! {
     /// Sort buffers kept between calls: on this VM, first-touch page faults of fresh
