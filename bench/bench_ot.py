@@ -150,7 +150,9 @@ def aot_and_quantiles(rng) -> str:
             lambda: np.quantile(x, q, axis=1, method="inverted_cdf"),
         ),
     ]
-    return out + "\n" + table("Quantile function, 10,000 rows × 512, 101 levels", rows, rows[0].name)
+    return (
+        out + "\n" + table("Quantile function, 10,000 rows × 512, 101 levels", rows, rows[0].name)
+    )
 
 
 def main() -> None:

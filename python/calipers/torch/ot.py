@@ -123,7 +123,8 @@ def wasserstein(
 
 def _relaxed(delta: torch.Tensor, beta: float, relaxation: str) -> torch.Tensor:
     if relaxation == "logistic":
-        return F.softplus(-beta * delta)  # = -log sigmoid(beta * delta)
+        # softplus(-beta d), exactly (F.softplus turns linear past its threshold)
+        return -F.logsigmoid(beta * delta)
     return torch.clamp(beta - delta, min=0) ** 2
 
 

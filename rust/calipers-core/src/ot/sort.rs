@@ -4,8 +4,8 @@
 //! standard pattern-defeating sort is about twice as fast as sorting the floats with
 //! `total_cmp` (measured on this project's machine for 512 and 10^6 values). LSD radix sorts
 //! (8- and 11-bit digits) and a value-range bucket sort were measured too and were slower
-//! there: scattered writes are expensive on that VM. Ties are broken by original position,
-//! so results never depend on the sort's internal order.
+//! there: scattered writes are expensive on that VM. Equal keys are equal bit patterns, and
+//! indexed sorts break ties by position, so results never depend on the sort's internal order.
 
 /// Maps an f64 to a u64 whose unsigned order is `f64::total_cmp` order
 /// (−NaN < −inf < … < −0.0 < +0.0 < … < +inf < +NaN).
