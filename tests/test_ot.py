@@ -338,6 +338,18 @@ def test_paired_aot_never_above_dpo(c, r, cr, rr, beta, eps):
     assert aot <= dpo + 1e-12 * (1 + abs(dpo))
 
 
+@settings(max_examples=60, deadline=None)
+@given(logps, logps, logps, logps, st.floats(0.01, 5), st.floats(0, 0.49))
+def test_sorting_minimises_the_squared_hinge_over_pairings(c, r, cr, rr, beta, eps):
+    """Convex h: the sorted coupling is never worse than the given (identity) pairing."""
+    aot = aot_loss(c, r, cr, rr, beta=beta, label_smoothing=eps, relaxation="squared_hinge")
+    d = (c - r) - (cr - rr)
+    given_pairing = np.mean(
+        (1 - eps) * np.maximum(beta - d, 0) ** 2 + eps * np.maximum(beta + d, 0) ** 2
+    )
+    assert aot.loss <= given_pairing + 1e-12 * (1 + given_pairing)
+
+
 # --- k-mixup -------------------------------------------------------------------------------
 
 
@@ -444,6 +456,7 @@ def test_int_and_non_contiguous_inputs_of_new_functions():
         (lambda: aot_loss([1.0], [1.0, 2.0], [1.0], [1.0, 2.0]), ShapeError, "rejected_logps"),
         (lambda: aot_loss([1.0], [1.0], [1.0, 2.0], [1.0]), ShapeError, "ref_chosen_logps"),
         (lambda: aot_loss([], [1.0], [], [1.0]), ShapeError, "chosen_logps: is empty"),
+        (lambda: aot_loss([[1.0]], [1.0], [1.0], [1.0]), ShapeError, "chosen_logps: expected a 1"),
         (lambda: aot_loss([1.0], [1.0], [1.0], [1.0], beta=0.0), InvalidArgumentError, "beta"),
         (
             lambda: aot_loss([1.0], [1.0], [1.0], [1.0], label_smoothing=0.5),

@@ -85,7 +85,10 @@ fn pp_reusing_buffers(u: &Sample, v: &Sample, p: f64) -> f64 {
         },
     );
     let result = sorted_cost(&a_loaded, &b_loaded, p);
-    if a_loaded.capacity() <= KEEP_MAX && b_loaded.capacity() <= KEEP_MAX {
+    // Weighted samples also fill position and cumulative-weight buffers (40 bytes a value):
+    // too much to keep around, so only the unweighted key buffers are reused.
+    let unweighted = u.weights.is_none() && v.weights.is_none();
+    if unweighted && a_loaded.capacity() <= KEEP_MAX && b_loaded.capacity() <= KEEP_MAX {
         BUFFERS.with(|cell| cell.replace((a_loaded, b_loaded)));
     }
     result
