@@ -6,27 +6,51 @@
 use crate::error::{Error, Result, ensure_finite};
 use crate::par::{self, Monitor};
 
+/// Per-column state of the solver, kept together so that the inner loop touches one cache
+/// line (and one bounds check) per column.
+#[derive(Clone, Copy)]
+struct Column {
+    /// Dual variable.
+    v: f64,
+    /// Length of the shortest alternating path found so far to this column.
+    path_cost: f64,
+    /// Row preceding this column on that path.
+    path: usize,
+    /// Row assigned to this column, or `NONE`.
+    row: usize,
+    /// Reached by the current search.
+    seen: bool,
+}
+
+const NONE: usize = usize::MAX;
+
 /// Buffers of the shortest-augmenting-path solver, reusable across problems.
 #[derive(Default)]
 pub struct Lap {
     u: Vec<f64>,
-    v: Vec<f64>,
-    path_cost: Vec<f64>,
-    path: Vec<usize>,
-    row_of_col: Vec<usize>,
     col_of_row: Vec<usize>,
     seen_row: Vec<bool>,
-    seen_col: Vec<bool>,
+    cols: Vec<Column>,
     remaining: Vec<usize>,
 }
-
-const NONE: usize = usize::MAX;
 
 impl Lap {
     /// Solves min Σ_i cost[i·n + σ(i)] over permutations σ of 0..n for a finite n×n
     /// row-major `cost`; returns σ (column of each row). O(n³) in the worst case.
     pub fn solve(&mut self, cost: &[f64], n: usize) -> &[usize] {
-        self.reset(n);
+        self.u.clear();
+        self.u.resize(n, 0.0);
+        self.col_of_row.clear();
+        self.col_of_row.resize(n, NONE);
+        let free = Column {
+            v: 0.0,
+            path_cost: f64::INFINITY,
+            path: NONE,
+            row: NONE,
+            seen: false,
+        };
+        self.cols.clear();
+        self.cols.resize(n, free);
         for row in 0..n {
             let (sink, min_val) = self.shortest_path(cost, n, row);
             self.update_duals(row, min_val);
@@ -35,52 +59,48 @@ impl Lap {
         &self.col_of_row
     }
 
-    fn reset(&mut self, n: usize) {
-        for (vec, fill) in [(&mut self.u, 0.0), (&mut self.v, 0.0)] {
-            vec.clear();
-            vec.resize(n, fill);
-        }
-        for vec in [&mut self.row_of_col, &mut self.col_of_row, &mut self.path] {
-            vec.clear();
-            vec.resize(n, NONE);
-        }
-    }
-
     /// Dijkstra on reduced costs from the free row `row` to the nearest free column.
     fn shortest_path(&mut self, cost: &[f64], n: usize, row: usize) -> (usize, f64) {
-        self.path_cost.clear();
-        self.path_cost.resize(n, f64::INFINITY);
-        self.seen_row.clear();
-        self.seen_row.resize(n, false);
-        self.seen_col.clear();
-        self.seen_col.resize(n, false);
-        self.remaining.clear();
-        self.remaining.extend((0..n).rev());
+        let Lap {
+            u,
+            seen_row,
+            cols,
+            remaining,
+            ..
+        } = self;
+        for c in cols.iter_mut() {
+            c.path_cost = f64::INFINITY;
+            c.seen = false;
+        }
+        seen_row.clear();
+        seen_row.resize(n, false);
+        remaining.clear();
+        remaining.extend((0..n).rev());
         let mut min_val = 0.0;
         let mut i = row;
         loop {
-            self.seen_row[i] = true;
-            let (ui, costs) = (self.u[i], &cost[i * n..(i + 1) * n]);
+            seen_row[i] = true;
+            let (ui, costs) = (u[i], &cost[i * n..(i + 1) * n]);
             let mut best = (f64::INFINITY, 0);
-            for (slot, &j) in self.remaining.iter().enumerate() {
-                let reduced = min_val + costs[j] - ui - self.v[j];
-                if reduced < self.path_cost[j] {
-                    self.path[j] = i;
-                    self.path_cost[j] = reduced;
+            for (slot, &j) in remaining.iter().enumerate() {
+                let c = &mut cols[j];
+                let reduced = min_val + costs[j] - ui - c.v;
+                if reduced < c.path_cost {
+                    c.path = i;
+                    c.path_cost = reduced;
                 }
-                let pc = self.path_cost[j];
                 // Among equal costs prefer a free column: it ends the search sooner.
-                if pc < best.0 || (pc == best.0 && self.row_of_col[j] == NONE) {
-                    best = (pc, slot);
+                if c.path_cost < best.0 || (c.path_cost == best.0 && c.row == NONE) {
+                    best = (c.path_cost, slot);
                 }
             }
             min_val = best.0;
-            let j = self.remaining.swap_remove(best.1);
-            self.seen_col[j] = true;
-            if self.row_of_col[j] == NONE {
+            let j = remaining.swap_remove(best.1);
+            cols[j].seen = true;
+            if cols[j].row == NONE {
                 return (j, min_val);
             }
-            i = self.row_of_col[j];
+            i = cols[j].row;
         }
     }
 
@@ -88,21 +108,19 @@ impl Lap {
         self.u[row] += min_val;
         for i in 0..self.u.len() {
             if self.seen_row[i] && i != row {
-                self.u[i] += min_val - self.path_cost[self.col_of_row[i]];
+                self.u[i] += min_val - self.cols[self.col_of_row[i]].path_cost;
             }
         }
-        for j in 0..self.v.len() {
-            if self.seen_col[j] {
-                self.v[j] -= min_val - self.path_cost[j];
-            }
+        for c in self.cols.iter_mut().filter(|c| c.seen) {
+            c.v -= min_val - c.path_cost;
         }
     }
 
     fn augment(&mut self, row: usize, sink: usize) {
         let mut j = sink;
         loop {
-            let i = self.path[j];
-            self.row_of_col[j] = i;
+            let i = self.cols[j].path;
+            self.cols[j].row = i;
             std::mem::swap(&mut self.col_of_row[i], &mut j);
             if i == row {
                 break;
@@ -111,16 +129,31 @@ impl Lap {
     }
 }
 
+/// ‖a − b‖², summed in four independent lanes so that the additions pipeline (and
+/// vectorise); the order of additions is fixed, so the result is deterministic.
+fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    let mut lanes = [0.0; 4];
+    let (mut ca, mut cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    for (xa, xb) in (&mut ca).zip(&mut cb) {
+        for l in 0..4 {
+            let diff = xa[l] - xb[l];
+            lanes[l] += diff * diff;
+        }
+    }
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(p, q)| (p - q) * (p - q))
+        .sum();
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
+}
+
 /// Squared Euclidean distances between the rows of `x` (a×d) and `y` (b×d), row-major a×b.
 fn squared_distances(x: &[f64], y: &[f64], d: usize, out: &mut Vec<f64>) {
     out.clear();
     for xi in x.chunks_exact(d) {
-        out.extend(y.chunks_exact(d).map(|yj| {
-            xi.iter()
-                .zip(yj)
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum::<f64>()
-        }));
+        out.extend(y.chunks_exact(d).map(|yj| squared_distance(xi, yj)));
     }
 }
 
