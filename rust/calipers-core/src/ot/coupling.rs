@@ -35,6 +35,24 @@ pub fn monotone_coupling(u: Sample, v: Sample) -> Result<Coupling> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn plan_cost_is_the_wasserstein_cost(
+            u in prop::collection::vec(-1e3..1e3f64, 1..30),
+            v in prop::collection::vec(-1e3..1e3f64, 1..30),
+            p in 1.0..4.0f64,
+        ) {
+            let plan = monotone_coupling(Sample::uniform(&u), Sample::uniform(&v)).unwrap();
+            let cost: f64 = (0..plan.mass.len())
+                .map(|s| plan.mass[s] * (u[plan.i[s]] - v[plan.j[s]]).abs().powf(p))
+                .sum();
+            let w = crate::ot::wasserstein_pp(Sample::uniform(&u), Sample::uniform(&v), p).unwrap();
+            prop_assert!((cost - w).abs() <= 1e-9 * (1.0 + w));
+            prop_assert!(plan.mass.len() < u.len() + v.len());
+        }
+    }
 
     #[test]
     fn plan_of_a_small_example() {
