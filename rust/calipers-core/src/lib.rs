@@ -5,9 +5,11 @@
 //! GIL, exceptions) live in the `calipers-py` bindings crate.
 #![forbid(unsafe_code)]
 
+pub mod dominance;
 pub mod error;
 pub mod ot;
 pub mod par;
+pub mod resample;
 pub mod rng;
 
 pub use error::{Error, Result};

@@ -2,21 +2,15 @@
 //! (`calipers.set_num_threads`, `CALIPERS_NUM_THREADS`), deterministic chunked maps, and the
 //! `Monitor` hook through which long loops report progress and notice interrupts.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
-static POOL: RwLock<Option<Arc<rayon::ThreadPool>>> = RwLock::new(None);
-/// The process that built `POOL`. A forked child (multiprocessing's "fork", the benchmarks'
-/// memory probe) inherits the pool object but none of its threads, so it builds its own.
-static POOL_PID: AtomicU32 = AtomicU32::new(0);
-
-fn built_here() -> bool {
-    POOL_PID.load(Ordering::Relaxed) == std::process::id()
-}
+/// The pool and the id of the process that built it: a child created by `fork` inherits the
+/// pool object but none of its threads, so it must build its own (else it would wait forever).
+static POOL: RwLock<Option<(u32, Arc<rayon::ThreadPool>)>> = RwLock::new(None);
 
 /// Threads used when the user has not chosen: `CALIPERS_NUM_THREADS`, else all cores.
 fn default_num_threads() -> usize {
@@ -42,8 +36,7 @@ pub fn set_num_threads(n: usize) -> Result<()> {
         return Err(Error::invalid("n", "must be at least 1"));
     }
     let pool = build_pool(n)?;
-    *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(pool);
-    POOL_PID.store(std::process::id(), Ordering::Relaxed);
+    *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some((std::process::id(), pool));
     Ok(())
 }
 
@@ -53,25 +46,29 @@ pub fn num_threads() -> usize {
 }
 
 fn pool() -> Result<Arc<rayon::ThreadPool>> {
-    if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        if built_here() {
+    let pid = std::process::id();
+    if let Some((owner, p)) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if *owner == pid {
             return Ok(Arc::clone(p));
         }
     }
     let mut slot = POOL.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = slot.as_ref() {
-        if built_here() {
-            return Ok(Arc::clone(p));
+    let threads = match slot.take() {
+        Some((owner, p)) if owner == pid => {
+            *slot = Some((owner, Arc::clone(&p)));
+            return Ok(p);
         }
-    }
-    let n = slot
-        .as_ref()
-        .map_or_else(default_num_threads, |p| p.current_num_threads());
-    // A pool inherited through fork has no threads to shut down: leak it, never drop it.
-    std::mem::forget(slot.take());
-    let p = build_pool(n)?;
-    *slot = Some(Arc::clone(&p));
-    POOL_PID.store(std::process::id(), Ordering::Relaxed);
+        // Inherited through fork: its threads do not exist here. Leak it rather than run its
+        // destructor, which would signal threads of the parent process.
+        Some((_, p)) => {
+            let n = p.current_num_threads();
+            std::mem::forget(p);
+            n
+        }
+        None => default_num_threads(),
+    };
+    let p = build_pool(threads)?;
+    *slot = Some((pid, Arc::clone(&p)));
     Ok(p)
 }
 

@@ -6,8 +6,10 @@
 
 mod arrays;
 mod detach;
+mod dominance;
 mod errors;
 mod ot;
+mod resample;
 mod threads;
 
 use pyo3::prelude::*;
@@ -17,5 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     threads::register(m)?;
     ot::register(m)?;
+    resample::register(m)?;
+    dominance::register(m)?;
     Ok(())
 }
