@@ -251,7 +251,7 @@ def test_approximate_knn_recall_on_random_data():
 
 def test_fitted_recall_is_reported():
     x = blobs(6000, 8, seed=3)
-    model = GraphLaplacianIF(lam=1.0, rng=0).fit(x, np.zeros(6000))
+    model = GraphLaplacianIF(lam=1.0, algorithm="approximate", rng=0).fit(x, np.zeros(6000))
     assert model.graph_recall_ >= 0.95
 
 
@@ -519,7 +519,7 @@ def test_torch_gradient_flow_attack_and_audit():
     fair = torch.nn.Linear(4, 2).double()
     with torch.no_grad():
         fair.weight.zero_()
-        fair.weight[1, 1] = 5.0  # ignores the sensitive feature
+        fair.weight[1, 1] = 1.0  # ignores the sensitive feature
         fair.bias.zero_()
     loss = torch.nn.CrossEntropyLoss(reduction="none")
     x_adv = gradient_flow_attack(unfair, loss, x, y, metric, lam=50.0, step=1e-2, n_steps=50)

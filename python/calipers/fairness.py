@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 # Above this many points, algorithm="auto" switches from brute force to the approximate search.
-_EXACT_MAX_N = 5_000
+_EXACT_MAX_N = 20_000
 _PROB_FLOOR = 1e-12
 
 
@@ -270,7 +270,7 @@ def kneighbors_graph(
     algorithm : {'auto', 'exact', 'approximate'}
         'exact' is blocked brute force, O(n² d) time. 'approximate' is a random-projection
         forest (``n_trees`` trees, leaves of ``leaf_size`` points) refined by NN-descent
-        rounds; check its recall with :func:`knn_recall`. 'auto' is exact up to 5,000 points.
+        rounds; check its recall with :func:`knn_recall`. 'auto' is exact up to 20,000 points.
     rng : None, int or Generator
         Seed of the approximate search (results are identical for any thread count).
 

@@ -4,9 +4,7 @@ use calipers_core::Error;
 use calipers_core::fairness::{
     self as fair, ApproxOptions, CsrRef, Neighbors, Points, SolveOptions, Variant,
 };
-use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
 use crate::arrays::shape2;
@@ -25,7 +23,9 @@ fn points<'a>(a: &'a PyReadonlyArray2<'_, f64>) -> PyResult<(&'a [f64], usize)> 
 
 fn to_usize(arg: &'static str, xs: &[i64]) -> Result<Vec<usize>, Error> {
     xs.iter()
-        .map(|&v| usize::try_from(v).map_err(|_| Error::invalid(arg, format!("has negative entry {v}"))))
+        .map(|&v| {
+            usize::try_from(v).map_err(|_| Error::invalid(arg, format!("has negative entry {v}")))
+        })
         .collect()
 }
 
@@ -230,7 +230,10 @@ fn fairness_out_of_sample<'py>(
             && ix.len() == w.len()
             && ix.iter().all(|&j| j < n_fit);
         if !ok {
-            return Err(Error::shape("graph", "malformed out-of-sample neighbour rows"));
+            return Err(Error::shape(
+                "graph",
+                "malformed out-of-sample neighbour rows",
+            ));
         }
         let g = CsrRef {
             n: n_fit,
@@ -240,7 +243,7 @@ fn fairness_out_of_sample<'py>(
         };
         fair::out_of_sample(g, f, s, k, lam)
     })?;
-    Ok(PyArray1::from_vec(py, out).reshape([n_new, k])?)
+    PyArray1::from_vec(py, out).reshape([n_new, k])
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

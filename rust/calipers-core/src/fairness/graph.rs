@@ -54,14 +54,24 @@ impl CsrRef<'_> {
         if self.indptr.len() != n + 1 {
             return Err(Error::shape(
                 "graph",
-                format!("indptr has length {} but n + 1 = {} was expected", self.indptr.len(), n + 1),
+                format!(
+                    "indptr has length {} but n + 1 = {} was expected",
+                    self.indptr.len(),
+                    n + 1
+                ),
             ));
         }
         if self.indices.len() != self.weights.len() {
-            return Err(Error::shape("graph", "indices and weights differ in length"));
+            return Err(Error::shape(
+                "graph",
+                "indices and weights differ in length",
+            ));
         }
         if self.indptr.first() != Some(&0) || self.indptr.last() != Some(&self.indices.len()) {
-            return Err(Error::shape("graph", "indptr must start at 0 and end at nnz"));
+            return Err(Error::shape(
+                "graph",
+                "indptr must start at 0 and end at nnz",
+            ));
         }
         if self.indptr.windows(2).any(|w| w[0] > w[1]) {
             return Err(Error::shape("graph", "indptr must be non-decreasing"));
@@ -77,14 +87,23 @@ impl CsrRef<'_> {
             if cols.windows(2).any(|w| w[0] >= w[1]) {
                 return Err(Error::shape(
                     "graph",
-                    format!("row {i} has unsorted or duplicate column indices; call .sum_duplicates() and .sort_indices() first"),
+                    format!(
+                        "row {i} has unsorted or duplicate column indices; call .sum_duplicates() and .sort_indices() first"
+                    ),
                 ));
             }
         }
-        if let Some(p) = self.weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+        if let Some(p) = self
+            .weights
+            .iter()
+            .position(|w| !(w.is_finite() && *w >= 0.0))
+        {
             return Err(Error::invalid(
                 "graph",
-                format!("weight {} at position {p} is not a finite non-negative number", self.weights[p]),
+                format!(
+                    "weight {} at position {p} is not a finite non-negative number",
+                    self.weights[p]
+                ),
             ));
         }
         if !self.weights.iter().any(|&w| w > 0.0) {
@@ -114,7 +133,9 @@ impl CsrRef<'_> {
             None => Ok(()),
             Some(i) => Err(Error::invalid(
                 "graph",
-                format!("is not symmetric (row {i} differs from its transpose); pass (W + W.T) / 2 or W.maximum(W.T)"),
+                format!(
+                    "is not symmetric (row {i} differs from its transpose); pass (W + W.T) / 2 or W.maximum(W.T)"
+                ),
             )),
         }
     }
@@ -130,11 +151,17 @@ fn gaussian(theta: f64, d2: f64) -> f64 {
 /// weight exp(−θ d²_ij). No self-loops. Memory: O(n · k).
 pub fn knn_graph(nb: &Neighbors, n: usize, theta: f64) -> Result<Csr> {
     if !(theta.is_finite() && theta >= 0.0) {
-        return Err(Error::invalid("theta", format!("must be finite and >= 0, got {theta}")));
+        return Err(Error::invalid(
+            "theta",
+            format!("must be finite and >= 0, got {theta}"),
+        ));
     }
     let k = nb.k;
     if nb.indices.len() != n * k {
-        return Err(Error::shape("neighbors", "list length does not equal n * k"));
+        return Err(Error::shape(
+            "neighbors",
+            "list length does not equal n * k",
+        ));
     }
     let mut counts = vec![0usize; n + 1];
     for (i, &j) in nb.indices.iter().enumerate() {
@@ -203,7 +230,10 @@ fn from_rows(n: usize, rows: Vec<Vec<(usize, f64)>>) -> Csr {
 /// Radius graph weights exp(−θ d²) on CSR neighbour lists of squared distances.
 pub fn gaussian_weights(sqdist: &[f64], theta: f64) -> Result<Vec<f64>> {
     if !(theta.is_finite() && theta >= 0.0) {
-        return Err(Error::invalid("theta", format!("must be finite and >= 0, got {theta}")));
+        return Err(Error::invalid(
+            "theta",
+            format!("must be finite and >= 0, got {theta}"),
+        ));
     }
     Ok(sqdist.iter().map(|&d| gaussian(theta, d)).collect())
 }

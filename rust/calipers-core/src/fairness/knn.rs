@@ -25,7 +25,10 @@ pub struct Points<'a> {
 impl<'a> Points<'a> {
     pub fn new(data: &'a [f64], dim: usize) -> Result<Self> {
         if dim == 0 {
-            return Err(Error::shape("X", "has no columns; pass at least one feature"));
+            return Err(Error::shape(
+                "X",
+                "has no columns; pass at least one feature",
+            ));
         }
         if data.len() % dim != 0 {
             return Err(Error::shape(
@@ -84,6 +87,8 @@ pub fn sqdist(a: &[f64], b: &[f64]) -> f64 {
 struct TopK {
     k: usize,
     items: Vec<(f64, usize)>,
+    /// Whether each entry arrived in the current refinement round (NN-descent's "new" flag).
+    fresh: Vec<bool>,
 }
 
 impl TopK {
@@ -91,6 +96,7 @@ impl TopK {
         TopK {
             k,
             items: Vec::with_capacity(k + 1),
+            fresh: Vec::with_capacity(k + 1),
         }
     }
 
@@ -117,8 +123,23 @@ impl TopK {
         }
         let pos = self.items.partition_point(|&(dd, jj)| (dd, jj) < (d, j));
         self.items.insert(pos, (d, j));
+        self.fresh.insert(pos, true);
         self.items.truncate(self.k);
+        self.fresh.truncate(self.k);
         true
+    }
+
+    /// Marks every entry as old (start of a refinement round).
+    fn age(&mut self) {
+        self.fresh.iter_mut().for_each(|f| *f = false);
+    }
+
+    /// (index, fresh) pairs.
+    fn entries(&self) -> impl Iterator<Item = (usize, bool)> + '_ {
+        self.items
+            .iter()
+            .map(|&(_, j)| j)
+            .zip(self.fresh.iter().copied())
     }
 
     #[inline]
@@ -163,9 +184,18 @@ fn flatten(lists: Vec<Vec<TopK>>, k: usize) -> Neighbors {
     Neighbors { k, indices, sqdist }
 }
 
-/// Exact `k` nearest reference points of each query point by blocked brute force.
-/// `self_offset = Some(0)` means the queries are the reference points themselves (each point
-/// is then excluded from its own list).
+/// Squared norms of the rows.
+fn row_norms(p: Points) -> Vec<f64> {
+    p.data
+        .chunks(p.dim)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect()
+}
+
+/// Exact `k` nearest reference points of each query point by blocked brute force. Candidate
+/// distances come from a matrix product (|q|² + |r|² − 2 q·r, fast); the kept neighbours'
+/// distances are then recomputed directly, so reported values are accurate. `same_set`
+/// means the queries are the reference points themselves (each is excluded from its list).
 fn brute_force(
     reference: Points,
     queries: Points,
@@ -173,25 +203,48 @@ fn brute_force(
     same_set: bool,
     monitor: &dyn Monitor,
 ) -> Result<Neighbors> {
+    use ndarray::{Array2, ArrayView2, linalg::general_mat_mul};
     let n_ref = reference.len();
-    let n_q = queries.len();
-    let ranges: Vec<_> = par::chunk_ranges(n_q, QUERY_CHUNK).collect();
+    let dim = reference.dim;
+    let (ref_norms, q_norms) = (row_norms(reference), row_norms(queries));
+    let ranges: Vec<_> = par::chunk_ranges(queries.len(), QUERY_CHUNK).collect();
     let lists = par::map_chunks(ranges.len(), monitor, |c| {
         let range = ranges[c].clone();
+        let qd = &queries.data[range.start * dim..range.end * dim];
+        let q = ArrayView2::from_shape((range.len(), dim), qd)
+            .map_err(|e| Error::Numerical(e.to_string()))?;
         let mut tops: Vec<TopK> = range.clone().map(|_| TopK::new(k)).collect();
+        let mut full = Array2::<f64>::zeros((range.len(), REF_BLOCK.min(n_ref)));
+        let mut tail = Array2::<f64>::zeros((range.len(), n_ref % REF_BLOCK));
         for block in par::chunk_ranges(n_ref, REF_BLOCK) {
-            for (t, qi) in tops.iter_mut().zip(range.clone()) {
-                let q = queries.row(qi);
-                for j in block.clone() {
+            let rd = &reference.data[block.start * dim..block.end * dim];
+            let r = ArrayView2::from_shape((block.len(), dim), rd)
+                .map_err(|e| Error::Numerical(e.to_string()))?;
+            let out = if block.len() == full.ncols() {
+                &mut full
+            } else {
+                &mut tail
+            };
+            general_mat_mul(1.0, &q, &r.t(), 0.0, out);
+            for ((t, qi), row) in tops.iter_mut().zip(range.clone()).zip(out.rows()) {
+                for (j, &dot) in block.clone().zip(row.iter()) {
                     if same_set && j == qi {
                         continue;
                     }
-                    let d = sqdist(q, reference.row(j));
+                    let d = (q_norms[qi] + ref_norms[j] - 2.0 * dot).max(0.0);
                     if t.worst().is_none_or(|w| (d, j) < w) {
                         t.push(d, j);
                     }
                 }
             }
+        }
+        // Recompute the kept distances exactly and re-sort.
+        for (t, qi) in tops.iter_mut().zip(range) {
+            for item in t.items.iter_mut() {
+                item.0 = sqdist(queries.row(qi), reference.row(item.1));
+            }
+            t.items
+                .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         }
         Ok(tops)
     })?;
@@ -367,13 +420,14 @@ pub fn approximate_knn(
     Ok(flatten(vec![graph], k))
 }
 
-/// Reverse neighbour lists, each capped at `cap` entries (first come by source index).
-fn reverse_lists(graph: &[TopK], cap: usize) -> Vec<Vec<usize>> {
-    let mut rev: Vec<Vec<usize>> = vec![Vec::new(); graph.len()];
+/// Reverse neighbour lists with the forward edge's fresh flag, each capped at `cap`
+/// entries (first come by source index, so deterministic).
+fn reverse_lists(graph: &[TopK], cap: usize) -> Vec<Vec<(usize, bool)>> {
+    let mut rev: Vec<Vec<(usize, bool)>> = vec![Vec::new(); graph.len()];
     for (i, t) in graph.iter().enumerate() {
-        for &(_, j) in &t.items {
+        for (j, fresh) in t.entries() {
             if rev[j].len() < cap {
-                rev[j].push(i);
+                rev[j].push((i, fresh));
             }
         }
     }
@@ -381,7 +435,7 @@ fn reverse_lists(graph: &[TopK], cap: usize) -> Vec<Vec<usize>> {
 }
 
 /// One NN-descent round: each point tries the neighbours (forward and reverse) of its
-/// neighbours (forward and reverse).
+/// neighbours (forward and reverse), skipping paths made only of old edges (tried before).
 fn refine_round(
     points: Points,
     graph: &[TopK],
@@ -391,22 +445,24 @@ fn refine_round(
     let rev = reverse_lists(graph, k);
     let parts = par::map_chunks(ranges.len(), &par::Silent, |c| {
         let mut changed = 0usize;
+        let mut cands: Vec<usize> = Vec::new();
         let tops: Vec<TopK> = ranges[c]
             .clone()
             .map(|i| {
                 let mut top = graph[i].clone();
+                top.age();
                 let q = points.row(i);
-                let near = graph[i].items.iter().map(|&(_, j)| j).chain(rev[i].iter().copied());
-                for c in near {
-                    let second = graph[c].items.iter().map(|&(_, j)| j).chain(rev[c].iter().copied());
-                    for j in second {
-                        if j == i || top.contains(j) {
-                            continue;
-                        }
-                        let d = sqdist(q, points.row(j));
-                        if top.push(d, j) {
-                            changed += 1;
-                        }
+                cands.clear();
+                let near = graph[i].entries().chain(rev[i].iter().copied());
+                for (c, f1) in near {
+                    let second = graph[c].entries().chain(rev[c].iter().copied());
+                    cands.extend(second.filter(|&(j, f2)| (f1 || f2) && j != i).map(|p| p.0));
+                }
+                cands.sort_unstable();
+                cands.dedup();
+                for &j in &cands {
+                    if !top.contains(j) && top.push(sqdist(q, points.row(j)), j) {
+                        changed += 1;
                     }
                 }
                 top
@@ -428,7 +484,10 @@ pub fn radius_neighbors(
     monitor: &dyn Monitor,
 ) -> Result<(Vec<usize>, Vec<usize>, Vec<f64>)> {
     if !(tau.is_finite() && tau >= 0.0) {
-        return Err(Error::invalid("tau", format!("must be finite and >= 0, got {tau}")));
+        return Err(Error::invalid(
+            "tau",
+            format!("must be finite and >= 0, got {tau}"),
+        ));
     }
     if reference.dim != queries.dim {
         return Err(Error::shape(
@@ -499,8 +558,8 @@ mod tests {
         let p = Points::new(&data, 7).unwrap();
         let nb = exact_knn(p, 5, &par::Silent).unwrap();
         let want = naive(p, 5);
-        for i in 0..300 {
-            assert_eq!(&nb.indices[i * 5..(i + 1) * 5], want[i].as_slice());
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(&nb.indices[i * 5..(i + 1) * 5], w.as_slice());
         }
     }
 

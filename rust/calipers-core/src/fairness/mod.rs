@@ -12,4 +12,4 @@ pub use graph::{Csr, CsrRef, gaussian_weights, knn_graph};
 pub use knn::{
     ApproxOptions, Neighbors, Points, approximate_knn, exact_knn, exact_query, radius_neighbors,
 };
-pub use solve::{SolveOptions, Solution, Variant, glif_solve, out_of_sample};
+pub use solve::{Solution, SolveOptions, Variant, glif_solve, out_of_sample};

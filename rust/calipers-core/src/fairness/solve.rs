@@ -90,7 +90,10 @@ impl<'a> Operator<'a> {
                         e += 1;
                     }
                 }
-                let c = dt.iter().map(|&d| if d > 0.0 { 1.0 } else { 0.0 }).collect();
+                let c = dt
+                    .iter()
+                    .map(|&d| if d > 0.0 { 1.0 } else { 0.0 })
+                    .collect();
                 (wt, c, lam * mean_degree)
             }
         };
@@ -186,7 +189,10 @@ fn check_inputs(graph: &CsrRef, scores: &[f64], k: usize, opts: &SolveOptions) -
         ));
     }
     if !(opts.tol.is_finite() && opts.tol > 0.0) {
-        return Err(Error::invalid("tol", format!("must be > 0, got {}", opts.tol)));
+        return Err(Error::invalid(
+            "tol",
+            format!("must be > 0, got {}", opts.tol),
+        ));
     }
     Ok(())
 }
@@ -225,7 +231,13 @@ pub fn glif_solve(
         op.apply(&p, &mut q, k)?;
         let pq = column_sums(n, k, |i, c| p[i * k + c] * q[i * k + c])?;
         let alpha: Vec<f64> = (0..k)
-            .map(|c| if active[c] && pq[c] > 0.0 { rz[c] / pq[c] } else { 0.0 })
+            .map(|c| {
+                if active[c] && pq[c] > 0.0 {
+                    rz[c] / pq[c]
+                } else {
+                    0.0
+                }
+            })
             .collect();
         axpy_block(&mut x, &p, &alpha, k, 1.0)?;
         axpy_block(&mut r, &q, &alpha, k, -1.0)?;
@@ -235,11 +247,13 @@ pub fn glif_solve(
             .map(|c| if rz[c] > 0.0 { rz_new[c] / rz[c] } else { 0.0 })
             .collect();
         par::install(|| {
-            p.par_chunks_mut(k).zip(z.par_chunks(k)).for_each(|(pi, zi)| {
-                for ((pv, &zv), &bt) in pi.iter_mut().zip(zi).zip(&beta) {
-                    *pv = zv + bt * *pv;
-                }
-            })
+            p.par_chunks_mut(k)
+                .zip(z.par_chunks(k))
+                .for_each(|(pi, zi)| {
+                    for ((pv, &zv), &bt) in pi.iter_mut().zip(zi).zip(&beta) {
+                        *pv = zv + bt * *pv;
+                    }
+                })
         })?;
         rz = rz_new;
         res = residuals(&r, &b_norm, n, k)?;
@@ -253,7 +267,8 @@ pub fn glif_solve(
     }
     if x.iter().any(|v| !v.is_finite()) {
         return Err(Error::Numerical(
-            "conjugate gradients produced non-finite values; check the graph weights and lam".into(),
+            "conjugate gradients produced non-finite values; check the graph weights and lam"
+                .into(),
         ));
     }
     Ok(Solution {
@@ -274,11 +289,13 @@ fn precondition(op: &Operator, r: &[f64], k: usize) -> Vec<f64> {
 /// y[:, c] += sign · a[c] · x[:, c] for every column.
 fn axpy_block(y: &mut [f64], x: &[f64], a: &[f64], k: usize, sign: f64) -> Result<()> {
     par::install(|| {
-        y.par_chunks_mut(k).zip(x.par_chunks(k)).for_each(|(yi, xi)| {
-            for ((yv, &xv), &av) in yi.iter_mut().zip(xi).zip(a) {
-                *yv += sign * av * xv;
-            }
-        })
+        y.par_chunks_mut(k)
+            .zip(x.par_chunks(k))
+            .for_each(|(yi, xi)| {
+                for ((yv, &xv), &av) in yi.iter_mut().zip(xi).zip(a) {
+                    *yv += sign * av * xv;
+                }
+            })
     })
 }
 
@@ -289,7 +306,13 @@ fn residuals(r: &[f64], b_norm: &[f64], n: usize, k: usize) -> Result<Vec<f64>> 
         .zip(b_norm)
         .map(|(s, &b)| {
             let rn = s.sqrt();
-            if b > 0.0 { rn / b } else if rn == 0.0 { 0.0 } else { f64::INFINITY }
+            if b > 0.0 {
+                rn / b
+            } else if rn == 0.0 {
+                0.0
+            } else {
+                f64::INFINITY
+            }
         })
         .collect())
 }
