@@ -38,7 +38,18 @@ def best_time(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, float]:
     return best
 
 
+def _reset_calipers_pool() -> None:
+    """A forked child inherits the parent's handle to calipers' worker pool but not its
+    threads, so parallel calls would wait forever: build a fresh pool in the child."""
+    try:
+        import calipers
+    except ImportError:
+        return
+    calipers.set_num_threads(calipers.get_num_threads())
+
+
 def _child(fn: Callable[[], Any], queue: Any) -> None:
+    _reset_calipers_pool()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

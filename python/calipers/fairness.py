@@ -397,9 +397,11 @@ class GraphLaplacianIF:
 
     Notes
     -----
-    Disconnected graphs are allowed: each component is smoothed separately. Peak memory is
-    about ``nnz(W) · 24 + n · K · 48`` bytes plus the kNN lists (``n · k · 16`` bytes) and the
-    fair-space copy of ``X`` (``n · m · 8``); no n × n matrix is formed. New points
+    Disconnected graphs are allowed: each component is smoothed separately. Peak memory of the
+    solve is about 40 bytes per stored edge of ``W`` plus 64 bytes per score entry (n · K);
+    the graph search adds the fair-space copy of ``X`` (n · m · 8 bytes) and, for the
+    approximate search, about 1 KB per point (k = 10); no n × n matrix is formed (measured in
+    ``bench/bench_fairness.py``: see ``bench/RESULTS.md``). New points
     (``transform(X_new, scores_new)``) take one exact coordinate step of the objective with the
     fitted outputs frozen: ``f_new = (f̂_new + λ Σ_j w_j f_j) / (1 + λ Σ_j w_j)`` over their
     ``n_neighbors`` nearest fitted points (radius graph: all fitted points within ``tau``), with
@@ -641,7 +643,7 @@ class GraphLaplacianIF:
     def _new_point_edges(self, z_new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         z = self._z
         assert z is not None
-        if self.graph == "radius":
+        if isinstance(self.graph, str) and self.graph == "radius":
             indptr, indices, d2 = _core.fairness_radius(z, z_new, float(self.tau), False)  # type: ignore[arg-type]
             return indptr, indices, np.exp(-self.theta_ * d2)
         theta = self.theta_
