@@ -48,8 +48,19 @@ def _reset_calipers_pool() -> None:
     calipers.set_num_threads(calipers.get_num_threads())
 
 
+def _reset_peak_rss() -> None:
+    """A forked child starts with its parent's peak-RSS mark; reset it (Linux) so the peak
+    measured below is the child's own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _child(fn: Callable[[], Any], queue: Any) -> None:
     _reset_calipers_pool()
+    _reset_peak_rss()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -10,11 +10,4 @@ from . import exceptions, fairness, ot
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
-__all__ = [
-    "__version__",
-    "exceptions",
-    "fairness",
-    "get_num_threads",
-    "ot",
-    "set_num_threads",
-]
+__all__ = ["__version__", "exceptions", "fairness", "get_num_threads", "ot", "set_num_threads"]
