@@ -49,8 +49,15 @@ def _reset_calipers_pool() -> None:
 
 
 def _reset_peak_rss() -> None:
-    """A forked child starts with its parent's peak-RSS mark; reset it (Linux) so the peak
+    """A forked child starts with its parent's peak-RSS mark and its parent's freed-but-kept
+    heap pages; return those pages to the OS and reset the mark (Linux, glibc) so the peak
     measured below is the child's own."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
