@@ -417,6 +417,17 @@ pub fn out_of_sample(
         ));
     }
     ensure_finite("scores", new_scores)?;
+    let well_formed = new_graph.indptr.first() == Some(&0)
+        && new_graph.indptr.windows(2).all(|w| w[0] <= w[1])
+        && new_graph.indptr.last() == Some(&new_graph.indices.len())
+        && new_graph.indices.len() == new_graph.weights.len()
+        && new_graph.indices.iter().all(|&j| j < new_graph.n);
+    if !well_formed {
+        return Err(Error::shape(
+            "graph",
+            "malformed neighbour rows of the new points",
+        ));
+    }
     let mut out = vec![0.0; n_new * k];
     for (i, oi) in out.chunks_mut(k.max(1)).enumerate() {
         let (a, b) = (new_graph.indptr[i], new_graph.indptr[i + 1]);
