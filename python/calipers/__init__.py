@@ -6,7 +6,7 @@ core (``calipers._core``) with the GIL released.
 
 from __future__ import annotations
 
-from . import dominance, exceptions, ot, resample
+from . import dominance, exceptions, fairness, ot, resample
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
@@ -14,6 +14,7 @@ __all__ = [
     "__version__",
     "dominance",
     "exceptions",
+    "fairness",
     "get_num_threads",
     "ot",
     "resample",

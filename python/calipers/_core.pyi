@@ -117,4 +117,47 @@ def bootstrap_one_vs_all(
     chunk_start: int,
     chunk_end: int,
     progress: Callable[[int, int], object] | None = None,
+
+# --- fairness ---
+def fairness_knn(
+    z: npt.NDArray[np.float64],
+    k: int,
+    exact: bool,
+    n_trees: int,
+    leaf_size: int,
+    max_rounds: int,
+    delta: float,
+    seed: int,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def fairness_knn_query(
+    reference: npt.NDArray[np.float64], queries: npt.NDArray[np.float64], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def fairness_radius(
+    reference: npt.NDArray[np.float64],
+    queries: npt.NDArray[np.float64],
+    tau: float,
+    same_set: bool,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def fairness_knn_graph(
+    indices: npt.NDArray[np.int64], sqdist: npt.NDArray[np.float64], theta: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def fairness_glif_solve(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
+    scores: npt.NDArray[np.float64],
+    lam: float,
+    variant: str,
+    tol: float,
+    max_iter: int,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64], float]: ...
+def fairness_out_of_sample(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
+    fitted: npt.NDArray[np.float64],
+    new_scores: npt.NDArray[np.float64],
+    lam: float,
 ) -> npt.NDArray[np.float64]: ...

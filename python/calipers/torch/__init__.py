@@ -15,3 +15,4 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 from .ot import aot_loss  # noqa: E402, F401  (calipers.torch.aot_loss)
+from . import fairness  # noqa: E402,F401

@@ -7,6 +7,7 @@
 
 pub mod dominance;
 pub mod error;
+pub mod fairness;
 pub mod ot;
 pub mod par;
 pub mod resample;

@@ -11,7 +11,6 @@ use crate::errors::to_pyerr;
 /// Monitor that re-attaches to Python between batches: it checks for pending signals
 /// (Ctrl-C) and calls the optional `callback(done, total)`. Any Python exception raised there
 /// stops the computation and is re-raised unchanged once the core returns.
-#[allow(dead_code)]
 struct PyMonitor {
     callback: Option<Py<PyAny>>,
     raised: Mutex<Option<PyErr>>,
@@ -32,7 +31,6 @@ impl Monitor for PyMonitor {
     }
 }
 
-#[allow(dead_code)] // first used by the resampling capabilities
 /// Runs `work` without the GIL. `progress` is an optional Python callable `(done, total)`.
 pub fn run<T, F>(py: Python<'_>, progress: Option<Py<PyAny>>, work: F) -> PyResult<T>
 where

@@ -8,6 +8,7 @@ mod arrays;
 mod detach;
 mod dominance;
 mod errors;
+mod fairness;
 mod ot;
 mod resample;
 mod threads;
@@ -21,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ot::register(m)?;
     resample::register(m)?;
     dominance::register(m)?;
+    fairness::register(m)?;
     Ok(())
 }

@@ -1,0 +1,204 @@
+"""Benchmark of calipers.fairness (GLIF post-processing) against scipy and PyGSP.
+
+Cases (Gaussian mixture with 50 centres, float64, K = 2 output columns, λ = 1, 10 neighbours):
+  A. n = 10,000, d = 50, end to end (kNN graph + solve): calipers (approximate and exact kNN),
+     scikit-learn kneighbors_graph + scipy CG (Jacobi) per column, + scipy spsolve, PyGSP.
+  B. n = 100,000, d = 50, end to end: calipers, and scipy CG on calipers' graph (solve only).
+  C. (--full) n = 1,000,000, k = 10 graph given (3-D points, scipy cKDTree), 10 columns:
+     calipers' solver vs scipy CG with the Jacobi preconditioner, column by column.
+
+inFairness's GraphLaplacianIF needs torch, which is not installed here (torch must stay
+optional); the research note measured it at n = 10,000, d = 50: 37 s and 2.8 GB (dense).
+
+Run: .venv/bin/python bench/bench_fairness.py [--full | --large]  (--large: case C only)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from _common import machine, measure, table
+
+from calipers.fairness import GraphLaplacianIF, knn_recall
+
+LAM, K_NEIGHBORS = 1.0, 10
+# scikit-learn's OpenMP runtime deadlocks in a forked child once used in the parent, so the
+# fork-based memory measurement is skipped for rows that build the graph with scikit-learn.
+NO_MEM = "memory not measured (OpenMP after fork)"
+
+
+def blobs(n: int, d: int, seed: int = 0, centres: int = 50) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = rng.normal(scale=4.0, size=(centres, d))
+    return c[rng.integers(0, centres, n)] + rng.normal(size=(n, d))
+
+
+def jacobi_cg(w: sp.csr_matrix, f: np.ndarray, lam: float, rtol: float = 1e-8) -> np.ndarray:
+    deg = np.asarray(w.sum(axis=1)).ravel()
+    a = sp.identity(w.shape[0], format="csr") + lam * (sp.diags(deg) - w)
+    m = sp.diags(1.0 / (1.0 + lam * deg))
+    cols = [spla.cg(a, f[:, c], x0=f[:, c].copy(), rtol=rtol, M=m)[0] for c in range(f.shape[1])]
+    return np.column_stack(cols)
+
+
+def sklearn_graph(x: np.ndarray, k: int, theta: float) -> sp.csr_matrix:
+    from sklearn.neighbors import kneighbors_graph
+
+    g = kneighbors_graph(x, k, mode="distance", n_jobs=-1)
+    g.data = np.exp(-theta * g.data**2)
+    return g.maximum(g.T).tocsr()
+
+
+def case_a(rows: list, notes: list) -> None:
+    n, d = 10_000, 50
+    x, f = blobs(n, d), np.random.default_rng(1).normal(size=(n, 2))
+    approx = GraphLaplacianIF(lam=LAM, n_neighbors=K_NEIGHBORS, algorithm="approximate", rng=0)
+    exact = GraphLaplacianIF(lam=LAM, n_neighbors=K_NEIGHBORS, algorithm="exact")
+    ref = exact.fit(x, f).transform()
+    theta = exact.theta_
+    out = approx.fit(x, f).transform()
+    notes.append(
+        f"A: approximate kNN recall {knn_recall(x, approx.graph_, K_NEIGHBORS, n_samples=1000):.3f}; "
+        f"max |approx - exact| output {np.abs(out - ref).max():.2e}; CG iterations {exact.n_iter_.tolist()}"
+    )
+    rows.append(measure("calipers GLIF (approximate kNN)", lambda: approx.fit(x, f), repeat=3))
+    rows.append(measure("calipers GLIF (exact kNN)", lambda: exact.fit(x, f), repeat=2))
+    sol = jacobi_cg(sklearn_graph(x, K_NEIGHBORS, theta), f, LAM)
+    notes.append(f"A: max |scipy CG - calipers exact| = {np.abs(sol - ref).max():.2e}")
+    rows.append(
+        measure(
+            "sklearn kneighbors_graph + scipy CG (Jacobi)",
+            lambda: jacobi_cg(sklearn_graph(x, K_NEIGHBORS, theta), f, LAM),
+            repeat=1,
+            memory=False,
+            note=NO_MEM,
+        )
+    )
+
+    def spsolve() -> np.ndarray:
+        w = sklearn_graph(x, K_NEIGHBORS, theta)
+        deg = np.asarray(w.sum(axis=1)).ravel()
+        a = sp.identity(n, format="csc") + LAM * (sp.diags(deg) - w).tocsc()
+        return spla.spsolve(a, f)
+
+    rows.append(
+        measure(
+            "sklearn kneighbors_graph + scipy spsolve", spsolve, repeat=1, memory=False, note=NO_MEM
+        )
+    )
+    try:
+        from pygsp import graphs, learning
+
+        def pygsp_run() -> np.ndarray:
+            g = graphs.Graph(sklearn_graph(x, K_NEIGHBORS, theta))
+            g.compute_laplacian("combinatorial")
+            mask = np.ones(n, dtype=bool)
+            return np.column_stack(
+                [learning.regression_tikhonov(g, f[:, c], mask, tau=LAM) for c in range(2)]
+            )
+
+        sol = pygsp_run()
+        notes.append(f"A: max |PyGSP - calipers exact| = {np.abs(sol - ref).max():.2e}")
+        rows.append(
+            measure(
+                "sklearn graph + PyGSP regression_tikhonov",
+                pygsp_run,
+                repeat=1,
+                memory=False,
+                note=NO_MEM,
+            )
+        )
+    except ImportError:
+        notes.append("A: PyGSP not installed (pip install pygsp)")
+
+
+def case_b(rows: list, notes: list) -> None:
+    n, d = 100_000, 50
+    x, f = blobs(n, d), np.random.default_rng(1).normal(size=(n, 2))
+    model = GraphLaplacianIF(lam=LAM, n_neighbors=K_NEIGHBORS, rng=0)
+    t0 = time.perf_counter()
+    model.fit(x, f)
+    notes.append(
+        f"B: first fit {time.perf_counter() - t0:.1f} s; estimated recall {model.graph_recall_:.3f}; "
+        f"nnz/n {model.graph_.nnz / n:.1f}; CG iterations {model.n_iter_.tolist()}"
+    )
+    rows.append(measure("calipers GLIF end to end", lambda: model.fit(x, f), repeat=1))
+    w = model.graph_
+    rows.append(
+        measure(
+            "scipy CG (Jacobi) on calipers' graph, solve only",
+            lambda: jacobi_cg(w, f, LAM),
+            repeat=1,
+        )
+    )
+
+
+def case_c(rows: list, notes: list) -> None:
+    from scipy.spatial import cKDTree
+
+    n, cols = 1_000_000, 10
+    pts = np.random.default_rng(0).random((n, 3))
+    d2, idx = cKDTree(pts).query(pts, k=11, workers=-1)
+    from calipers import _core
+
+    theta = 1.0 / np.median(d2[:, 1:] ** 2)
+    indptr, indices, weights = _core.fairness_knn_graph(
+        np.ascontiguousarray(idx[:, 1:], dtype=np.int64),
+        np.ascontiguousarray(d2[:, 1:] ** 2),
+        theta,
+    )
+    w = sp.csr_matrix((weights, indices, indptr), shape=(n, n))
+    f = np.random.default_rng(1).normal(size=(n, cols))
+    model = GraphLaplacianIF(lam=LAM, graph=w)
+    rows.append(measure(f"calipers solve, {cols} columns", lambda: model.fit(None, f), repeat=1))
+    notes.append(f"C: nnz/n {w.nnz / n:.1f}; CG iterations {model.n_iter_.tolist()}")
+    one = measure("scipy CG (Jacobi), 1 column", lambda: jacobi_cg(w, f[:, :1], LAM), repeat=1)
+    rows.append(one)
+    from _common import Timing
+
+    rows.append(
+        Timing(
+            f"scipy CG (Jacobi), {cols} columns (1 column × {cols})",
+            one.wall_s * cols,
+            one.cpu_s * cols,
+            one.peak_mb,
+            "extrapolated",
+        )
+    )
+
+
+def main() -> None:
+    print(f"machine: {machine()}\n")
+    cases = [
+        (
+            "A. n = 10,000, d = 50, end to end (graph + solve), 2 columns",
+            case_a,
+            "calipers GLIF (approximate kNN)",
+        ),
+        ("B. n = 100,000, d = 50, end to end, 2 columns", case_b, "calipers GLIF end to end"),
+        (
+            "C. n = 1,000,000, kNN graph given (k = 10), 10 columns",
+            case_c,
+            "calipers solve, 10 columns",
+        ),
+    ]
+    if "--large" in sys.argv:
+        cases = cases[2:]
+    elif "--full" not in sys.argv:
+        cases = cases[:2]
+    for title, case, ref in cases:
+        rows: list = []
+        notes: list = []
+        case(rows, notes)
+        print(table(title, rows, ref))
+        for note in notes:
+            print(f"- {note}")
+        print()
+
+
+if __name__ == "__main__":
+    main()
