@@ -117,6 +117,7 @@ def bootstrap_one_vs_all(
     chunk_start: int,
     chunk_end: int,
     progress: Callable[[int, int], object] | None = None,
+) -> npt.NDArray[np.float64]: ...
 
 # --- fairness ---
 def fairness_knn(
