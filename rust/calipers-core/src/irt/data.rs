@@ -97,49 +97,6 @@ pub fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// e^x by range reduction and a degree-13 polynomial: relative error below 1e-15 for
-/// |x| ≤ 708 (clamped beyond), written with plain arithmetic and bit operations only so that
-/// loops calling it vectorise (libm's `exp` is an opaque call).
-#[inline(always)]
-pub fn exp_fast(x: f64) -> f64 {
-    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52: adding it rounds to an integer
-    const LN2_HI: f64 = 0.693_147_180_369_123_816_49;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-    let x = x.clamp(-708.0, 708.0);
-    let t = x * std::f64::consts::LOG2_E + SHIFT;
-    let n = t - SHIFT;
-    let r = (x - n * LN2_HI) - n * LN2_LO;
-    // Taylor series of e^r for |r| ≤ ln2/2, Horner form (r^14/14! < 2e-17).
-    let mut p = 1.0 / 6_227_020_800.0;
-    for c in [
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p * r + c;
-    }
-    // 2^n from the integer sitting in t's low mantissa bits.
-    let k = t.to_bits().wrapping_sub(SHIFT.to_bits());
-    let scale = f64::from_bits(k.wrapping_add(1023) << 52);
-    p * scale
-}
-
-/// The logistic function via [`exp_fast`] (for the vectorised fitting kernels).
-#[inline(always)]
-pub fn sigmoid_fast(z: f64) -> f64 {
-    1.0 / (1.0 + exp_fast(-z))
-}
-
 /// log(1 + e^z) without overflow.
 #[inline(always)]
 pub fn softplus(z: f64) -> f64 {
@@ -177,19 +134,6 @@ mod tests {
         assert!(Responses::new(&[0.5f32, 1.5], 1, 2).is_err());
         assert!(Responses::new(&[0u8, 1], 1, 3).is_err());
         assert!(Responses::new(&[0u8, 1, MISSING], 1, 3).is_ok());
-    }
-
-    #[test]
-    fn exp_fast_matches_libm() {
-        let mut worst: f64 = 0.0;
-        let mut x = -700.0;
-        while x < 700.0 {
-            worst = worst.max((exp_fast(x) / x.exp() - 1.0).abs());
-            x += 0.0137;
-        }
-        assert!(worst < 2e-15, "worst relative error {worst}");
-        assert!(exp_fast(-1e4) > 0.0 && exp_fast(1e4).is_finite());
-        assert_eq!(sigmoid_fast(0.0), 0.5);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Penalised joint maximum likelihood (JML/MAP) by alternating, guarded Newton steps:
-//! one Newton step per model (in parallel over models), re-standardisation of the abilities,
-//! then one Newton step per item (in parallel over chunks of items). Gaussian priors keep every
-//! estimate finite (all-correct or all-wrong rows and columns included) and make each Newton
-//! system positive definite; steps are capped to keep early iterations stable.
+//! one Newton step per model (in parallel over models), projection of the abilities back to
+//! mean 0 / identity covariance, then one Newton step per item (in parallel over chunks of
+//! items); the final estimates are standardised with the items moved to compensate. Gaussian
+//! priors keep every estimate finite (all-correct or all-wrong rows and columns included) and
+//! make each Newton system positive definite; long steps fall back to a curvature bound that
+//! cannot overshoot ([`guard`]) and reversing steps are shortened ([`Damping`]).
 
 use rayon::prelude::*;
 
-use super::data::{Cell, Responses, sigmoid_fast};
+use super::data::{Cell, Responses, sigmoid};
 use super::linalg;
 use super::params::{
     Fit, FitOptions, Params, Slopes, dot, initial_params, loglik, max_change, orient, standardise,
@@ -248,7 +250,7 @@ fn theta_newton_1d<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: f64, prec: f
     for ((c, a4), b4) in (&mut cells).zip(&mut aa).zip(&mut bb) {
         for j in 0..LANES {
             let (w, y) = c[j].split();
-            let pr = sigmoid_fast(a4[j] * theta - b4[j]);
+            let pr = sigmoid(a4[j] * theta - b4[j]);
             let wa = w * a4[j];
             g[j] += (y - pr) * wa;
             h[j] += pr * (1.0 - pr) * wa * a4[j];
@@ -262,7 +264,7 @@ fn theta_newton_1d<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: f64, prec: f
         .zip(bb.remainder())
     {
         let (w, y) = c.split();
-        let pr = sigmoid_fast(ai * theta - bi);
+        let pr = sigmoid(ai * theta - bi);
         g[0] += w * (y - pr) * ai;
         h[0] += w * pr * (1.0 - pr) * ai * ai;
         hm[0] += w * ai * ai;
@@ -283,7 +285,7 @@ fn theta_newton<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: &[f64], prec: f
         if w == 0.0 {
             continue;
         }
-        let p = sigmoid_fast(dot(ai, theta) - bi);
+        let p = sigmoid(dot(ai, theta) - bi);
         let (r, v) = (y - p, p * (1.0 - p));
         for j in 0..d {
             g[j] += r * ai[j];
@@ -341,7 +343,7 @@ fn item_sums<C: Cell>(
             if w == 0.0 {
                 continue;
             }
-            let pr = sigmoid_fast(dot(ai, theta) - bi);
+            let pr = sigmoid(dot(ai, theta) - bi);
             let (r, v) = (y - pr, pr * (1.0 - pr));
             let (g, rest) = s.split_at_mut(k);
             let (h, hm) = rest.split_at_mut(k * k);
@@ -367,18 +369,17 @@ fn item_sums_1d<C: Cell>(
     b: &[f64],
 ) -> Vec<f64> {
     let width = items.len();
-    // ga, gb, haa, hab, hbb, n_obs·θ², n_obs·θ, n_obs.
-    let mut s = vec![vec![0.0; width]; 8];
+    let zeros = || vec![0.0; width];
+    let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (zeros(), zeros(), zeros(), zeros(), zeros());
+    // Observed-cell sums Σθ², Σθ, count for the curvature bound.
+    let (mut oaa, mut oab, mut obb) = (zeros(), zeros(), zeros());
     for l in 0..resp.n_models {
         let row = &resp.row(l)[items.clone()];
         let t = p.theta[l];
         let t2 = t * t;
-        let [ga, gb, haa, hab, hbb, oaa, oab, obb] = &mut s[..] else {
-            unreachable!("eight accumulators")
-        };
         for i in 0..width {
             let (w, y) = row[i].split();
-            let pr = sigmoid_fast(a[i] * t - b[i]);
+            let pr = sigmoid(a[i] * t - b[i]);
             let r = w * (y - pr);
             let v = w * pr * (1.0 - pr);
             ga[i] += r * t;
@@ -391,19 +392,19 @@ fn item_sums_1d<C: Cell>(
             obb[i] += w;
         }
     }
-    let mut out = Vec::with_capacity(width * 10);
-    for i in 0..width {
-        out.extend_from_slice(&[
-            s[0][i],
-            s[1][i],
-            s[2][i],
+    let mut out = vec![0.0; width * 10];
+    for (i, o) in out.chunks_exact_mut(10).enumerate() {
+        o.copy_from_slice(&[
+            ga[i],
+            gb[i],
+            haa[i],
             0.0,
-            s[3][i],
-            s[4][i],
-            0.25 * s[5][i],
+            hab[i],
+            hbb[i],
+            0.25 * oaa[i],
             0.0,
-            0.25 * s[6][i],
-            0.25 * s[7][i],
+            0.25 * oab[i],
+            0.25 * obb[i],
         ]);
     }
     out

@@ -181,15 +181,14 @@ pub fn standardise(p: &mut Params, slopes: Slopes, compensate: bool) {
         let min_pivot = (0..d).map(|j| cov[j * d + j]).fold(f64::INFINITY, f64::min);
         min_pivot > 1e-6 * max_var.sqrt()
     };
-    for (ai, bi) in p.a.chunks_mut(d).zip(&mut p.b) {
-        if !compensate {
-            break;
-        }
-        *bi -= dot(ai, &mu);
-        if scaled {
-            // a' = Lᵀ a (L lower triangular).
-            for j in 0..d {
-                ai[j] = (j..d).map(|k| cov[k * d + j] * ai[k]).sum();
+    if compensate {
+        for (ai, bi) in p.a.chunks_mut(d).zip(&mut p.b) {
+            *bi -= dot(ai, &mu);
+            if scaled {
+                // a' = Lᵀ a (L lower triangular).
+                for j in 0..d {
+                    ai[j] = (j..d).map(|k| cov[k * d + j] * ai[k]).sum();
+                }
             }
         }
     }
