@@ -20,6 +20,8 @@ Run: .venv/bin/python bench/bench_irt.py [--quick]
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import resource
 import sys
 import time
 import warnings
@@ -61,23 +63,69 @@ def calipers_fit(Y, **kw):
         return IRT(**kw).fit(Y)
 
 
-def measured(name, fit, describe, repeat=1) -> Timing:
+def _fit_by_kind(kind: str, Y):
+    if kind == "jml":
+        return calipers_fit(Y)
+    if kind == "em":
+        return calipers_fit(Y, method="em", tol=1e-3)
+    if kind == "mirt":
+        import mirt
+
+        return mirt.fit_mirt(
+            Y.astype(float), model="2PL", n_factors=1, compute_standard_errors=False
+        )
+    import girth
+
+    return girth.twopl_jml(np.ascontiguousarray(Y.T.astype(int)))
+
+
+def _memory_child(kind: str, n: int, m: int, queue) -> None:
+    Y = simulate(n, m)[0]
+    before_kb = _current_rss_kb()
+    _fit_by_kind(kind, Y)
+    queue.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kb) / 1024.0)
+
+
+def _current_rss_kb() -> float:
+    """Resident set now (not the high-water mark, which imports may have raised)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 1024.0
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def spawned_peak_mb(kind: str, shape: tuple[int, int]) -> float | None:
+    """Peak extra RSS (MB) of one fit in a fresh *spawned* process. (``_common.peak_mb`` forks,
+    and a forked child of a process whose rayon pool is running has no worker threads: the
+    first parallel call there would wait forever.)"""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_memory_child, args=(kind, *shape, queue))
+    proc.start()
+    proc.join()
+    return queue.get() if proc.exitcode == 0 else None
+
+
+def measured(name, fit, describe, repeat=1, kind=None, shape=None) -> Timing:
     """Times ``fit`` (keeping the last result for the recovery note) and its peak memory."""
     kept = {}
 
     def run():
         kept["out"] = fit()
 
-    t = measure(name, run, repeat=repeat)
+    t = measure(name, run, repeat=repeat, memory=False)
     t.note = describe(kept["out"])
+    if kind is not None and shape is not None:
+        t.peak_mb = spawned_peak_mb(kind, shape)
     return t
 
 
-def calipers_row(name, Y, truth, repeat=1, **kw) -> Timing:
+def calipers_row(name, Y, truth, repeat=1, kind="jml") -> Timing:
     def describe(m):
         return recovery(m.b_, m.a_[:, 0], m.theta_[:, 0], truth) + f", {m.n_iter_} iterations"
 
-    return measured(name, lambda: calipers_fit(Y, **kw), describe, repeat)
+    return measured(name, lambda: _fit_by_kind(kind, Y), describe, repeat, kind, Y.shape)
 
 
 def mirt_row(Y, truth) -> Timing | None:
@@ -98,7 +146,7 @@ def mirt_row(Y, truth) -> Timing | None:
         intercept = np.asarray(res.model.difficulty).ravel() * disc
         return recovery(intercept, disc, np.asarray(scores.theta).ravel(), truth) + ", EM + EAP"
 
-    return measured("mirt 1.2 (fit_mirt 2PL, no SEs)", fit, describe)
+    return measured("mirt 1.2 (fit_mirt 2PL, no SEs)", fit, describe, 1, "mirt", Y.shape)
 
 
 def girth_row(Y, truth) -> Timing | None:
@@ -116,7 +164,7 @@ def girth_row(Y, truth) -> Timing | None:
         intercept = np.asarray(out["Difficulty"]) * disc
         return recovery(intercept, disc, None, truth) + ", items only"
 
-    return measured("girth 0.8 (twopl_jml)", fit, describe)
+    return measured("girth 0.8 (twopl_jml)", fit, describe, 1, "girth", Y.shape)
 
 
 def scoring_rows() -> list[Timing]:
@@ -145,7 +193,7 @@ def main() -> None:
     Y = truth[0]
     rows = [
         calipers_row("calipers JML", Y, truth, repeat=3),
-        calipers_row("calipers EM (61 nodes, tol 1e-3)", Y, truth, method="em", tol=1e-3),
+        calipers_row("calipers EM (61 nodes, tol 1e-3)", Y, truth, kind="em"),
     ]
     for row in (mirt_row(Y, truth), girth_row(Y, truth)):
         if row is not None:

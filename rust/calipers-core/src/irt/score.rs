@@ -250,7 +250,7 @@ fn eap(
 ) -> (Vec<f64>, Vec<f64>) {
     let d = bank.dims;
     let (n_per_dim, half_width) = match d {
-        1 => (401usize, 10.0),
+        1 => (161usize, 8.0),
         2 => (81, 8.0),
         _ => (25, 6.0),
     };
