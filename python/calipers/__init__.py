@@ -6,7 +6,7 @@ core (``calipers._core``) with the GIL released.
 
 from __future__ import annotations
 
-from . import dominance, exceptions, fairness, ot, resample
+from . import dominance, exceptions, fairness, irt, ot, resample
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
@@ -16,6 +16,7 @@ __all__ = [
     "exceptions",
     "fairness",
     "get_num_threads",
+    "irt",
     "ot",
     "resample",
     "set_num_threads",

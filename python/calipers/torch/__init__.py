@@ -14,5 +14,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "(or `pip install calipers[torch]`)"
     ) from exc
 
-from . import fairness  # noqa: E402,F401
+from . import (
+    fairness,  # noqa: E402,F401
+    irt,  # noqa: E402,F401
+)
 from .ot import aot_loss  # noqa: E402, F401  (calipers.torch.aot_loss)

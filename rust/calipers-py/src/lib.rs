@@ -9,6 +9,7 @@ mod detach;
 mod dominance;
 mod errors;
 mod fairness;
+mod irt;
 mod ot;
 mod resample;
 mod threads;
@@ -23,5 +24,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     resample::register(m)?;
     dominance::register(m)?;
     fairness::register(m)?;
+    irt::register(m)?;
     Ok(())
 }
