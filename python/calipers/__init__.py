@@ -6,8 +6,8 @@ core (``calipers._core``) with the GIL released.
 
 from __future__ import annotations
 
-from . import exceptions, ot
+from . import exceptions, geometry, ot
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
-__all__ = ["__version__", "exceptions", "get_num_threads", "ot", "set_num_threads"]
+__all__ = ["__version__", "exceptions", "geometry", "get_num_threads", "ot", "set_num_threads"]

@@ -24,3 +24,37 @@ def wasserstein_pp_rows(
     u_weights: npt.NDArray[np.float64] | None = None,
     v_weights: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+
+# --- geometry ---
+def diffusion_spectrum(
+    x: npt.NDArray[np.float64],
+    n_eigs: int,
+    sigma: float,
+    method_name: str,
+    tol: float,
+    n_landmarks: int,
+    n_median: int,
+    seed: int,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.float64], float, int, float]: ...
+def diffusion_spectra(
+    xs: list[npt.NDArray[np.float64]],
+    n_eigs: int,
+    sigma: float,
+    method_name: str,
+    tol: float,
+    n_landmarks: int,
+    n_median: int,
+    seed: int,
+    progress: object | None = None,
+) -> list[tuple[npt.NDArray[np.float64], float, int, float]]: ...
+def diffusion_map(
+    x: npt.NDArray[np.float64],
+    n_components: int,
+    k: int,
+    alpha: float,
+    epsilon: float | None,
+    tol: float,
+    seed: int,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float, bool]: ...

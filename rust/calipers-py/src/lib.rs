@@ -7,6 +7,7 @@
 mod arrays;
 mod detach;
 mod errors;
+mod geometry;
 mod ot;
 mod threads;
 
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     threads::register(m)?;
     ot::register(m)?;
+    geometry::register(m)?;
     Ok(())
 }
