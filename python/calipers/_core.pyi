@@ -33,7 +33,7 @@ def diffusion_spectrum(
     method_name: str,
     tol: float,
     n_landmarks: int,
-    n_median: int,
+    median_pairs: int,
     seed: int,
     progress: object | None = None,
 ) -> tuple[npt.NDArray[np.float64], float, int, float]: ...
@@ -44,7 +44,7 @@ def diffusion_spectra(
     method_name: str,
     tol: float,
     n_landmarks: int,
-    n_median: int,
+    median_pairs: int,
     seed: int,
     progress: object | None = None,
 ) -> list[tuple[npt.NDArray[np.float64], float, int, float]]: ...

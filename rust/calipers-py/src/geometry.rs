@@ -19,14 +19,14 @@ fn method(
     name: &str,
     tol: f64,
     n_landmarks: usize,
-    n_median: usize,
+    median_pairs: usize,
     seed: u64,
 ) -> Result<Method, Error> {
     match name {
         "exact" => Ok(Method::Exact { tol }),
         "nystrom" => Ok(Method::Nystrom {
             n_landmarks,
-            n_median,
+            median_pairs,
             seed,
         }),
         other => Err(Error::invalid(
@@ -48,7 +48,7 @@ fn to_tuple<'py>(py: Python<'py>, s: Spectrum) -> SpectrumTuple<'py> {
 /// Leading eigenvalues of the paper's dense diffusion operator:
 /// (eigenvalues, bandwidth, rank, error_bound).
 #[pyfunction]
-#[pyo3(signature = (x, n_eigs, sigma, method_name, tol, n_landmarks, n_median, seed, progress=None))]
+#[pyo3(signature = (x, n_eigs, sigma, method_name, tol, n_landmarks, median_pairs, seed, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn diffusion_spectrum<'py>(
     py: Python<'py>,
@@ -58,14 +58,14 @@ fn diffusion_spectrum<'py>(
     method_name: &str,
     tol: f64,
     n_landmarks: usize,
-    n_median: usize,
+    median_pairs: usize,
     seed: u64,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<SpectrumTuple<'py>> {
     let (data, n, d) = points(&x)?;
     let s = detach::run(py, progress, |monitor| {
         let pts = Points::new(data, n, d)?;
-        let m = method(method_name, tol, n_landmarks, n_median, seed)?;
+        let m = method(method_name, tol, n_landmarks, median_pairs, seed)?;
         geometry::diffusion_spectrum(&pts, n_eigs, sigma, m, monitor)
     })?;
     Ok(to_tuple(py, s))
@@ -73,7 +73,7 @@ fn diffusion_spectrum<'py>(
 
 /// `diffusion_spectrum` of several datasets in parallel.
 #[pyfunction]
-#[pyo3(signature = (xs, n_eigs, sigma, method_name, tol, n_landmarks, n_median, seed, progress=None))]
+#[pyo3(signature = (xs, n_eigs, sigma, method_name, tol, n_landmarks, median_pairs, seed, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn diffusion_spectra<'py>(
     py: Python<'py>,
@@ -83,7 +83,7 @@ fn diffusion_spectra<'py>(
     method_name: &str,
     tol: f64,
     n_landmarks: usize,
-    n_median: usize,
+    median_pairs: usize,
     seed: u64,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Vec<SpectrumTuple<'py>>> {
@@ -93,7 +93,7 @@ fn diffusion_spectra<'py>(
             .iter()
             .map(|&(data, n, d)| Points::new(data, n, d))
             .collect::<Result<_, _>>()?;
-        let m = method(method_name, tol, n_landmarks, n_median, seed)?;
+        let m = method(method_name, tol, n_landmarks, median_pairs, seed)?;
         geometry::diffusion_spectra(&pts, n_eigs, sigma, m, monitor)
     })?;
     Ok(out.into_iter().map(|s| to_tuple(py, s)).collect())

@@ -22,6 +22,7 @@ pub use lanczos::Csr;
 use crate::error::{Error, Result, ensure_finite};
 use crate::par::{self, Monitor};
 use crate::rng::Rng;
+use linalg::sq_dist;
 
 /// Largest n for the exact (dense) mode: its operator takes `8 n²` bytes (7.2 GB at 30,000).
 pub const MAX_EXACT_N: usize = 30_000;
@@ -68,10 +69,11 @@ pub enum Method {
     /// (every eigenvalue then exact to `tol`), or a full dense eigendecomposition when the
     /// spectrum decays too slowly for a low rank (rank above `max(n/8, 4·n_eigs, 512)`).
     Exact { tol: f64 },
-    /// Landmark Nyström factorisation; bandwidth median from a seeded subsample.
+    /// Landmark Nyström factorisation; the bandwidth's median over all pairs when there are at
+    /// most `median_pairs` of them, else over `median_pairs` seeded random pairs.
     Nystrom {
         n_landmarks: usize,
-        n_median: usize,
+        median_pairs: usize,
         seed: u64,
     },
 }
@@ -103,9 +105,9 @@ pub fn diffusion_spectrum(
         Method::Exact { tol } => exact_spectrum(x, n_eigs, sigma, tol, monitor)?,
         Method::Nystrom {
             n_landmarks,
-            n_median,
+            median_pairs,
             seed,
-        } => nystrom_spectrum(x, sigma, n_landmarks, n_median, seed, monitor)?,
+        } => nystrom_spectrum(x, sigma, n_landmarks, median_pairs, seed, monitor)?,
     };
     spectrum.eigenvalues.resize(n_eigs.max(1), 0.0);
     spectrum.eigenvalues.truncate(n_eigs);
@@ -196,21 +198,27 @@ fn nystrom_spectrum(
     x: &Points<'_>,
     sigma: f64,
     n_landmarks: usize,
-    n_median: usize,
+    median_pairs: usize,
     seed: u64,
     monitor: &dyn Monitor,
 ) -> Result<Spectrum> {
-    if n_landmarks == 0 || n_median < 2 {
+    if n_landmarks == 0 || median_pairs == 0 {
         return Err(Error::invalid(
             "n_landmarks",
-            "needs n_landmarks >= 1 and a median subsample of at least 2 points",
+            "needs n_landmarks >= 1 and median_pairs >= 1",
         ));
     }
-    let (m, s) = (n_landmarks.min(x.n), n_median.min(x.n));
-    let order = seeded_prefix(x.n, m.max(s), seed);
+    let m = n_landmarks.min(x.n);
+    let landmarks = seeded_prefix(x.n, m, seed);
     par::install(|| {
-        let eps = kernel::bandwidth(sigma, kernel::median_sq_dist(x, &order[..s]))?;
-        let (values, rank) = nystrom::top_eigenvalues(x, &order[..m], eps, monitor)?;
+        let median = if x.n * (x.n - 1) / 2 <= median_pairs {
+            let all: Vec<usize> = (0..x.n).collect();
+            kernel::median_sq_dist(x, &all)
+        } else {
+            sampled_median(x, median_pairs, seed)
+        };
+        let eps = kernel::bandwidth(sigma, median)?;
+        let (values, rank) = nystrom::top_eigenvalues(x, &landmarks, eps, monitor)?;
         Ok(Spectrum {
             eigenvalues: values,
             bandwidth: eps,
@@ -218,6 +226,29 @@ fn nystrom_spectrum(
             error_bound: f64::NAN,
         })
     })?
+}
+
+/// Median squared distance over `n_pairs` uniformly drawn pairs of distinct points (seeded;
+/// one random stream per fixed chunk of pairs, so any thread count gives the same sample).
+fn sampled_median(x: &Points<'_>, n_pairs: usize, seed: u64) -> f64 {
+    const CHUNK: usize = 1 << 16;
+    let n = x.n as u64;
+    let sample: Vec<f64> = (0..n_pairs.div_ceil(CHUNK))
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            let mut rng = Rng::stream(seed, 1 + c as u64);
+            let len = CHUNK.min(n_pairs - c * CHUNK);
+            (0..len).map(move |_| {
+                let i = rng.below(n);
+                let mut j = rng.below(n - 1);
+                if j >= i {
+                    j += 1;
+                }
+                sq_dist(x.row(i as usize), x.row(j as usize))
+            })
+        })
+        .collect();
+    median(sample)
 }
 
 /// The first `k` entries of a seeded uniform random permutation of `0..n` (partial
