@@ -29,7 +29,8 @@ Two ways to get the eigenvalues:
     exact (``tests/test_geometry.py``, ``bench/RESULTS.md``): on 2-/3-tori the landmark
     factorisation itself is exact to ≤ 0.002 LES units with 500 landmarks at n = 2,000; the
     error then comes from the sampled median (a 1% bandwidth error moves the descriptor by
-    ~0.3) and stays ≤ 0.5 at n = 5,000, against 20–40 between different shapes. Slowly decaying
+    ~0.3); with the defaults it is 0.006 on both tori at n = 5,000, against 8–30 between
+    different shapes and 0.1–0.6 between two samples of the same shape. Slowly decaying
     spectra (64-d embedding-like data) need more landmarks: several LES units off at 1,000.
 
 Differences from the reference code (github.com/shnitzer/les-distance), all deliberate:

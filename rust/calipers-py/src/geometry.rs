@@ -9,6 +9,12 @@ use crate::arrays::shape2;
 use crate::detach;
 
 type SpectrumTuple<'py> = (Bound<'py, PyArray1<f64>>, f64, usize, f64);
+type DiffusionMapTuple<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    f64,
+    bool,
+);
 
 fn points<'a>(x: &'a PyReadonlyArray2<'_, f64>) -> PyResult<(&'a [f64], usize, usize)> {
     let (n, d) = shape2(x);
@@ -113,12 +119,7 @@ fn diffusion_map<'py>(
     tol: f64,
     seed: u64,
     progress: Option<Py<PyAny>>,
-) -> PyResult<(
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray2<f64>>,
-    f64,
-    bool,
-)> {
+) -> PyResult<DiffusionMapTuple<'py>> {
     let (data, n, d) = points(&x)?;
     let params = DiffusionMapParams {
         n_components,
