@@ -22,11 +22,68 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import Timing, machine, measure, table  # noqa: E402
+from _common import Timing, best_time, machine, table  # noqa: E402
 
 from calipers import geometry  # noqa: E402
 
 N_EIGS, GAMMA = 200, 1e-8
+
+
+# Peak memory is measured in a fresh interpreter (`python bench_geometry.py --peak CASE`):
+# `_common.peak_mb` forks, and a forked child of a process whose rayon pool is running has no
+# worker threads (fork copies only the calling thread), so calipers calls in it block forever.
+PEAK_CASES = {
+    "exact": (lambda: torus2(5000, np.random.default_rng(0)), lambda x: les_exact(x)),
+    "nystrom": (lambda: torus2(5000, np.random.default_rng(0)), lambda x: les_nystrom(x)),
+    "nystrom100k": (lambda: torus2(100_000, np.random.default_rng(0)), lambda x: les_nystrom(x)),
+    "dmap": (lambda: embeddings(20_000, np.random.default_rng(0)), lambda x: dmap(x, 50, 15)),
+}
+
+
+def peak_case(case: str) -> None:
+    import resource
+
+    make, run = PEAK_CASES[case]
+    x = make()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    run(x)
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024.0)
+
+
+def peak_mb_fresh(case: str | None) -> float | None:
+    """Peak extra RSS (MB) of a PEAK_CASES entry, run in a fresh interpreter."""
+    if case is None:
+        return None
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, __file__, "--peak", case], capture_output=True, text=True, check=False
+    )
+    try:
+        return float(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def measure(name, fn, *args, repeat=3, peak=None, note="") -> Timing:
+    wall, cpu = best_time(lambda: fn(*args), repeat)
+    return Timing(name, wall, cpu, peak_mb_fresh(peak), note)
+
+
+def les_exact(x):
+    return geometry.les_descriptor(x, N_EIGS, gamma=GAMMA)
+
+
+def les_nystrom(x):
+    return geometry.les_descriptor(x, N_EIGS, gamma=GAMMA, method="nystrom", rng=0)
+
+
+def les_reference(x):
+    return reference_les().les_desc_comp(x.copy(), 2, N_EIGS, GAMMA)
+
+
+def dmap(x, n_comp, k):
+    return geometry.DiffusionMap(n_comp, k=k, rng=0).fit(x)
 
 
 def torus2(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -53,46 +110,42 @@ def reference_les():
 
 def bench_les(rng: np.random.Generator) -> str:
     x = torus2(5000, rng)
-    exact = geometry.les_descriptor(x, N_EIGS, gamma=GAMMA)
-    rows = [measure("calipers exact", lambda: geometry.les_descriptor(x, N_EIGS, gamma=GAMMA))]
-    nys = geometry.les_descriptor(x, N_EIGS, gamma=GAMMA, method="nystrom", rng=0)
+    exact = les_exact(x)
+    rows = [measure("calipers exact", les_exact, x, peak="exact")]
+    nys = les_nystrom(x)
     rows.append(
         measure(
             "calipers nystrom (1000 landmarks)",
-            lambda: geometry.les_descriptor(x, N_EIGS, gamma=GAMMA, method="nystrom", rng=0),
+            les_nystrom,
+            x,
+            peak="nystrom",
             note=f"‖desc − exact‖ = {np.linalg.norm(nys - exact):.4f}",
         )
     )
-    ref = reference_les()
-    if ref is not None:
+    if reference_les() is not None:
         np.random.seed(0)  # noqa: NPY002 (the reference draws from the global RNG)
-        ref_desc = ref.les_desc_comp(x.copy(), 2, N_EIGS, GAMMA)[::-1]
+        ref_desc = les_reference(x)[::-1]
         rows.append(
             measure(
                 "les-distance reference (dense + Tropp sketch)",
-                lambda: ref.les_desc_comp(x.copy(), 2, N_EIGS, GAMMA),
+                les_reference,
+                x,
                 repeat=1,
-                note=f"‖desc − calipers exact‖ = {np.linalg.norm(ref_desc - exact):.2e}",
+                note=f"‖desc − calipers exact‖ = {np.linalg.norm(ref_desc - exact):.1e}",
             )
         )
-    z = embeddings(5000, rng)
+    z = embeddings(2000, rng)
+    ze = les_exact(z)
+    zn = les_nystrom(z)
+    note = f"dense-eigh fallback; Nyström(1000) error {np.linalg.norm(zn - ze):.2f}"
+    if reference_les() is not None:
+        np.random.seed(0)  # noqa: NPY002
+        note += f", reference sketch error {np.linalg.norm(les_reference(z)[::-1] - ze):.2f}"
     rows.append(
-        measure(
-            "calipers exact, 64-d embeddings (slow decay)",
-            lambda: geometry.les_descriptor(z, N_EIGS, gamma=GAMMA),
-            repeat=1,
-            note="dense eigendecomposition fallback",
-        )
+        measure("calipers exact, n=2,000 64-d embeddings", les_exact, z, repeat=1, note=note)
     )
-    zn = geometry.les_descriptor(z, N_EIGS, gamma=GAMMA, method="nystrom", rng=0)
-    ze = geometry.les_descriptor(z, N_EIGS, gamma=GAMMA)
-    rows[-1].note += f"; Nyström(1000) error on it: {np.linalg.norm(zn - ze):.2f}"
-    if ref is not None:
-        np.random.seed(0)  # noqa: NPY002 (the reference draws from the global RNG)
-        rd = ref.les_desc_comp(z.copy(), 2, N_EIGS, GAMMA)[::-1]
-        rows[-1].note += f"; reference sketch error: {np.linalg.norm(rd - ze):.2f}"
     return table(
-        "LES descriptor, n = 5,000 (2-torus in R^3 unless noted), n_eigs = 200",
+        "LES descriptor, n = 5,000 2-torus in R^3 (last row: slow-decay data), n_eigs = 200",
         rows,
         "calipers exact",
     )
@@ -103,8 +156,10 @@ def bench_nystrom_large(rng: np.random.Generator) -> str:
     rows = [
         measure(
             "calipers nystrom n=100,000",
-            lambda: geometry.les_descriptor(x, N_EIGS, gamma=GAMMA, method="nystrom", rng=0),
+            les_nystrom,
+            x,
             repeat=1,
+            peak="nystrom100k",
             note="never forms n × n (reference: 80 GB operator, not run)",
         )
     ]
@@ -117,8 +172,12 @@ def bench_diffusion_map(rng: np.random.Generator) -> str:
     rows = [
         measure(
             "calipers DiffusionMap",
-            lambda: geometry.DiffusionMap(n_comp, k=k, rng=0).fit(x),
+            dmap,
+            x,
+            n_comp,
+            k,
             repeat=1,
+            peak="dmap",
             note="exact kNN + Lanczos, eigenvalues returned",
         )
     ]
@@ -130,7 +189,6 @@ def bench_diffusion_map(rng: np.random.Generator) -> str:
                 "sklearn SpectralEmbedding (arpack)",
                 lambda: SpectralEmbedding(n_comp, n_neighbors=k, random_state=0).fit(x),
                 repeat=1,
-                memory=False,
                 note="no eigenvalues returned",
             )
         )
@@ -144,7 +202,7 @@ def bench_diffusion_map(rng: np.random.Generator) -> str:
             g = graphtools.Graph(x, knn=k, decay=40, random_state=0, verbose=0)
             return eigsh(g.diff_aff, k=n_comp + 1, which="LA")
 
-        rows.append(measure("graphtools Graph + eigsh", run_graphtools, repeat=1, memory=False))
+        rows.append(measure("graphtools Graph + eigsh", run_graphtools, repeat=1))
     except ImportError:
         rows.append(Timing("graphtools", float("nan"), float("nan"), note="not installed"))
     try:
@@ -152,7 +210,7 @@ def bench_diffusion_map(rng: np.random.Generator) -> str:
 
         small = x[:5000]
         t0 = time.perf_counter()
-        geometry.DiffusionMap(n_comp, k=64, rng=0).fit(small)
+        dmap(small, n_comp, 64)
         ours_small = time.perf_counter() - t0
         rows.append(
             measure(
@@ -161,7 +219,6 @@ def bench_diffusion_map(rng: np.random.Generator) -> str:
                     n_evecs=n_comp, k=64, epsilon="bgh", alpha=1.0
                 ).fit(small),
                 repeat=1,
-                memory=False,
                 note=f"calipers at the same n, k: {ours_small:.2f} s wall",
             )
         )
@@ -178,4 +235,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--peak":
+        peak_case(sys.argv[2])
+    else:
+        main()

@@ -19,6 +19,10 @@ Two ways to get the eigenvalues:
     n = 30,000) and factors it by pivoted Cholesky until the trace of the remainder is at most
     ``1e-6 · gamma``. The remainder is positive semi-definite, so every returned eigenvalue is
     within that bound of the true one (Weyl), i.e. each descriptor entry is exact to 1e-6.
+    Fast-decaying spectra (manifold-like data such as the tori) need a rank of a few hundred,
+    so this costs ``O(n² d + n r²)``; when the rank would exceed ``max(n/8, 4·n_eigs, 512)``
+    (slowly decaying spectra, e.g. 64-d embeddings) it switches to a full dense symmetric
+    eigendecomposition (``O(n³)``, much slower: see ``bench/RESULTS.md``).
     Peak memory about ``12 n²`` bytes (operator plus the upper triangle for the median).
 ``method="nystrom"``
     Landmark Nyström factorisation ``K ≈ F Fᵀ`` with ``n_landmarks`` uniformly drawn landmarks
