@@ -6,7 +6,7 @@ core (``calipers._core``) with the GIL released.
 
 from __future__ import annotations
 
-from . import dominance, exceptions, fairness, irt, ot, resample
+from . import dominance, exceptions, fairness, geometry, irt, ot, resample
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
@@ -15,6 +15,7 @@ __all__ = [
     "dominance",
     "exceptions",
     "fairness",
+    "geometry",
     "get_num_threads",
     "irt",
     "ot",

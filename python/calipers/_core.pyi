@@ -202,3 +202,37 @@ def irt_predict(
     b: npt.NDArray[np.float64],
     term_clip: float | None = None,
 ) -> npt.NDArray[np.float64]: ...
+
+# --- geometry ---
+def diffusion_spectrum(
+    x: npt.NDArray[np.float64],
+    n_eigs: int,
+    sigma: float,
+    method_name: str,
+    tol: float,
+    n_landmarks: int,
+    median_pairs: int,
+    seed: int,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.float64], float, int, float]: ...
+def diffusion_spectra(
+    xs: list[npt.NDArray[np.float64]],
+    n_eigs: int,
+    sigma: float,
+    method_name: str,
+    tol: float,
+    n_landmarks: int,
+    median_pairs: int,
+    seed: int,
+    progress: object | None = None,
+) -> list[tuple[npt.NDArray[np.float64], float, int, float]]: ...
+def diffusion_map(
+    x: npt.NDArray[np.float64],
+    n_components: int,
+    k: int,
+    alpha: float,
+    epsilon: float | None,
+    tol: float,
+    seed: int,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float, bool]: ...

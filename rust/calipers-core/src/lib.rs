@@ -8,6 +8,7 @@
 pub mod dominance;
 pub mod error;
 pub mod fairness;
+pub mod geometry;
 pub mod irt;
 pub mod ot;
 pub mod par;

@@ -9,6 +9,7 @@ mod detach;
 mod dominance;
 mod errors;
 mod fairness;
+mod geometry;
 mod irt;
 mod ot;
 mod resample;
@@ -25,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dominance::register(m)?;
     fairness::register(m)?;
     irt::register(m)?;
+    geometry::register(m)?;
     Ok(())
 }

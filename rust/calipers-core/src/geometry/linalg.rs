@@ -1,0 +1,184 @@
+//! Small dense linear-algebra helpers over faer, always sequential inside (callers parallelise
+//! over fixed chunks), so that results do not depend on the number of threads.
+
+use faer::diag::Diag;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd::{self, ComputeEigenvectors};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Rows per block in blocked, parallel loops. Fixed (not derived from the thread count) so
+/// that every partial sum is formed over the same rows whatever the pool size.
+pub const ROW_BLOCK: usize = 256;
+
+/// Number of fixed super-chunks whose partial Gram matrices are summed in order.
+const GRAM_PARTS: usize = 16;
+
+/// Eigen-decomposition of a symmetric matrix (lower triangle read): eigenvalues in
+/// nondecreasing order and, when asked, the eigenvectors as columns.
+pub fn sym_eig(a: MatRef<'_, f64>, vectors: bool) -> Result<(Vec<f64>, Option<Mat<f64>>)> {
+    let n = a.nrows();
+    let mut s = Diag::<f64>::zeros(n);
+    let mut u = vectors.then(|| Mat::<f64>::zeros(n, n));
+    let compute = if vectors {
+        ComputeEigenvectors::Yes
+    } else {
+        ComputeEigenvectors::No
+    };
+    let mut mem = MemBuffer::new(evd::self_adjoint_evd_scratch::<f64>(
+        n,
+        compute,
+        Par::Seq,
+        Default::default(),
+    ));
+    evd::self_adjoint_evd(
+        a,
+        s.as_mut(),
+        u.as_mut().map(|m| m.as_mut()),
+        Par::Seq,
+        MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .map_err(|e| Error::Numerical(format!("symmetric eigendecomposition failed: {e:?}")))?;
+    let values = s.column_vector().iter().copied().collect();
+    Ok((values, u))
+}
+
+/// `dst = lhs * rhs` (sequential faer kernel).
+pub fn gemm(dst: MatMut<'_, f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
+    matmul(dst, Accum::Replace, lhs, rhs, 1.0, Par::Seq);
+}
+
+/// Gram matrix `GᵀG` of a row-major `n × r` matrix, computed over fixed row super-chunks in
+/// parallel and summed in chunk order (thread-count independent).
+pub fn gram(g: &[f64], n: usize, r: usize) -> Mat<f64> {
+    if n == 0 || r == 0 {
+        return Mat::zeros(r, r);
+    }
+    let rows_per_part = n.div_ceil(GRAM_PARTS).max(1);
+    let partials: Vec<Mat<f64>> = g
+        .par_chunks(rows_per_part * r)
+        .map(|part| {
+            let rows = part.len() / r;
+            let view = MatRef::from_row_major_slice(part, rows, r);
+            let mut acc = Mat::<f64>::zeros(r, r);
+            matmul(
+                acc.as_mut(),
+                Accum::Replace,
+                view.transpose(),
+                view,
+                1.0,
+                Par::Seq,
+            );
+            acc
+        })
+        .collect();
+    let mut total = Mat::<f64>::zeros(r, r);
+    for p in &partials {
+        total += p;
+    }
+    total
+}
+
+/// Column sums of a row-major `n × r` matrix, deterministic (fixed blocks, ordered fold).
+pub fn column_sums(g: &[f64], r: usize) -> Vec<f64> {
+    if r == 0 {
+        return Vec::new();
+    }
+    let partials: Vec<Vec<f64>> = g
+        .par_chunks(ROW_BLOCK * r)
+        .map(|block| {
+            let mut acc = vec![0.0; r];
+            for row in block.chunks_exact(r) {
+                for (a, v) in acc.iter_mut().zip(row) {
+                    *a += v;
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0.0; r];
+    for p in partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
+/// Plain sequential dot product.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    // Four accumulators let the compiler vectorise; the order is fixed, so it is deterministic.
+    let mut acc = [0.0f64; 4];
+    let (ca, ra) = a.split_at(a.len() / 4 * 4);
+    let (cb, rb) = b.split_at(ca.len());
+    for (x, y) in ca.chunks_exact(4).zip(cb.chunks_exact(4)) {
+        acc[0] += x[0] * y[0];
+        acc[1] += x[1] * y[1];
+        acc[2] += x[2] * y[2];
+        acc[3] += x[3] * y[3];
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Squared Euclidean distance between two rows (direct differences: exact, no cancellation).
+#[inline]
+pub fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, ra) = a.split_at(a.len() / 4 * 4);
+    let (cb, rb) = b.split_at(ca.len());
+    for (x, y) in ca.chunks_exact(4).zip(cb.chunks_exact(4)) {
+        let d0 = x[0] - y[0];
+        let d1 = x[1] - y[1];
+        let d2 = x[2] - y[2];
+        let d3 = x[3] - y[3];
+        acc[0] += d0 * d0;
+        acc[1] += d1 * d1;
+        acc[2] += d2 * d2;
+        acc[3] += d3 * d3;
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        let d = x - y;
+        tail += d * d;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sym_eig_of_diagonal() {
+        let a = Mat::<f64>::from_fn(3, 3, |i, j| if i == j { [3.0, 1.0, 2.0][i] } else { 0.0 });
+        let (v, _) = sym_eig(a.as_ref(), false).unwrap();
+        assert_eq!(v, vec![1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn gram_matches_naive() {
+        let (n, r) = (1000, 3);
+        let g: Vec<f64> = (0..n * r)
+            .map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0)
+            .collect();
+        let m = gram(&g, n, r);
+        for a in 0..r {
+            for b in 0..r {
+                let naive: f64 = (0..n).map(|i| g[i * r + a] * g[i * r + b]).sum();
+                assert!((m[(a, b)] - naive).abs() < 1e-9);
+            }
+        }
+        let cs = column_sums(&g, r);
+        let naive: f64 = (0..n).map(|i| g[i * r + 1]).sum();
+        assert!((cs[1] - naive).abs() < 1e-9);
+    }
+}
