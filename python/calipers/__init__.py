@@ -6,12 +6,17 @@ core (``calipers._core``) with the GIL released.
 
 from __future__ import annotations
 
-from . import exceptions, ot
+from . import exceptions, io, irt, ot, tiny
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
-__all__ = ["__version__", "exceptions", "get_num_threads", "ot", "set_num_threads"]
-
-from . import io  # noqa: E402
-
-__all__ += ["io"]
+__all__ = [
+    "__version__",
+    "exceptions",
+    "get_num_threads",
+    "io",
+    "irt",
+    "ot",
+    "set_num_threads",
+    "tiny",
+]

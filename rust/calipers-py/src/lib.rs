@@ -7,6 +7,7 @@
 mod arrays;
 mod detach;
 mod errors;
+mod irt;
 mod ot;
 mod threads;
 mod tiny;
@@ -18,6 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     threads::register(m)?;
     ot::register(m)?;
+    irt::register(m)?;
     tiny::register(m)?;
     Ok(())
 }
