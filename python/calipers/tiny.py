@@ -1076,11 +1076,11 @@ def choose_models_to_rerun(
 ) -> np.ndarray:
     """LiveXiv's Fisher-information design: which ``m`` models to re-evaluate.
 
-    Takes ``m`` anchor difficulties at the 5th..95th percentiles of the item difficulties
-    ``b / a`` and, for each, the not yet chosen model with the largest Fisher information
-    ``p(1 - p)`` at that item (for the Rasch model: the ability closest to the difficulty).
-    If fewer than ``m`` distinct models are found, those farthest in ability from the chosen
-    ones fill up. Models in ``must_run`` (e.g. new models without earlier results, whose
+    Takes the ``m`` items whose difficulties ``b / a`` are nearest the 5th..95th percentiles
+    and, for each, the model with the largest Fisher information ``p(1 - p)`` at that item
+    (for the Rasch model: the ability closest to the difficulty). If fewer than ``m`` distinct
+    models result, the model farthest on average (in ability) from those chosen is added until
+    there are ``m``, as in LiveXiv's ``EfficEval``. Models in ``must_run`` (e.g. new models without earlier results, whose
     ``theta`` is NaN) are run in addition to the ``m``.
 
     Returns
@@ -1096,16 +1096,16 @@ def choose_models_to_rerun(
     forced = [] if must_run is None else sorted({int(i) for i in must_run})
     known = np.setdiff1d(np.flatnonzero(np.isfinite(th)), forced)
     m = check_scalar(m, "m", kind=int, low=1, high=max(int(known.size), 1))
-    chosen: list[int] = []
-    for q in np.percentile(diff, np.linspace(5, 95, m)):
-        p = 1.0 / (1.0 + np.exp(-(th[known] - q)))
-        info = p * (1 - p)
-        info[np.isin(known, chosen)] = -np.inf
-        if np.isfinite(info).any():
-            chosen.append(int(known[np.argmax(info)]))
+    # Anchor items: those nearest the m percentiles of the difficulties; each picks its most
+    # informative model (a model may be picked twice: LiveXiv keeps the distinct ones).
+    targets = np.percentile(diff, np.linspace(5, 95, m))
+    anchor_diff = diff[np.abs(diff[None, :] - targets[:, None]).argmin(axis=1)]
+    p = 1.0 / (1.0 + np.exp(-(th[known][:, None] - anchor_diff[None, :])))
+    chosen = [int(i) for i in np.unique(known[(p * (1 - p)).argmax(axis=0)])]
     while len(chosen) < m:
+        # fill up with the model farthest on average from those chosen
         rest = np.setdiff1d(known, chosen)
-        gap = np.abs(th[rest][:, None] - th[chosen][None, :]).min(axis=1)
+        gap = np.abs(th[rest][:, None] - th[chosen][None, :]).mean(axis=1)
         chosen.append(int(rest[np.argmax(gap)]))
     return np.asarray(sorted(chosen + forced), dtype=np.intp)
 
@@ -1146,7 +1146,9 @@ class ReEvaluation:
     irt_model : {"rasch", "1pl", "2pl"}, default "rasch"
         LiveXiv uses the Rasch model.
     irt_params : dict, optional
-        Extra arguments of :class:`calipers.irt.IRT`.
+        Arguments of :class:`calipers.irt.IRT`, over the defaults
+        ``prior_sd_theta=30, prior_sd_b=30``: nearly flat priors, close to LiveXiv's
+        unpenalised maximum likelihood while keeping all-correct items finite.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -1167,7 +1169,8 @@ class ReEvaluation:
     def _irt(self) -> Any:
         from .irt import IRT
 
-        return IRT(model=self.irt_model, **dict(self.irt_params or {}))
+        params = {"prior_sd_theta": 30.0, "prior_sd_b": 30.0} | dict(self.irt_params or {})
+        return IRT(model=self.irt_model, **params)
 
     def fit(self, Y_prev: Any) -> ReEvaluation:
         """Fit the IRT model to earlier versions (models x items, NaN = not evaluated)."""
