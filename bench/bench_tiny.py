@@ -6,7 +6,9 @@ inertia kept, anchor = ``pairwise_distances(centres, X).argmin(axis=1)``), writt
 its description (not copied), on the same inputs; then times the whole ``TinyBenchmark.fit``
 and the estimate of one new model.
 
-Run: ``python bench/bench_tiny.py`` (a few minutes on 2 cores).
+Run: ``python bench/bench_tiny.py`` (a few minutes on 2 cores). Peak memory is not measured:
+``_common.peak_mb`` forks, and a forked child of a process whose thread pools (rayon, OpenMP)
+have started can hang.
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ def main() -> None:
             "calipers kmeans_anchors", per_scenario(calipers_anchors, embed, weights), 3, False
         ),
         measure(
-            "scikit-learn KMeans x5 + argmin", per_scenario(sklearn_anchors, embed, weights), 1
+            "scikit-learn KMeans x5 + argmin",
+            per_scenario(sklearn_anchors, embed, weights),
+            1,
+            False,
         ),
     ]
     title = "IRT-embedding anchors: 6 scenarios x 5,000 items (a_i, b_i), k=100, 5 restarts"
@@ -83,11 +88,17 @@ def main() -> None:
 
     # one scenario only: the peer takes long on 400-dimensional vectors
     rows = [
-        measure("calipers kmeans_anchors", per_scenario(calipers_anchors, correct[:1], weights), 1),
+        measure(
+            "calipers kmeans_anchors",
+            per_scenario(calipers_anchors, correct[:1], weights[:1]),
+            1,
+            False,
+        ),
         measure(
             "scikit-learn KMeans x5 + argmin",
-            per_scenario(sklearn_anchors, correct[:1], weights),
+            per_scenario(sklearn_anchors, correct[:1], weights[:1]),
             1,
+            False,
         ),
     ]
     title = "correctness anchors: 1 scenario, 5,000 items x 400 models, k=100, 5 restarts"
@@ -110,6 +121,7 @@ def main() -> None:
             "IRT 2PL fit alone (calipers.irt)",
             lambda: IRT(dims=1).fit(y),
             1,
+            False,
             note="one of the fits above",
         )
     )
@@ -120,8 +132,12 @@ def main() -> None:
     anchors = new_model[tb._all_anchors]
     as_dict = dict(zip(tb.anchor_items(), anchors.tolist(), strict=True))
     est = [
-        measure("estimate(one model, array of 600 anchors)", lambda: tb.estimate(anchors), 20),
-        measure("estimate(one model, dict of 600 anchors)", lambda: tb.estimate(as_dict), 20),
+        measure(
+            "estimate(one model, array of 600 anchors)", lambda: tb.estimate(anchors), 20, False
+        ),
+        measure(
+            "estimate(one model, dict of 600 anchors)", lambda: tb.estimate(as_dict), 20, False
+        ),
     ]
     print(table("estimating a new model (joint ability, 6 scenarios)", est, est[0].name))
     truth = [(new_model[i] * bw[i]).mean() for i in idx]
