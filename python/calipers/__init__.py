@@ -6,7 +6,7 @@ core (``calipers._core``) with the GIL released.
 
 from __future__ import annotations
 
-from . import dominance, exceptions, fairness, geometry, irt, ot, resample
+from . import dominance, exceptions, fairness, geometry, io, irt, ot, resample, tiny
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
@@ -17,8 +17,10 @@ __all__ = [
     "fairness",
     "geometry",
     "get_num_threads",
+    "io",
     "irt",
     "ot",
     "resample",
     "set_num_threads",
+    "tiny",
 ]

@@ -14,5 +14,6 @@ pub mod ot;
 pub mod par;
 pub mod resample;
 pub mod rng;
+pub mod tiny;
 
 pub use error::{Error, Result};

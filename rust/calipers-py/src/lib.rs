@@ -14,6 +14,7 @@ mod irt;
 mod ot;
 mod resample;
 mod threads;
+mod tiny;
 
 use pyo3::prelude::*;
 
@@ -27,5 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fairness::register(m)?;
     irt::register(m)?;
     geometry::register(m)?;
+    tiny::register(m)?;
     Ok(())
 }
