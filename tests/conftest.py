@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import pytest
 
 import calipers
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# CALIPERS_SHARED_DATA points elsewhere (e.g. from a worktree not beside shared/).
+SHARED_DATA = Path(
+    os.environ.get("CALIPERS_SHARED_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
 
 
 @pytest.fixture

@@ -11,3 +11,7 @@ from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
 __all__ = ["__version__", "exceptions", "get_num_threads", "ot", "set_num_threads"]
+
+from . import io  # noqa: E402
+
+__all__ += ["io"]

@@ -24,3 +24,23 @@ def wasserstein_pp_rows(
     u_weights: npt.NDArray[np.float64] | None = None,
     v_weights: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+
+# --- tiny ---
+def kmeans_anchors(
+    x: npt.NDArray[np.float64],
+    k: int,
+    sample_weight: npt.NDArray[np.float64] | None = None,
+    n_init: int = 5,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    seed: int = 0,
+    n_local_trials: int = 0,
+    progress: object | None = None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    float,
+    int,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+]: ...

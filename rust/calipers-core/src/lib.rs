@@ -9,5 +9,6 @@ pub mod error;
 pub mod ot;
 pub mod par;
 pub mod rng;
+pub mod tiny;
 
 pub use error::{Error, Result};

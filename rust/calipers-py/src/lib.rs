@@ -9,6 +9,7 @@ mod detach;
 mod errors;
 mod ot;
 mod threads;
+mod tiny;
 
 use pyo3::prelude::*;
 
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     threads::register(m)?;
     ot::register(m)?;
+    tiny::register(m)?;
     Ok(())
 }
