@@ -55,7 +55,12 @@ class ReportOptions:
         check_scalar(self.seed, "seed", kind=int, low=0)
         check_scalar(self.n_resamples, "n_resamples", kind=int, low=100)
         check_scalar(
-            self.confidence_level, "confidence_level", low=0, high=1, low_inclusive=False, high_inclusive=False
+            self.confidence_level,
+            "confidence_level",
+            low=0,
+            high=1,
+            low_inclusive=False,
+            high_inclusive=False,
         )
         check_scalar(self.alpha, "alpha", low=0, high=1, low_inclusive=False, high_inclusive=False)
         check_scalar(self.tiny_items, "tiny_items", kind=int, low=2)
@@ -139,7 +144,9 @@ class ReportData:
         if self.data.scenario is not None and len(self.data.scenarios) > 1:
             labels = np.asarray(self.data.scenario, dtype=object)
             for scenario in self.data.scenarios:
-                views.append(_complete_view(self.data, scenario, np.flatnonzero(labels == scenario)))
+                views.append(
+                    _complete_view(self.data, scenario, np.flatnonzero(labels == scenario))
+                )
         usable = [v for v in views if v.n_models >= 2 and v.n_items >= 2]
         if not usable or usable[0].name != ALL_ITEMS:
             raise ShapeError(
@@ -176,9 +183,7 @@ def _align(other: EvalData, main: EvalData) -> EvalData:
     missing_models = [m for m in main.models if m not in set(other.models)]
     missing_items = [i for i in main.items if i not in set(other.items)]
     if missing_models or missing_items:
-        what = (
-            f"models {missing_models[:3]}" if missing_models else f"items {missing_items[:3]}"
-        )
+        what = f"models {missing_models[:3]}" if missing_models else f"items {missing_items[:3]}"
         raise InvalidArgumentError(
             f"risk metric {_metric_name(other)!r}: has no scores for {what}; the risk-aware "
             "metric needs the same models and items as the main metric"

@@ -26,12 +26,22 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["EXAMPLE_VERSION", "example_cache_path", "example_long_table", "example_arrays"]
+if TYPE_CHECKING:
+    from ..io import EvalData
+
+__all__ = [
+    "EXAMPLE_VERSION",
+    "example_arrays",
+    "example_cache_path",
+    "example_data",
+    "example_long_table",
+    "model_zoo",
+]
 
 # Bump when anything below changes the data, so stale caches are not reused.
 EXAMPLE_VERSION = 1
@@ -119,6 +129,28 @@ def example_arrays(progress: bool = True) -> dict[str, Any]:
     data = _build(progress)
     _write_cache(path, data)
     return data
+
+
+def example_data(metric: str = "correct", progress: bool = True) -> EvalData:
+    """The example as :class:`calipers.io.EvalData` for one metric (``correct``/``p_true``)."""
+    from ..exceptions import InvalidArgumentError
+    from ..io import EvalData
+
+    if metric not in METRICS:
+        raise InvalidArgumentError(
+            f"metric: the example has metrics {list(METRICS)}, not {metric!r}; choose one of them"
+        )
+    data = example_arrays(progress)
+    k = METRICS.index(metric)
+    return EvalData(
+        scores=np.ascontiguousarray(data["scores"][k]),
+        models=[str(m) for m in data["models"]],
+        items=[str(i) for i in data["items"]],
+        scenario=data["scenario"].astype(object),
+        subscenario=data["subscenario"].astype(object),
+        metric=metric,
+        source="calipers example: scikit-learn classifiers on the digits data",
+    )
 
 
 def example_long_table(progress: bool = True) -> pd.DataFrame:

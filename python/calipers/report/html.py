@@ -54,13 +54,15 @@ def table(
     ``numeric`` right-aligns those columns."""
     numeric = numeric or [False] * len(columns)
     head = "".join(
-        f'<th class="{"num" if n else ""}">{esc(c)}</th>' for c, n in zip(columns, numeric, strict=True)
+        f'<th class="{"num" if n else ""}">{esc(c)}</th>'
+        for c, n in zip(columns, numeric, strict=True)
     )
     body = []
     for r, row in enumerate(rows):
         cls = f' class="{row_classes[r]}"' if row_classes and row_classes[r] else ""
         cells = "".join(
-            f'<td class="{"num" if n else ""}">{cell}</td>' for cell, n in zip(row, numeric, strict=True)
+            f'<td class="{"num" if n else ""}">{cell}</td>'
+            for cell, n in zip(row, numeric, strict=True)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
     cap = f"<caption>{caption}</caption>" if caption else ""
@@ -93,6 +95,7 @@ body { margin:0; font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "DejaVu Sans"
 header { background:var(--accent); color:#fff; padding:1.2rem 2rem; }
 header h1 { margin:0 0 .3rem 0; font-size:1.6rem; }
 header p { margin:0; opacity:.9; }
+header code { background:rgba(255,255,255,.18); color:#fff; }
 nav { background:var(--soft); border-bottom:1px solid var(--line); padding:.5rem 2rem; }
 nav a { color:var(--accent); margin-right:1.2rem; text-decoration:none; white-space:nowrap; }
 main { max-width:1200px; margin:0 auto; padding:1rem 2rem 3rem 2rem; }
@@ -120,7 +123,11 @@ footer { color:var(--muted); font-size:.85rem; max-width:1200px; margin:0 auto; 
 
 
 def page(
-    title: str, subtitle: str, summary: Sequence[str], sections: Sequence[tuple[str, str, str]], footer: str
+    title: str,
+    subtitle: str,
+    summary: Sequence[str],
+    sections: Sequence[tuple[str, str, str]],
+    footer: str,
 ) -> str:
     """The whole document. ``sections`` are (anchor, title, body html); ``summary`` are
     plain-language sentences (HTML) shown first."""

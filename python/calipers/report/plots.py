@@ -96,9 +96,7 @@ def pairwise_heatmap(
     fig = Figure(figsize=(max(5.5, 0.28 * n + 3.5), _height(n, base=2.2)))
     ax = fig.subplots()
     ax.imshow(np.where(significant, np.nan, 0.0), cmap="Greys", vmin=-4, vmax=1, aspect="auto")
-    image = ax.imshow(
-        shown, cmap="RdBu", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto"
-    )
+    image = ax.imshow(shown, cmap="RdBu", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto")
     ax.set_yticks(np.arange(n))
     ax.set_yticklabels(names, fontsize=8)
     ax.set_xticks(np.arange(n))
@@ -143,7 +141,13 @@ def dominance_bars(
     height = 0.8 / len(values)
     colours = [_ACCENT, "#d08c2f", "#4c9a5b"]
     for k, (vals, label) in enumerate(zip(values, labels, strict=True)):
-        ax.barh(y + (k - (len(values) - 1) / 2) * height, vals, height, label=label, color=colours[k % 3])
+        ax.barh(
+            y + (k - (len(values) - 1) / 2) * height,
+            vals,
+            height,
+            label=label,
+            color=colours[k % 3],
+        )
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize=8)
     ax.set_xlabel(xlabel, fontsize=9)
@@ -167,12 +171,22 @@ def irt_scatter(
     for k, group in enumerate(dict.fromkeys(groups.tolist())):
         mask = groups == group
         ax.scatter(
-            difficulty[mask], discrimination[mask], s=9, alpha=0.55, color=cmap[k % len(cmap)], label=str(group)
+            difficulty[mask],
+            discrimination[mask],
+            s=9,
+            alpha=0.55,
+            color=cmap[k % len(cmap)],
+            label=str(group),
         )
     if flagged.any():
         ax.scatter(
-            difficulty[flagged], discrimination[flagged], s=40, facecolors="none",
-            edgecolors="black", linewidths=0.8, label="flagged",
+            difficulty[flagged],
+            discrimination[flagged],
+            s=40,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=0.8,
+            label="flagged",
         )
     ax.axhline(0.0, color=_MUTED, lw=1, ls="--")
     ax.set_xlabel("difficulty b (higher = harder)", fontsize=9)
