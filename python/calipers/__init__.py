@@ -6,11 +6,11 @@ core (``calipers._core``) with the GIL released.
 
 from __future__ import annotations
 
-from . import exceptions, ot
+from . import exceptions, irt, ot
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
-__all__ = ["__version__", "exceptions", "get_num_threads", "ot", "set_num_threads"]
+__all__ = ["__version__", "exceptions", "get_num_threads", "irt", "ot", "set_num_threads"]
 
 from . import io  # noqa: E402
 

@@ -44,3 +44,43 @@ def kmeans_anchors(
     npt.NDArray[np.int64],
     npt.NDArray[np.float64],
 ]: ...
+
+# --- irt ---
+def irt_fit(
+    y: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    method: str,
+    model: str,
+    dims: int,
+    max_iter: int,
+    tol: float,
+    prior_sd_theta: float,
+    prior_sd_a: float,
+    prior_sd_b: float,
+    positive: bool,
+    seed: int,
+    n_quad: int,
+    progress: object | None = None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    float,
+    int,
+    bool,
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]: ...
+def irt_score(
+    y: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    method: str,
+    prior_sd: float,
+    term_clip: float | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def irt_predict(
+    theta: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    term_clip: float | None = None,
+) -> npt.NDArray[np.float64]: ...

@@ -13,3 +13,5 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "calipers.torch needs PyTorch; install it with `pip install torch` "
         "(or `pip install calipers[torch]`)"
     ) from exc
+
+from . import irt  # noqa: E402,F401

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod irt;
 pub mod ot;
 pub mod par;
 pub mod rng;

@@ -7,6 +7,7 @@
 mod arrays;
 mod detach;
 mod errors;
+mod irt;
 mod ot;
 mod threads;
 mod tiny;
@@ -19,5 +20,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     threads::register(m)?;
     ot::register(m)?;
     tiny::register(m)?;
+    irt::register(m)?;
     Ok(())
 }
