@@ -19,11 +19,13 @@ import pytest
 
 from calipers.cli import main
 from calipers.io import read_results
+from calipers.irt import IRT
 from calipers.report import ReportOptions, build_report, derive_seed, write_report
 from calipers.report import build as report_build
 from calipers.report.example import example_cache_path, example_data
+from calipers.tiny import TinyBenchmark
 
-SECTION_IDS = ["summary", "overview"]
+SECTION_IDS = ["summary", "overview", "items", "subset"]
 FAST = ["--quiet", "--n-resamples", "300"]
 
 
@@ -186,6 +188,37 @@ def test_fixture_json_matches_the_data(fixture_report):
         np.testing.assert_array_equal(got, expected)
     assert doc["options"]["seed"] == 7 and doc["options"]["n_resamples"] == 300
     assert doc["summary"] and all("<" not in s for s in doc["summary"])
+
+
+def test_fixture_item_analysis_matches_irt(fixture_report):
+    source, out = fixture_report
+    doc = json.loads((out / "report.json").read_text())["sections"]["items"]
+    data = read_results(source, metric="acc")
+    model = IRT(model="2pl").fit(data.scores)
+    np.testing.assert_array_equal(doc["discrimination"], model.a_[:, 0])
+    np.testing.assert_array_equal(doc["difficulty"], model.b_)
+    assert doc["items"] == data.items
+    share = data.scores.mean(axis=0)
+    np.testing.assert_allclose(doc["share_correct"], share)
+    items = np.asarray(data.items)
+    assert doc["answered_by_all"] == items[share == 1].tolist()
+    assert doc["answered_by_none"] == items[share == 0].tolist()
+    negative = (model.a_[:, 0] < 0) & (share > 0) & (share < 1)
+    assert sorted(doc["negative_discrimination"]) == sorted(items[negative].tolist())
+
+
+def test_fixture_subset_matches_tinybenchmark(fixture_report):
+    source, out = fixture_report
+    doc = json.loads((out / "report.json").read_text())["sections"]["subset"]
+    assert doc["rng_seed"] == derive_seed(7, "tiny") and doc["n_anchors"] == 10
+    data = read_results(source, metric="acc")
+    bench = TinyBenchmark(n_anchors=10, method="irt", random_state=doc["rng_seed"]).fit(data)
+    assert set(doc["scenarios"]) == {"arith", "logic"}
+    for scenario, got in doc["scenarios"].items():
+        assert got["anchors"] == bench.anchors_[scenario]
+        assert got["n_items"] == 40
+        np.testing.assert_array_equal(got["weights"], bench.weights_[scenario])
+        assert got["cv_error"] == bench.cv_error_[scenario]
 
 
 def test_same_seed_same_report(fixture_report, tmp_path):

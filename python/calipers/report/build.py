@@ -28,7 +28,7 @@ JSON_NAME = "report.json"
 
 SectionFn = Callable[[ReportData, ReportOptions, Progress], S.Section]
 # In page order. Each runs independently of the others.
-SECTIONS: list[SectionFn] = [S.overview]
+SECTIONS: list[SectionFn] = [S.overview, S.item_analysis, S.tiny_subset]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ def build_report(
     rd = ReportData(data, risk_data)
     progress = Progress(options.quiet)
     chosen = list(sections or SECTIONS)
-    names = {fn.__name__: fn for fn in chosen}
+    names = {fn.__name__.replace("_", " "): fn for fn in chosen}
     done = [
         names[name](rd, options, progress)
         for name in progress.steps(list(names), "calipers report")

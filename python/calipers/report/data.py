@@ -219,6 +219,26 @@ class Progress:
         finally:
             bar.close()
 
+    @contextlib.contextmanager
+    def messages(self, desc: str) -> Iterator[Callable[[str], None] | bool]:
+        """A bar for a library call that reports named steps; yields the callable receiving
+        each step's message (False when quiet)."""
+        if self.quiet:
+            yield False
+            return
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc=desc, total=None, leave=False, unit="step")
+
+        def say(message: str) -> None:
+            bar.set_postfix_str(message[:60], refresh=False)
+            bar.update(1)
+
+        try:
+            yield say
+        finally:
+            bar.close()
+
     def steps(self, names: list[str], desc: str) -> Iterator[str]:
         """Iterate over ``names`` with an overall bar showing the current step."""
         from tqdm.auto import tqdm

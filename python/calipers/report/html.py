@@ -27,7 +27,8 @@ def fmt(x: Any, digits: int = 3) -> str:
     value = float(x)
     if math.isnan(value):
         return "-"
-    return f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000"
 
 
 def fmt_p(p: Any) -> str:

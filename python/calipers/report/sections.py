@@ -5,16 +5,19 @@ sentences for the top of the report."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from . import plots
-from .data import ALL_ITEMS, Progress, ReportData, ReportOptions
-from .html import esc, figure, fmt, paragraph, table
+from .data import ALL_ITEMS, Progress, ReportData, ReportOptions, derive_seed
+from .html import esc, figure, fmt, note, paragraph, table
 
-__all__ = ["Section", "overview"]
+__all__ = ["Section", "item_analysis", "overview", "tiny_subset"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,3 +139,329 @@ def _columns(rd: ReportData, name: str) -> np.ndarray:
     if name == ALL_ITEMS:
         return np.arange(rd.data.shape[1])
     return np.flatnonzero(np.asarray(rd.data.scenario, dtype=object) == name)
+
+
+# ============================================================================ IRT item analysis
+
+_SHOW_ITEMS = 15
+
+
+def item_analysis(rd: ReportData, options: ReportOptions, progress: Progress) -> Section:
+    """A 2PL IRT model of the 0/1 scores: item difficulty and discrimination, and the items
+    that look broken (answered by every model or by none; negative discrimination)."""
+    from ..irt import IRT
+
+    key, title = "items", "Item analysis (IRT)"
+    data = rd.data
+    observed = ~np.isnan(data.scores)
+    values = data.scores[observed]
+    if not np.isin(values, (0.0, 1.0)).all():
+        reason = (
+            f"the IRT item analysis needs 0/1 scores; <code>{esc(rd.metric_name)}</code> has "
+            "other values (choose a 0/1 metric with --metric)"
+        )
+        return _skipped(key, title, reason)
+    with progress.task("IRT: fitting a 2PL model") as callback, _collect_warnings() as caught:
+        model = IRT(model="2pl").fit(data.scores, progress=callback)
+    a = model.a_[:, 0]
+    b = model.b_
+    n_obs = observed.sum(axis=0)
+    n_correct = np.where(observed, data.scores, 0.0).sum(axis=0)
+    share = np.divide(n_correct, n_obs, out=np.full(n_obs.shape, np.nan), where=n_obs > 0)
+    all_right = (n_obs > 0) & (n_correct == n_obs)
+    all_wrong = (n_obs > 0) & (n_correct == 0)
+    negative = (a < 0) & ~all_right & ~all_wrong
+    ability = model.theta_[:, 0]
+    # How the stronger half of the models does on each item against the weaker half.
+    strong = ability >= np.median(ability)
+    gap = _mean_where(data.scores, observed, strong) - _mean_where(data.scores, observed, ~strong)
+
+    groups = (
+        np.asarray(data.scenario, dtype=object)
+        if data.scenario is not None
+        else np.full(data.shape[1], "all items", dtype=object)
+    )
+    flagged = all_right | all_wrong | negative
+    parts = [
+        paragraph(
+            f"A two-parameter logistic IRT model, P(model <i>l</i> answers item <i>i</i>) = "
+            f"&sigma;(<i>a<sub>i</sub></i>&theta;<sub><i>l</i></sub> &minus; <i>b<sub>i</sub></i>), "
+            f"fitted by penalised joint maximum likelihood to all {data.shape[0]} models and "
+            f"{data.shape[1]} items ({model.n_iter_} iterations"
+            + ("" if model.converged_ else ", <b>not converged</b>")
+            + "). The discrimination <i>a</i> says how sharply an item separates strong from weak "
+            "models; <i>b</i> is its difficulty."
+        ),
+        figure(
+            plots.to_img(
+                plots.irt_scatter(b, a, groups, flagged), "item difficulty against discrimination"
+            ),
+            "Each point is an item. Items below the dashed line have negative discrimination: "
+            "stronger models get them wrong more often than weaker ones. Circled: flagged items.",
+        ),
+        _flag_table(
+            "Answered correctly by every model",
+            all_right,
+            "cannot separate the models (too easy, or a scoring bug that accepts everything)",
+            data,
+        ),
+        _flag_table(
+            "Answered correctly by no model",
+            all_wrong,
+            "cannot separate the models (too hard, or a wrong reference answer)",
+            data,
+        ),
+        _flag_table(
+            "Negative discrimination",
+            negative,
+            "stronger models fail them more often than weaker ones: check the reference answer "
+            "and the item text",
+            data,
+            {
+                "share correct": share,
+                "strong minus weak models": gap,
+                "discrimination a": a,
+                "difficulty b": b,
+            },
+            order=np.argsort(a, kind="stable"),
+        ),
+    ]
+    if caught:
+        parts.append(note("; ".join(esc(w) for w in caught)))
+    n_items = data.shape[1]
+    summary = [
+        f"Item analysis: {int(all_right.sum())} of {n_items} items were answered correctly by "
+        f"every model and {int(all_wrong.sum())} by none, so they do not separate models; "
+        f"{int(negative.sum())} have negative IRT discrimination (stronger models fail them more "
+        "often), which is worth checking for wrong reference answers."
+    ]
+    ids = np.asarray(data.items, dtype=object)
+    return Section(
+        key=key,
+        title=title,
+        html="".join(parts),
+        data={
+            "model": "2pl",
+            "n_iter": model.n_iter_,
+            "converged": model.converged_,
+            "loglik": model.loglik_,
+            "ability": dict(zip(data.models, ability.tolist(), strict=True)),
+            "items": list(data.items),
+            "discrimination": a,
+            "difficulty": b,
+            "share_correct": share,
+            "strong_minus_weak": gap,
+            "answered_by_all": ids[all_right].tolist(),
+            "answered_by_none": ids[all_wrong].tolist(),
+            "negative_discrimination": ids[negative][
+                np.argsort(a[negative], kind="stable")
+            ].tolist(),
+            "warnings": caught,
+        },
+        summary=summary,
+    )
+
+
+def _mean_where(scores: np.ndarray, observed: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    count = observed[rows].sum(axis=0)
+    total = np.where(observed[rows], scores[rows], 0.0).sum(axis=0)
+    return np.divide(total, count, out=np.full(count.shape, np.nan), where=count > 0)
+
+
+def _flag_table(
+    heading: str,
+    mask: np.ndarray,
+    meaning: str,
+    data: Any,
+    numbers: dict[str, np.ndarray] | None = None,
+    order: np.ndarray | None = None,
+) -> str:
+    """The first flagged items (in ``order``) with their labels and ``numbers`` columns."""
+    numbers = numbers or {}
+    index = np.flatnonzero(mask) if order is None else order[mask[order]]
+    head = f"<h3>{esc(heading)}: {len(index)} items</h3>"
+    if len(index) == 0:
+        return head
+    shown = index[:_SHOW_ITEMS]
+    scen, sub = data.scenario, data.subscenario
+    rows = [
+        [
+            f"<code>{esc(data.items[j])}</code>",
+            esc(scen[j]) if scen is not None else "",
+            esc(sub[j]) if sub is not None else "",
+            *(fmt(values[j]) for values in numbers.values()),
+        ]
+        for j in shown
+    ]
+    more = (
+        f" The first {len(shown)} are listed; all {len(index)} are in the JSON."
+        if len(index) > len(shown)
+        else ""
+    )
+    columns = ["item", "scenario", "sub-scenario", *numbers]
+    return (
+        head
+        + paragraph(f"These items {meaning}.{more}")
+        + table(columns, rows, numeric=[False] * 3 + [True] * len(numbers))
+    )
+
+
+# ============================================================================ tiny subset
+
+
+def tiny_subset(rd: ReportData, options: ReportOptions, progress: Progress) -> Section:
+    """tinyBenchmarks: a small anchor-item subset per scenario and the cross-validated error
+    of the score it estimates for a model that is run on the subset only."""
+    from ..tiny import TinyBenchmark
+
+    key, title = "subset", "Recommended small item subset"
+    data = rd.data
+    if data.shape[0] < 4:
+        return _skipped(
+            key, title, "the subset is cross-validated over models: it needs at least 4"
+        )
+    values = data.scores[~np.isnan(data.scores)]
+    if values.min() < 0 or values.max() > 1:
+        return _skipped(key, title, "the subset's IRT model needs scores in [0, 1]")
+    labels = (
+        np.asarray(data.scenario, dtype=object)
+        if data.scenario is not None
+        else np.full(data.shape[1], ALL_ITEMS, dtype=object)
+    )
+    sizes = {s: int((labels == s).sum()) for s in dict.fromkeys(labels.tolist())}
+    n_anchors = min(options.tiny_items, min(sizes.values()) - 1)
+    if n_anchors < 2:
+        return _skipped(key, title, "a scenario has fewer than 3 items: too few to subsample")
+    seed = derive_seed(options.seed, "tiny")
+    bench = TinyBenchmark(n_anchors=n_anchors, method="irt", random_state=seed)
+    with progress.messages("tinyBenchmarks: anchors and cross-validation") as say:
+        with _collect_warnings() as caught:
+            bench.fit(data, scenario=labels, progress=say)
+    scenarios = list(bench.scenarios_)
+    errors = {s: bench.cv_error_[s] for s in scenarios}
+    estimator = bench.estimator
+    rows = [
+        [
+            esc(s),
+            fmt(sizes[s]),
+            fmt(len(bench.anchors_[s])),
+            fmt(errors[s][estimator]),
+            fmt(errors[s]["pirt"]),
+            fmt(errors[s]["naive"]),
+        ]
+        for s in scenarios
+    ]
+    total = sum(len(bench.anchors_[s]) for s in scenarios)
+    mean_error = float(np.mean([errors[s][estimator] for s in scenarios]))
+    anchor_lists = "".join(
+        f"<details><summary>{esc(s)}: the {len(bench.anchors_[s])} items</summary><p>"
+        + ", ".join(f"<code>{esc(i)}</code>" for i in bench.anchors_[s])
+        + "</p></details>"
+        for s in scenarios
+    )
+    parts = [
+        paragraph(
+            f"tinyBenchmarks: {n_anchors} anchor items per scenario, chosen by clustering the "
+            f"items' IRT embeddings (IRT dimension {bench.dims_}, chosen on held-out models). A "
+            "new model run on the anchors only gets its scenario scores estimated by the "
+            f"<b>{estimator}</b> estimator (naive = weighted anchor mean; p-IRT and gp-IRT add "
+            "the IRT prediction for the items not run). The errors are mean absolute errors of "
+            f"the estimated score, cross-validated over held-out models ({bench.cv_folds} folds)."
+        ),
+        table(
+            [
+                "scenario",
+                "items",
+                "subset",
+                f"CV error ({estimator})",
+                "CV error (pirt)",
+                "CV error (naive)",
+            ],
+            rows,
+            numeric=[False, True, True, True, True, True],
+        ),
+        figure(
+            plots.to_img(
+                plots.tiny_errors(
+                    scenarios,
+                    [len(bench.anchors_[s]) for s in scenarios],
+                    [errors[s][estimator] for s in scenarios],
+                    [sizes[s] for s in scenarios],
+                ),
+                "cross-validated error of the subset",
+            ),
+            "Cross-validated mean absolute error of the score estimated from the subset, per "
+            "scenario.",
+        ),
+        anchor_lists,
+    ]
+    if n_anchors < options.tiny_items:
+        parts.insert(
+            1,
+            note(
+                f"Asked for {options.tiny_items} items per scenario; the smallest scenario has "
+                f"{min(sizes.values())}, so the subset keeps {n_anchors}."
+            ),
+        )
+    if caught:
+        parts.append(note("; ".join(esc(w) for w in caught)))
+    summary = [
+        f"Small subset: running {total} of {data.shape[1]} items ({n_anchors} per scenario, "
+        f"{total / data.shape[1]:.1%} of the cost) estimates a model's scenario scores with a "
+        f"cross-validated mean absolute error of {mean_error:.3f} on average ({estimator})."
+    ]
+    return Section(
+        key=key,
+        title=title,
+        html="".join(parts),
+        data={
+            "rng_seed": seed,
+            "n_anchors": n_anchors,
+            "method": bench.method,
+            "estimator": estimator,
+            "irt_dims": bench.dims_,
+            "scenarios": {
+                s: {
+                    "n_items": sizes[s],
+                    "anchors": bench.anchors_[s],
+                    "weights": bench.weights_[s],
+                    "lambda": bench.lambda_[s],
+                    "cv_error": errors[s],
+                }
+                for s in scenarios
+            },
+            "warnings": caught,
+        },
+        summary=summary,
+    )
+
+
+# ============================================================================ helpers
+
+
+def _skipped(key: str, title: str, reason: str) -> Section:
+    return Section(
+        key=key,
+        title=title,
+        html=note(f"Not computed: {reason}."),
+        data={"skipped": _plain(reason)},
+        summary=[],
+    )
+
+
+def _plain(text: str) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+@contextlib.contextmanager
+def _collect_warnings() -> Iterator[list[str]]:
+    """Collect the library's warnings (e.g. non-convergence) to show them in the report
+    rather than on the terminal."""
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        yield caught
+    caught.extend(dict.fromkeys(str(r.message) for r in records))
