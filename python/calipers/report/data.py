@@ -15,7 +15,15 @@ from .._validation import check_scalar
 from ..exceptions import InvalidArgumentError, ShapeError
 from ..io import EvalData
 
-__all__ = ["ReportOptions", "ScenarioView", "ReportData", "Progress", "derive_seed"]
+__all__ = [
+    "ReportOptions",
+    "ScenarioView",
+    "ReportData",
+    "Progress",
+    "complete_view",
+    "derive_seed",
+    "metric_name",
+]
 
 ALL_ITEMS = "all items"
 
@@ -106,7 +114,7 @@ class ScenarioView:
         }
 
 
-def _complete_view(data: EvalData, name: str, columns: np.ndarray) -> ScenarioView:
+def complete_view(data: EvalData, name: str, columns: np.ndarray) -> ScenarioView:
     block = data.scores[:, columns]
     observed = ~np.isnan(block)
     keep_models = observed.any(axis=1)
@@ -140,13 +148,11 @@ class ReportData:
         if self.risk is not None:
             self.risk = _align(self.risk, self.data)
         n_items = self.data.shape[1]
-        views = [_complete_view(self.data, ALL_ITEMS, np.arange(n_items))]
+        views = [complete_view(self.data, ALL_ITEMS, np.arange(n_items))]
         if self.data.scenario is not None and len(self.data.scenarios) > 1:
             labels = np.asarray(self.data.scenario, dtype=object)
             for scenario in self.data.scenarios:
-                views.append(
-                    _complete_view(self.data, scenario, np.flatnonzero(labels == scenario))
-                )
+                views.append(complete_view(self.data, scenario, np.flatnonzero(labels == scenario)))
         usable = [v for v in views if v.n_models >= 2 and v.n_items >= 2]
         if not usable or usable[0].name != ALL_ITEMS:
             raise ShapeError(
@@ -162,7 +168,7 @@ class ReportData:
 
     @property
     def metric_name(self) -> str:
-        return _metric_name(self.data)
+        return metric_name(self.data)
 
     @property
     def is_binary(self) -> bool:
@@ -170,7 +176,7 @@ class ReportData:
         return bool(np.isin(values, (0.0, 1.0)).all())
 
 
-def _metric_name(data: EvalData) -> str:
+def metric_name(data: EvalData) -> str:
     if isinstance(data.metric, str):
         return data.metric
     if isinstance(data.metric, dict):
@@ -185,7 +191,7 @@ def _align(other: EvalData, main: EvalData) -> EvalData:
     if missing_models or missing_items:
         what = f"models {missing_models[:3]}" if missing_models else f"items {missing_items[:3]}"
         raise InvalidArgumentError(
-            f"risk metric {_metric_name(other)!r}: has no scores for {what}; the risk-aware "
+            f"risk metric {metric_name(other)!r}: has no scores for {what}; the risk-aware "
             "metric needs the same models and items as the main metric"
         )
     return other.select(models=main.models, items=main.items)

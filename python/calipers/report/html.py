@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["esc", "fmt", "fmt_ci", "table", "figure", "page", "paragraph", "note"]
+__all__ = ["esc", "fmt", "fmt_ci", "fmt_p", "table", "figure", "page", "paragraph", "note"]
 
 
 def esc(text: Any) -> str:

@@ -14,10 +14,28 @@ from typing import Any
 import numpy as np
 
 from . import plots
-from .data import ALL_ITEMS, Progress, ReportData, ReportOptions, derive_seed
-from .html import esc, figure, fmt, note, paragraph, table
+from .data import (
+    ALL_ITEMS,
+    Progress,
+    ReportData,
+    ReportOptions,
+    ScenarioView,
+    complete_view,
+    derive_seed,
+    metric_name,
+)
+from .html import esc, figure, fmt, fmt_ci, fmt_p, note, paragraph, table
 
-__all__ = ["Section", "item_analysis", "overview", "tiny_subset"]
+__all__ = [
+    "Section",
+    "holm",
+    "item_analysis",
+    "leaderboard",
+    "overview",
+    "pairwise_tests",
+    "risk_aware",
+    "tiny_subset",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +157,467 @@ def _columns(rd: ReportData, name: str) -> np.ndarray:
     if name == ALL_ITEMS:
         return np.arange(rd.data.shape[1])
     return np.flatnonzero(np.asarray(rd.data.scenario, dtype=object) == name)
+
+
+# ============================================================================ leaderboard
+
+
+def _bootstrap_seed(options: ReportOptions, view: ScenarioView) -> int:
+    """One seed per scenario for the leaderboard, rank distribution and pairwise tests, so
+    all three come from the same item resamples."""
+    return derive_seed(options.seed, "bootstrap", view.name)
+
+
+def leaderboard(rd: ReportData, options: ReportOptions, progress: Progress) -> Section:
+    """Mean score per model and scenario with paired-bootstrap (BCa) confidence intervals, and
+    the bootstrap distribution of each model's rank."""
+    from .. import resample
+
+    level = options.confidence_level
+    results: dict[str, dict[str, Any]] = {}
+    panels = []
+    for view in rd.views:
+        seed = _bootstrap_seed(options, view)
+        with progress.task(f"leaderboard: bootstrap ({view.name})") as callback:
+            with _collect_warnings() as caught:
+                boot = resample.bootstrap(
+                    view.scores,
+                    paired=True,
+                    n_resamples=options.n_resamples,
+                    confidence_level=level,
+                    method="bca",
+                    rng=seed,
+                    progress=callback or False,
+                )
+        with progress.task(f"leaderboard: rank distribution ({view.name})") as callback:
+            ranks = resample.rank_distribution(
+                view.scores,
+                paired=True,
+                n_resamples=options.n_resamples,
+                rng=seed,
+                progress=callback or False,
+            )
+        mean = np.asarray(boot.statistic)
+        order = np.argsort(-mean, kind="stable")
+        low, high = boot.confidence_interval
+        results[view.name] = {
+            "rng_seed": seed,
+            "n_items": view.n_items,
+            "models": view.models,
+            "mean": mean,
+            "standard_error": boot.standard_error,
+            "ci_low": low,
+            "ci_high": high,
+            "p_best": ranks.p_best,
+            "expected_rank": ranks.expected_rank,
+            "rank_probabilities": ranks.probabilities,
+            "order": [view.models[i] for i in order],
+            "warnings": caught,
+        }
+        names = [view.models[i] for i in order]
+        panels.append(
+            (f"{view.name} ({view.n_items} items)", names, mean[order], low[order], high[order])
+        )
+
+    overall = rd.overall
+    first = results[overall.name]
+    parts = [
+        paragraph(
+            f"Mean <code>{esc(rd.metric_name)}</code> per model with {level:.0%} paired-bootstrap "
+            f"confidence intervals (BCa, {options.n_resamples} item resamples shared by all "
+            "models). <b>P(best)</b> is the share of resamples in which the model has the "
+            "highest mean; the expected rank averages its rank over the resamples. Two models "
+            "whose intervals overlap may still differ significantly: the paired tests below "
+            "decide that."
+        ),
+        _leaderboard_table(first, level),
+        figure(
+            plots.to_img(
+                plots.forest_grid(panels, f"mean {rd.metric_name}"), "leaderboard intervals"
+            ),
+            f"Mean score with its {level:.0%} confidence interval, best on top, per scenario.",
+        ),
+    ]
+    for view in rd.views[1:]:
+        parts.append(
+            f"<details><summary>Leaderboard: {esc(view.name)} ({view.n_items} items)</summary>"
+            + _leaderboard_table(results[view.name], level)
+            + "</details>"
+        )
+    top = [overall.models[i] for i in np.argsort(-first["p_best"], kind="stable")]
+    parts.append(
+        figure(
+            plots.to_img(
+                plots.rank_heatmap(
+                    first["order"],
+                    _reorder(first["rank_probabilities"], first),
+                    "rank distribution",
+                ),
+                "rank distribution",
+            ),
+            f"Probability of each rank over the bootstrap resamples ({esc(overall.name)}).",
+        )
+    )
+    best = first["order"][0]
+    best_index = overall.models.index(best)
+    summary = [
+        f"Best on {esc(overall.name)}: <b>{esc(best)}</b> with mean {fmt(first['mean'][best_index])} "
+        f"({level:.0%} CI {fmt(first['ci_low'][best_index])} to {fmt(first['ci_high'][best_index])}); "
+        f"it ranks first in {first['p_best'][best_index]:.0%} of the bootstrap resamples"
+        + (
+            f" (next most often first: {esc(top[1])}, {first['p_best'][overall.models.index(top[1])]:.0%})."
+            if len(top) > 1 and top[0] == best
+            else "."
+        )
+    ]
+    if len(rd.views) > 1:
+        bests = [f"{esc(v.name)}: {esc(results[v.name]['order'][0])}" for v in rd.views[1:]]
+        summary.append("Best per scenario: " + "; ".join(bests) + ".")
+    return Section(
+        key="leaderboard",
+        title="Leaderboard",
+        html="".join(parts),
+        data={
+            "confidence_level": level,
+            "n_resamples": options.n_resamples,
+            "method": "bca",
+            "scenarios": results,
+        },
+        summary=summary,
+    )
+
+
+def _reorder(matrix: np.ndarray, result: dict[str, Any]) -> np.ndarray:
+    """Rows of a per-model matrix in leaderboard order."""
+    index = [result["models"].index(m) for m in result["order"]]
+    return np.asarray(matrix)[index]
+
+
+def _leaderboard_table(result: dict[str, Any], level: float) -> str:
+    rows = []
+    for rank, name in enumerate(result["order"], start=1):
+        i = result["models"].index(name)
+        rows.append(
+            [
+                fmt(rank),
+                esc(name),
+                fmt(result["mean"][i]),
+                fmt_ci(result["ci_low"][i], result["ci_high"][i]),
+                fmt(result["p_best"][i]),
+                fmt(result["expected_rank"][i], 1),
+            ]
+        )
+    return table(
+        ["#", "model", "mean", f"{level:.0%} CI", "P(best)", "expected rank"],
+        rows,
+        numeric=[True, False, True, True, True, True],
+    )
+
+
+# ============================================================================ pairwise tests
+
+
+def holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values of a family of tests (1-D): sort ascending, multiply
+    the k-th smallest by (n - k + 1), make the sequence non-decreasing, cap at 1."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    n = p.size
+    order = np.argsort(p, kind="stable")
+    stepped = np.minimum(1.0, np.maximum.accumulate((n - np.arange(n)) * p[order]))
+    out = np.empty(n)
+    out[order] = stepped
+    return out
+
+
+def _holm_pairs(pvalue: np.ndarray) -> np.ndarray:
+    """Holm over the m(m-1)/2 unordered pairs of a symmetric p-value matrix (diagonal 1)."""
+    m = pvalue.shape[0]
+    iu, ju = np.triu_indices(m, k=1)
+    out = np.ones((m, m))
+    if iu.size:
+        adjusted = holm(pvalue[iu, ju])
+        out[iu, ju] = out[ju, iu] = adjusted
+    return out
+
+
+def pairwise_tests(rd: ReportData, options: ReportOptions, progress: Progress) -> Section:
+    """Paired-bootstrap differences of mean score between every pair of models, with
+    Holm-adjusted p-values: which differences are real."""
+    from .. import resample
+
+    level, alpha = options.confidence_level, options.alpha
+    results: dict[str, dict[str, Any]] = {}
+    for view in rd.views:
+        seed = _bootstrap_seed(options, view)
+        with progress.task(f"pairwise tests ({view.name})") as callback:
+            with _collect_warnings() as caught:
+                res = resample.pairwise_differences(
+                    view.scores,
+                    paired=True,
+                    n_resamples=options.n_resamples,
+                    confidence_level=level,
+                    method="bca",
+                    rng=seed,
+                    progress=callback or False,
+                )
+        adjusted = _holm_pairs(np.asarray(res.pvalue))
+        significant = adjusted < alpha
+        np.fill_diagonal(significant, False)
+        mean = view.scores.mean(axis=1)
+        order = np.argsort(-mean, kind="stable")
+        best = int(order[0])
+        tied = [view.models[j] for j in order[1:] if not significant[best, j]]
+        results[view.name] = {
+            "rng_seed": seed,
+            "models": view.models,
+            "order": [view.models[i] for i in order],
+            "difference": res.difference,
+            "ci_low": res.confidence_interval.low,
+            "ci_high": res.confidence_interval.high,
+            "pvalue": res.pvalue,
+            "pvalue_holm": adjusted,
+            "significant": significant,
+            "n_pairs": len(view.models) * (len(view.models) - 1) // 2,
+            "n_significant": int(significant.sum() // 2),
+            "tied_with_best": tied,
+            "warnings": caught,
+        }
+
+    overall = results[rd.overall.name]
+    order = [overall["models"].index(m) for m in overall["order"]]
+    names = overall["order"]
+    diff = np.asarray(overall["difference"])[np.ix_(order, order)]
+    sig = np.asarray(overall["significant"])[np.ix_(order, order)]
+    rows, classes = [], []
+    for k in range(len(order) - 1):
+        i, j = order[k], order[k + 1]
+        real = bool(overall["significant"][i, j])
+        rows.append(
+            [
+                f"{k + 1}. {esc(names[k])}",
+                f"{k + 2}. {esc(names[k + 1])}",
+                fmt(overall["difference"][i, j]),
+                fmt_ci(overall["ci_low"][i, j], overall["ci_high"][i, j]),
+                fmt_p(overall["pvalue"][i, j]),
+                fmt_p(overall["pvalue_holm"][i, j]),
+                "real" if real else "could be chance",
+            ]
+        )
+        classes.append("sig" if real else "")
+    scenario_rows = [
+        [
+            esc(name),
+            fmt(res["n_pairs"]),
+            fmt(res["n_significant"]),
+            esc(res["order"][0]),
+            _list(res["tied_with_best"], 4) or "none",
+        ]
+        for name, res in results.items()
+    ]
+    parts = [
+        paragraph(
+            f"For every pair of models, the difference of their mean <code>{esc(rd.metric_name)}"
+            f"</code> on the same items, with a {level:.0%} paired-bootstrap interval and a "
+            f"bootstrap p-value; a difference is called <b>real</b> when its Holm-adjusted "
+            f"p-value (over all pairs of a scenario) is below {alpha:g}."
+        ),
+        table(
+            [
+                "scenario",
+                "pairs",
+                "real differences",
+                "best model",
+                "not distinguishable from the best",
+            ],
+            scenario_rows,
+            numeric=[False, True, True, False, False],
+        ),
+        f"<h3>Neighbours in the leaderboard ({esc(rd.overall.name)})</h3>",
+        table(
+            ["model", "next model", "difference", f"{level:.0%} CI", "p", "Holm p", "verdict"],
+            rows,
+            numeric=[False, False, True, True, True, True, False],
+            row_classes=classes,
+        ),
+        figure(
+            plots.to_img(
+                plots.pairwise_heatmap(names, diff, sig, f"{rd.overall.name}: row minus column"),
+                "pairwise differences",
+            ),
+            "Difference of mean score, row model minus column model, in leaderboard order. "
+            "Grey cells: not significant after Holm's correction (could be chance).",
+        ),
+    ]
+    tied = overall["tied_with_best"]
+    summary = [
+        f"{overall['n_significant']} of the {overall['n_pairs']} model pairs differ for real on "
+        f"{esc(rd.overall.name)} (paired bootstrap, Holm-corrected at {alpha:g}); "
+        + (
+            f"the best model cannot be told apart from {_list(tied, 4)}."
+            if tied
+            else "the best model is significantly better than every other."
+        )
+    ]
+    return Section(
+        key="pairwise",
+        title="Pairwise tests",
+        html="".join(parts),
+        data={
+            "confidence_level": level,
+            "alpha": alpha,
+            "correction": "holm",
+            "n_resamples": options.n_resamples,
+            "scenarios": results,
+        },
+        summary=summary,
+    )
+
+
+# ============================================================================ risk-aware ranking
+
+
+def risk_aware(rd: ReportData, options: ReportOptions, progress: Progress) -> Section:
+    """Relative first- and second-order almost stochastic dominance over the per-item score
+    distributions, with Holm-corrected decisions and the Borda ranking."""
+    from .. import dominance
+
+    source = rd.risk if rd.risk is not None else rd.data
+    metric = metric_name(source)
+    view = complete_view(source, ALL_ITEMS, np.arange(source.shape[1]))
+    results: dict[str, dict[str, Any]] = {}
+    fitted = {}
+    for order in (1, 2):
+        seed = derive_seed(options.seed, "dominance", str(order))
+        with progress.task(f"risk-aware ranking: order {order}") as callback:
+            with _collect_warnings() as caught:
+                res = dominance.compare(
+                    view.scores,
+                    order=order,
+                    alpha=options.alpha,
+                    correction="holm",
+                    n_resamples=options.n_resamples,
+                    paired=True,
+                    rng=seed,
+                    model_names=view.models,
+                    progress=callback or False,
+                )
+        fitted[order] = res
+        results[str(order)] = {
+            "rng_seed": seed,
+            "models": view.models,
+            "eps": res.eps,
+            "eps_i": res.eps_i,
+            "pvalue_adjusted": res.pvalue_adjusted,
+            "reject": res.reject,
+            "borda": res.borda,
+            "ranking": res.ranking.to_dict(orient="records"),
+            "n_dominance_relations": int(np.asarray(res.reject).sum()),
+            "warnings": caught,
+        }
+
+    first, second = fitted[1], fitted[2]
+    mean = view.scores.mean(axis=1)
+    by_mean = {view.models[i]: r for r, i in enumerate(np.argsort(-mean, kind="stable"), start=1)}
+    rank1 = first.ranking.set_index("model")
+    rank2 = second.ranking.set_index("model")
+    rows = []
+    for name in first.ranking["model"]:
+        i = view.models.index(name)
+        rows.append(
+            [
+                esc(name),
+                fmt(mean[i]),
+                fmt(by_mean[name]),
+                fmt(int(rank1.loc[name, "rank"])),
+                fmt(int(rank1.loc[name, "borda"])),
+                fmt(first.eps_i[i]),
+                fmt(int(rank2.loc[name, "rank"])),
+                fmt(int(rank2.loc[name, "borda"])),
+                fmt(second.eps_i[i]),
+            ]
+        )
+    binary = bool(np.isin(view.scores, (0.0, 1.0)).all())
+    parts = [
+        paragraph(
+            f"Beyond the mean: the whole distribution of each model's per-item <code>"
+            f"{esc(metric)}</code> over {view.n_items} items. Model A <b>first-order</b> "
+            "dominates B when A's quantile function lies above B's (better at every level of "
+            "the score distribution); <b>second-order</b> dominance compares the integrated "
+            "quantiles, which weighs the worst items most (risk-averse). The violation ratio "
+            "&epsilon; measures how far a pair is from dominance (0 = A dominates B outright). "
+            "Each model's one-vs-all ratio &epsilon;<sub>i</sub> (lower = more dominant) is "
+            "compared between every pair by a paired bootstrap; a <b>win</b> is a significant "
+            f"dominance (Holm-corrected over all pairs at {options.alpha:g}), and models are "
+            "ranked by their wins (Borda count), ties broken by &epsilon;<sub>i</sub>."
+        ),
+    ]
+    if binary:
+        parts.append(
+            note(
+                "The scores are 0/1, so every model's distribution is two-valued and "
+                "first-order dominance reduces to comparing accuracies; a continuous metric "
+                "(--risk-metric) shows more."
+            )
+        )
+    parts += [
+        table(
+            [
+                "model",
+                "mean",
+                "rank by mean",
+                "rank (1st order)",
+                "wins",
+                "ε_i",
+                "rank (2nd order)",
+                "wins",
+                "ε_i",
+            ],
+            rows,
+            numeric=[False] + [True] * 8,
+        ),
+        figure(
+            plots.to_img(
+                plots.dominance_bars(
+                    list(first.ranking["model"]),
+                    [
+                        first.eps_i[[view.models.index(n) for n in first.ranking["model"]]],
+                        second.eps_i[[view.models.index(n) for n in first.ranking["model"]]],
+                    ],
+                    ["first order", "second order"],
+                    "one-vs-all violation ratio ε_i (lower = more dominant)",
+                ),
+                "violation ratios",
+            ),
+            "One-vs-all violation ratio of each model, in first-order ranking order.",
+        ),
+    ]
+    leader1, leader2 = first.ranking["model"].iloc[0], second.ranking["model"].iloc[0]
+    mean_leader = view.models[int(np.argmax(mean))]
+    agree = (
+        "the same model that has the best mean"
+        if leader1 == leader2 == mean_leader
+        else f"the best mean belongs to {esc(mean_leader)}"
+    )
+    summary = [
+        f"Risk-aware ranking on <code>{esc(metric)}</code>: first-order dominance ranks "
+        f"<b>{esc(leader1)}</b> first ({int(first.borda[view.models.index(leader1)])} significant "
+        f"wins of {len(view.models) - 1}), second-order (risk-averse) ranks <b>{esc(leader2)}</b> "
+        f"first ({int(second.borda[view.models.index(leader2)])} wins); {agree}."
+    ]
+    return Section(
+        key="risk",
+        title="Risk-aware ranking",
+        html="".join(parts),
+        data={
+            "metric": metric,
+            "n_items": view.n_items,
+            "alpha": options.alpha,
+            "correction": "holm",
+            "n_resamples": options.n_resamples,
+            "orders": results,
+        },
+        summary=summary,
+    )
 
 
 # ============================================================================ IRT item analysis
