@@ -154,6 +154,18 @@ def test_python_dash_m_runs():
     assert done.returncode == 0 and "--example" in done.stdout
 
 
+def test_progress_bars_and_quiet(tmp_path, capsys):
+    path = write_fixture(tmp_path / "r.csv", n_models=4, n_items=12)
+    common = [str(path), "--metric", "acc", "--n-resamples", "200", "--tiny-items", "4"]
+    assert main(["report", *common, "--out", str(tmp_path / "loud")]) == 0
+    captured = capsys.readouterr()
+    assert "calipers report" in captured.err and "section" in captured.err
+    assert main(["report", *common, "--out", str(tmp_path / "quiet"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "report.html" in captured.out
+
+
 def test_results_or_example_is_required(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["report", "--out", str(tmp_path / "x")])
@@ -230,6 +242,22 @@ def test_same_seed_same_report(fixture_report, tmp_path):
     second = json.loads((again / "report.json").read_text())
     first.pop("elapsed_seconds"), second.pop("elapsed_seconds")
     assert first == second
+
+
+def test_holm_matches_its_definition():
+    from calipers.report.sections import holm
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 30):
+        p = rng.random(n) ** 3
+        p[: n // 3] = p[0]  # ties
+        order = sorted(range(n), key=lambda i: p[i])
+        expected = np.empty(n)
+        running = 0.0
+        for k, i in enumerate(order):  # k-th smallest times (n - k), running maximum, cap 1
+            running = max(running, min(1.0, (n - k) * p[i]))
+            expected[i] = running
+        np.testing.assert_allclose(holm(p), expected, rtol=0, atol=1e-15)
 
 
 def test_derive_seed_is_stable():

@@ -81,7 +81,7 @@ def derive_seed(seed: int, *labels: str) -> int:
     return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0])
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class ScenarioView:
     """The complete-case score matrix of one scenario (or of all items).
 
@@ -138,6 +138,7 @@ class ReportData:
     data: EvalData
     risk: EvalData | None = None
     views: list[ScenarioView] = dataclasses.field(init=False)
+    skipped_views: list[ScenarioView] = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         if self.data.shape[0] < 2:
@@ -154,6 +155,7 @@ class ReportData:
             for scenario in self.data.scenarios:
                 views.append(complete_view(self.data, scenario, np.flatnonzero(labels == scenario)))
         usable = [v for v in views if v.n_models >= 2 and v.n_items >= 2]
+        skipped = [v for v in views if v.n_models < 2 or v.n_items < 2]
         if not usable or usable[0].name != ALL_ITEMS:
             raise ShapeError(
                 f"{self.data.source or 'results'}: fewer than 2 items are scored for every model "
@@ -161,6 +163,8 @@ class ReportData:
                 "that all models answered: fill the missing scores or drop the incomplete models"
             )
         self.views = usable
+        # Scenarios left out of the paired comparisons, shown in the data overview.
+        self.skipped_views = skipped
 
     @property
     def overall(self) -> ScenarioView:

@@ -113,6 +113,13 @@ def overview(rd: ReportData, options: ReportOptions, progress: Progress) -> Sect
             "they use the items every model has a score for (the third column)."
         ),
     ]
+    for view in rd.skipped_views:
+        parts.append(
+            note(
+                f"Scenario {esc(view.name)} is left out of the comparisons: only "
+                f"{view.n_models} models and {view.n_items} items are complete there."
+            )
+        )
     if len(rd.views) > 1:
         fig = plots.score_heatmap(
             [data.models[i] for i in order], scenario_names, means[order], f"mean {rd.metric_name}"
@@ -143,6 +150,7 @@ def overview(rd: ReportData, options: ReportOptions, progress: Progress) -> Sect
             "metric": rd.metric_name,
             "models": list(data.models),
             "scenarios": {v.name: v.to_json() for v in rd.views},
+            "skipped_scenarios": [v.name for v in rd.skipped_views],
             "mean_score": {
                 name: dict(zip(data.models, means[:, k].tolist(), strict=True))
                 for k, name in enumerate(scenario_names)
