@@ -6,11 +6,20 @@ core (``calipers._core``) with the GIL released.
 
 from __future__ import annotations
 
-from . import exceptions, irt, ot
+from . import dominance, exceptions, irt, ot, resample
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
-__all__ = ["__version__", "exceptions", "get_num_threads", "irt", "ot", "set_num_threads"]
+__all__ = [
+    "__version__",
+    "dominance",
+    "exceptions",
+    "get_num_threads",
+    "irt",
+    "ot",
+    "resample",
+    "set_num_threads",
+]
 
 from . import io  # noqa: E402
 

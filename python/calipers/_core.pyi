@@ -83,4 +83,60 @@ def irt_predict(
     a: npt.NDArray[np.float64],
     b: npt.NDArray[np.float64],
     term_clip: float | None = None,
+
+# --- resample ---
+from collections.abc import Callable, Sequence  # noqa: E402
+
+def resample_chunking(n_resamples: int) -> tuple[int, int]: ...
+def bootstrap_means(
+    samples: Sequence[npt.NDArray[np.float64]],
+    paired: bool,
+    seed: int,
+    n_resamples: int,
+    chunk_start: int,
+    chunk_end: int,
+    progress: Callable[[int, int], object] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def bootstrap_indices(
+    sizes: Sequence[int],
+    seed: int,
+    n_resamples: int,
+    chunk_start: int,
+    chunk_end: int,
+    progress: Callable[[int, int], object] | None = None,
+) -> npt.NDArray[np.uint32]: ...
+def permutation_null_paired(
+    differences: npt.NDArray[np.float64],
+    seed: int,
+    n_resamples: int,
+    chunk_start: int,
+    chunk_end: int,
+    progress: Callable[[int, int], object] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def permutation_null_unpaired(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    seed: int,
+    n_resamples: int,
+    chunk_start: int,
+    chunk_end: int,
+    progress: Callable[[int, int], object] | None = None,
+) -> npt.NDArray[np.float64]: ...
+
+# --- dominance ---
+def violation_ratio(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], order: int
+) -> float: ...
+def violation_ratio_matrix(
+    samples: Sequence[npt.NDArray[np.float64]], order: int
+) -> npt.NDArray[np.float64]: ...
+def bootstrap_one_vs_all(
+    samples: Sequence[npt.NDArray[np.float64]],
+    paired: bool,
+    order: int,
+    seed: int,
+    n_resamples: int,
+    chunk_start: int,
+    chunk_end: int,
+    progress: Callable[[int, int], object] | None = None,
 ) -> npt.NDArray[np.float64]: ...

@@ -5,10 +5,12 @@
 //! GIL, exceptions) live in the `calipers-py` bindings crate.
 #![forbid(unsafe_code)]
 
+pub mod dominance;
 pub mod error;
 pub mod irt;
 pub mod ot;
 pub mod par;
+pub mod resample;
 pub mod rng;
 pub mod tiny;
 

@@ -8,7 +8,9 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
-static POOL: RwLock<Option<Arc<rayon::ThreadPool>>> = RwLock::new(None);
+/// The pool and the id of the process that built it: a child created by `fork` inherits the
+/// pool object but none of its threads, so it must build its own (else it would wait forever).
+static POOL: RwLock<Option<(u32, Arc<rayon::ThreadPool>)>> = RwLock::new(None);
 
 /// Threads used when the user has not chosen: `CALIPERS_NUM_THREADS`, else all cores.
 fn default_num_threads() -> usize {
@@ -34,7 +36,7 @@ pub fn set_num_threads(n: usize) -> Result<()> {
         return Err(Error::invalid("n", "must be at least 1"));
     }
     let pool = build_pool(n)?;
-    *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(pool);
+    *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some((std::process::id(), pool));
     Ok(())
 }
 
@@ -44,15 +46,29 @@ pub fn num_threads() -> usize {
 }
 
 fn pool() -> Result<Arc<rayon::ThreadPool>> {
-    if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        return Ok(Arc::clone(p));
+    let pid = std::process::id();
+    if let Some((owner, p)) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if *owner == pid {
+            return Ok(Arc::clone(p));
+        }
     }
     let mut slot = POOL.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = slot.as_ref() {
-        return Ok(Arc::clone(p));
-    }
-    let p = build_pool(default_num_threads())?;
-    *slot = Some(Arc::clone(&p));
+    let threads = match slot.take() {
+        Some((owner, p)) if owner == pid => {
+            *slot = Some((owner, Arc::clone(&p)));
+            return Ok(p);
+        }
+        // Inherited through fork: its threads do not exist here. Leak it rather than run its
+        // destructor, which would signal threads of the parent process.
+        Some((_, p)) => {
+            let n = p.current_num_threads();
+            std::mem::forget(p);
+            n
+        }
+        None => default_num_threads(),
+    };
+    let p = build_pool(threads)?;
+    *slot = Some((pid, Arc::clone(&p)));
     Ok(p)
 }
 

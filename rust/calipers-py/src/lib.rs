@@ -6,9 +6,11 @@
 
 mod arrays;
 mod detach;
+mod dominance;
 mod errors;
 mod irt;
 mod ot;
+mod resample;
 mod threads;
 mod tiny;
 
@@ -21,5 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ot::register(m)?;
     tiny::register(m)?;
     irt::register(m)?;
+    resample::register(m)?;
+    dominance::register(m)?;
     Ok(())
 }

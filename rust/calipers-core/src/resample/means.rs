@@ -1,0 +1,122 @@
+//! Bootstrap replicates of the mean of every model at once.
+
+use std::ops::Range;
+
+use super::{check_chunks, check_samples, chunk_replicates, draw_replicate};
+use crate::error::Result;
+use crate::par::{Monitor, map_chunks};
+use crate::rng::Rng;
+
+/// Bootstrap means of each sample for the replicates in `chunks`, row-major
+/// (replicate, sample). Paired: one resample of the items per replicate, shared by all
+/// samples (which must have equal lengths). Unpaired: each sample is resampled on its own, in
+/// sample order. The draws are those of `bootstrap_indices`, so applying `mean` to those
+/// indices gives the same replicates up to summation rounding.
+pub fn bootstrap_means(
+    samples: &[&[f64]],
+    paired: bool,
+    seed: u64,
+    n_resamples: usize,
+    chunks: Range<usize>,
+    monitor: &dyn Monitor,
+) -> Result<Vec<f64>> {
+    check_samples("scores", samples, paired)?;
+    check_chunks(&chunks, n_resamples)?;
+    let m = samples.len();
+    // Item-major copy for the paired design: one draw reads one contiguous row of m scores.
+    let item_major: Vec<f64> = if paired {
+        let n = samples[0].len();
+        (0..n)
+            .flat_map(|i| samples.iter().map(move |s| s[i]))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let parts = map_chunks(chunks.len(), monitor, |i| {
+        let chunk = chunks.start + i;
+        let mut rng = Rng::stream(seed, chunk as u64);
+        let reps = chunk_replicates(chunk, n_resamples);
+        let mut out = Vec::with_capacity(reps.len() * m);
+        for _ in reps {
+            if paired {
+                paired_replicate(&mut rng, &item_major, m, &mut out);
+            } else {
+                for s in samples {
+                    let mut sum = 0.0;
+                    draw_replicate(&mut rng, s.len(), |j| sum += s[j]);
+                    out.push(sum / s.len() as f64);
+                }
+            }
+        }
+        Ok(out)
+    })?;
+    Ok(parts.concat())
+}
+
+fn paired_replicate(rng: &mut Rng, item_major: &[f64], m: usize, out: &mut Vec<f64>) {
+    let n = item_major.len() / m;
+    let start = out.len();
+    out.resize(start + m, 0.0);
+    let acc = &mut out[start..];
+    if m == 1 {
+        let mut sum = 0.0;
+        draw_replicate(rng, n, |j| sum += item_major[j]);
+        acc[0] = sum;
+    } else {
+        draw_replicate(rng, n, |j| {
+            for (a, &x) in acc.iter_mut().zip(&item_major[j * m..(j + 1) * m]) {
+                *a += x;
+            }
+        });
+    }
+    for a in acc.iter_mut() {
+        *a /= n as f64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::par::Silent;
+    use crate::resample::{bootstrap_indices, n_chunks};
+
+    #[test]
+    fn means_equal_means_of_drawn_indices() {
+        let x: Vec<f64> = (0..50).map(|i| (i as f64 * 0.37).sin()).collect();
+        let y: Vec<f64> = (0..50).map(|i| (i as f64 * 0.11).cos()).collect();
+        let b = 70;
+        for paired in [true, false] {
+            let means = bootstrap_means(&[&x, &y], paired, 3, b, 0..n_chunks(b), &Silent).unwrap();
+            let sizes: &[usize] = if paired { &[50] } else { &[50, 50] };
+            let idx = bootstrap_indices(sizes, 3, b, 0..n_chunks(b), &Silent).unwrap();
+            let per = sizes.iter().sum::<usize>();
+            for (r, rep) in idx.chunks(per).enumerate() {
+                let (ix, iy) = if paired { (rep, rep) } else { rep.split_at(50) };
+                let mx = ix.iter().map(|&i| x[i as usize]).sum::<f64>() / 50.0;
+                let my = iy.iter().map(|&i| y[i as usize]).sum::<f64>() / 50.0;
+                assert!((means[2 * r] - mx).abs() < 1e-12);
+                assert!((means[2 * r + 1] - my).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn unequal_lengths_need_unpaired() {
+        let (x, y) = (vec![1.0, 2.0], vec![1.0]);
+        assert!(bootstrap_means(&[&x, &y], true, 1, 10, 0..1, &Silent).is_err());
+        assert!(bootstrap_means(&[&x, &y], false, 1, 10, 0..1, &Silent).is_ok());
+    }
+
+    #[test]
+    fn bootstrap_variance_of_mean_is_close_to_theory() {
+        let x: Vec<f64> = (0..200).map(|i| ((i * 7919) % 200) as f64).collect();
+        let b = 4000;
+        let means = bootstrap_means(&[&x], true, 11, b, 0..n_chunks(b), &Silent).unwrap();
+        let mu = x.iter().sum::<f64>() / 200.0;
+        let var_x = x.iter().map(|v| (v - mu).powi(2)).sum::<f64>() / 200.0;
+        let mb = means.iter().sum::<f64>() / b as f64;
+        let vb = means.iter().map(|v| (v - mb).powi(2)).sum::<f64>() / (b - 1) as f64;
+        assert!((vb / (var_x / 200.0) - 1.0).abs() < 0.08, "{vb}");
+        assert!((mb - mu).abs() < 0.5);
+    }
+}
