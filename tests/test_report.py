@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from calipers import dominance, resample
 from calipers.cli import main
 from calipers.io import read_results
 from calipers.irt import IRT
@@ -25,7 +26,7 @@ from calipers.report import build as report_build
 from calipers.report.example import example_cache_path, example_data
 from calipers.tiny import TinyBenchmark
 
-SECTION_IDS = ["summary", "overview", "items", "subset"]
+SECTION_IDS = ["summary", "overview", "leaderboard", "pairwise", "risk", "items", "subset"]
 FAST = ["--quiet", "--n-resamples", "300"]
 
 
@@ -200,6 +201,78 @@ def test_fixture_json_matches_the_data(fixture_report):
         np.testing.assert_array_equal(got, expected)
     assert doc["options"]["seed"] == 7 and doc["options"]["n_resamples"] == 300
     assert doc["summary"] and all("<" not in s for s in doc["summary"])
+
+
+SCENARIO_COLUMNS = {"all items": slice(None), "arith": slice(0, 40), "logic": slice(40, 80)}
+
+
+def test_fixture_leaderboard_matches_resample(fixture_report):
+    source, out = fixture_report
+    doc = json.loads((out / "report.json").read_text())["sections"]["leaderboard"]
+    data = read_results(source, metric="acc")
+    assert set(doc["scenarios"]) == set(SCENARIO_COLUMNS)
+    for name, columns in SCENARIO_COLUMNS.items():
+        got = doc["scenarios"][name]
+        assert got["rng_seed"] == derive_seed(7, "bootstrap", name)
+        assert got["models"] == data.models
+        scores = data.scores[:, columns]
+        boot = resample.bootstrap(scores, n_resamples=300, method="bca", rng=got["rng_seed"])
+        np.testing.assert_array_equal(got["mean"], boot.statistic)
+        np.testing.assert_array_equal(got["ci_low"], boot.confidence_interval.low)
+        np.testing.assert_array_equal(got["ci_high"], boot.confidence_interval.high)
+        np.testing.assert_array_equal(got["standard_error"], boot.standard_error)
+        ranks = resample.rank_distribution(scores, n_resamples=300, rng=got["rng_seed"])
+        np.testing.assert_array_equal(got["rank_probabilities"], ranks.probabilities)
+        np.testing.assert_array_equal(got["p_best"], ranks.p_best)
+        np.testing.assert_array_equal(got["expected_rank"], ranks.expected_rank)
+        order = np.argsort(-scores.mean(axis=1), kind="stable")
+        assert got["order"] == [data.models[i] for i in order]
+
+
+def test_fixture_pairwise_matches_resample(fixture_report):
+    source, out = fixture_report
+    doc = json.loads((out / "report.json").read_text())["sections"]["pairwise"]
+    data = read_results(source, metric="acc")
+    from calipers.report.sections import holm
+
+    for name, columns in SCENARIO_COLUMNS.items():
+        got = doc["scenarios"][name]
+        res = resample.pairwise_differences(
+            data.scores[:, columns], n_resamples=300, rng=derive_seed(7, "bootstrap", name)
+        )
+        np.testing.assert_array_equal(got["difference"], res.difference)
+        np.testing.assert_array_equal(got["ci_low"], res.confidence_interval.low)
+        np.testing.assert_array_equal(got["pvalue"], res.pvalue)
+        iu = np.triu_indices(8, k=1)
+        adjusted = holm(res.pvalue[iu])
+        np.testing.assert_array_equal(np.asarray(got["pvalue_holm"])[iu], adjusted)
+        assert got["n_significant"] == int((adjusted < 0.05).sum())
+        assert np.asarray(got["significant"])[iu].tolist() == (adjusted < 0.05).tolist()
+
+
+def test_fixture_risk_aware_matches_dominance(fixture_report):
+    source, out = fixture_report
+    doc = json.loads((out / "report.json").read_text())["sections"]["risk"]
+    prob = read_results(source, metric="prob")
+    assert doc["metric"] == "prob" and doc["n_items"] == 80
+    for order in (1, 2):
+        got = doc["orders"][str(order)]
+        assert got["rng_seed"] == derive_seed(7, "dominance", str(order))
+        res = dominance.compare(
+            prob.scores,
+            order=order,
+            alpha=0.05,
+            correction="holm",
+            n_resamples=300,
+            rng=got["rng_seed"],
+            model_names=prob.models,
+        )
+        np.testing.assert_array_equal(got["eps"], res.eps)
+        np.testing.assert_array_equal(got["eps_i"], res.eps_i)
+        np.testing.assert_array_equal(got["pvalue_adjusted"], res.pvalue_adjusted)
+        assert got["reject"] == res.reject.tolist()
+        assert [r["model"] for r in got["ranking"]] == res.ranking["model"].tolist()
+        assert [r["borda"] for r in got["ranking"]] == res.ranking["borda"].tolist()
 
 
 def test_fixture_item_analysis_matches_irt(fixture_report):
@@ -408,6 +481,18 @@ def test_example_report_end_to_end(example_report):
         "noisy",
         "shifted",
     }
+    data = example_data("correct", progress=False)
+    got = doc["sections"]["leaderboard"]["scenarios"]["noisy"]
+    columns = np.asarray(data.scenario) == "noisy"
+    boot = resample.bootstrap(data.scores[:, columns], n_resamples=300, rng=got["rng_seed"])
+    np.testing.assert_array_equal(got["mean"], boot.statistic)
+    np.testing.assert_array_equal(got["ci_low"], boot.confidence_interval.low)
+    np.testing.assert_array_equal(got["ci_high"], boot.confidence_interval.high)
+    items = doc["sections"]["items"]
+    share = data.scores.mean(axis=0)
+    assert len(items["answered_by_all"]) == int((share == 1).sum())
+    assert len(items["answered_by_none"]) == int((share == 0).sum())
+    assert set(doc["sections"]["subset"]["scenarios"]) == {"clean", "noisy", "shifted"}
 
 
 # ============================================================================ a real browser

@@ -83,6 +83,7 @@ def irt_predict(
     a: npt.NDArray[np.float64],
     b: npt.NDArray[np.float64],
     term_clip: float | None = None,
+) -> npt.NDArray[np.float64]: ...
 
 # --- resample ---
 from collections.abc import Callable, Sequence  # noqa: E402

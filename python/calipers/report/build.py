@@ -28,7 +28,14 @@ JSON_NAME = "report.json"
 
 SectionFn = Callable[[ReportData, ReportOptions, Progress], S.Section]
 # In page order. Each runs independently of the others.
-SECTIONS: list[SectionFn] = [S.overview, S.item_analysis, S.tiny_subset]
+SECTIONS: list[SectionFn] = [
+    S.overview,
+    S.leaderboard,
+    S.pairwise_tests,
+    S.risk_aware,
+    S.item_analysis,
+    S.tiny_subset,
+]
 
 
 @dataclasses.dataclass(frozen=True)
