@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from calipers import dominance, resample
 from calipers.cli import main
@@ -27,7 +28,7 @@ from calipers.report.example import example_cache_path, example_data
 from calipers.tiny import TinyBenchmark
 
 SECTION_IDS = ["summary", "overview", "leaderboard", "pairwise", "risk", "items", "subset"]
-FAST = ["--quiet", "--n-resamples", "300"]
+FAST = ["--quiet", "--n-resamples", "300", "--dominance-resamples", "200"]
 
 
 # ============================================================================ helpers
@@ -138,6 +139,7 @@ def test_help_is_complete(capsys):
         "--risk-metric",
         "--seed",
         "--n-resamples",
+        "--dominance-resamples",
         "--confidence-level",
         "--alpha",
         "--tiny-items",
@@ -242,10 +244,14 @@ def test_fixture_pairwise_matches_resample(fixture_report):
         )
         np.testing.assert_array_equal(got["difference"], res.difference)
         np.testing.assert_array_equal(got["ci_low"], res.confidence_interval.low)
-        np.testing.assert_array_equal(got["pvalue"], res.pvalue)
+        np.testing.assert_array_equal(got["pvalue_bootstrap"], res.pvalue)
+        np.testing.assert_array_equal(got["standard_error"], res.standard_error)
         iu = np.triu_indices(8, k=1)
-        adjusted = holm(res.pvalue[iu])
-        np.testing.assert_array_equal(np.asarray(got["pvalue_holm"])[iu], adjusted)
+        z = np.abs(res.difference[iu]) / res.standard_error[iu]
+        pvalue = 2 * stats.norm.sf(z)
+        np.testing.assert_allclose(np.asarray(got["pvalue"])[iu], pvalue, rtol=1e-12, atol=0)
+        adjusted = holm(pvalue)
+        np.testing.assert_allclose(np.asarray(got["pvalue_holm"])[iu], adjusted, rtol=1e-12)
         assert got["n_significant"] == int((adjusted < 0.05).sum())
         assert np.asarray(got["significant"])[iu].tolist() == (adjusted < 0.05).tolist()
 
@@ -263,7 +269,7 @@ def test_fixture_risk_aware_matches_dominance(fixture_report):
             order=order,
             alpha=0.05,
             correction="holm",
-            n_resamples=300,
+            n_resamples=200,
             rng=got["rng_seed"],
             model_names=prob.models,
         )
@@ -331,6 +337,18 @@ def test_holm_matches_its_definition():
             running = max(running, min(1.0, (n - k) * p[i]))
             expected[i] = running
         np.testing.assert_allclose(holm(p), expected, rtol=0, atol=1e-15)
+
+
+def test_normal_pvalues():
+    from calipers.report.sections import normal_pvalues
+
+    d = np.array([0.0, 0.0, 0.1, -0.196, 0.3])
+    se = np.array([0.0, 0.1, 0.0, 0.1, 0.1])
+    p = normal_pvalues(d, se)
+    assert p[0] == 1.0 and p[2] == 0.0
+    assert p[1] == 1.0
+    assert abs(p[3] - 0.04999579) < 1e-6  # |z| = 1.96
+    assert abs(p[4] - 0.0026998) < 1e-6  # |z| = 3
 
 
 def test_derive_seed_is_stable():

@@ -84,7 +84,15 @@ def register(subparsers: Any) -> None:
         type=int,
         default=2000,
         metavar="N",
-        help="bootstrap replicates per computation (default: %(default)s)",
+        help="bootstrap replicates of the leaderboard, rank distribution and pairwise tests "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dominance-resamples",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap replicates of each dominance test (default: %(default)s)",
     )
     parser.add_argument(
         "--confidence-level",
@@ -119,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     options = ReportOptions(
         seed=args.seed,
         n_resamples=args.n_resamples,
+        dominance_resamples=args.dominance_resamples,
         confidence_level=args.confidence_level,
         alpha=args.alpha,
         tiny_items=args.tiny_items,

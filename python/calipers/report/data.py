@@ -38,7 +38,10 @@ class ReportOptions:
         Root seed; every resampling computation gets its own seed derived from it and its
         name (:func:`derive_seed`), recorded in the JSON next to its result.
     n_resamples : int
-        Bootstrap replicates per computation.
+        Bootstrap replicates of the leaderboard, rank distribution and pairwise tests.
+    dominance_resamples : int
+        Bootstrap replicates of each dominance test (its cost per replicate is far higher:
+        every pair's violation ratio is recomputed).
     confidence_level : float
         Of every confidence interval.
     alpha : float
@@ -53,6 +56,7 @@ class ReportOptions:
 
     seed: int = 0
     n_resamples: int = 2000
+    dominance_resamples: int = 1000
     confidence_level: float = 0.95
     alpha: float = 0.05
     tiny_items: int = 30
@@ -62,6 +66,7 @@ class ReportOptions:
     def __post_init__(self) -> None:
         check_scalar(self.seed, "seed", kind=int, low=0)
         check_scalar(self.n_resamples, "n_resamples", kind=int, low=100)
+        check_scalar(self.dominance_resamples, "dominance_resamples", kind=int, low=100)
         check_scalar(
             self.confidence_level,
             "confidence_level",

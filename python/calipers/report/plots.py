@@ -95,7 +95,7 @@ def pairwise_heatmap(
     limit = limit if limit > 0 else 1.0
     fig = Figure(figsize=(max(5.5, 0.28 * n + 3.5), _height(n, base=2.2)))
     ax = fig.subplots()
-    ax.imshow(np.where(significant, np.nan, 0.0), cmap="Greys", vmin=-4, vmax=1, aspect="auto")
+    ax.imshow(np.where(significant, np.nan, 0.15), cmap="Greys", vmin=0, vmax=1, aspect="auto")
     image = ax.imshow(shown, cmap="RdBu", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto")
     ax.set_yticks(np.arange(n))
     ax.set_yticklabels(names, fontsize=8)
@@ -142,7 +142,7 @@ def dominance_bars(
     colours = [_ACCENT, "#d08c2f", "#4c9a5b"]
     for k, (vals, label) in enumerate(zip(values, labels, strict=True)):
         ax.barh(
-            y + (k - (len(values) - 1) / 2) * height,
+            y - (k - (len(values) - 1) / 2) * height,
             vals,
             height,
             label=label,

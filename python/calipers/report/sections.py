@@ -31,6 +31,7 @@ __all__ = [
     "holm",
     "item_analysis",
     "leaderboard",
+    "normal_pvalues",
     "overview",
     "pairwise_tests",
     "risk_aware",
@@ -337,6 +338,24 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
     return out
 
 
+def normal_pvalues(difference: np.ndarray, standard_error: np.ndarray) -> np.ndarray:
+    """Two-sided p-values of ``difference == 0`` from the bootstrap standard error,
+    2 * (1 - Phi(|d| / se)); 1 where both are 0 (identical models), 0 where only se is.
+
+    A resampling p-value cannot fall below 1 / (B + 1); Holm over m(m-1)/2 pairs multiplies
+    the smallest by the number of pairs, so with hundreds of pairs no difference could ever be
+    significant. The normal approximation with the paired-bootstrap standard error (the same
+    one the dominance test uses) has no such floor.
+    """
+    from scipy.stats import norm
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.abs(difference) / standard_error
+    p = 2.0 * norm.sf(z)
+    p = np.where(standard_error > 0, p, np.where(difference == 0, 1.0, 0.0))
+    return np.minimum(p, 1.0)
+
+
 def _holm_pairs(pvalue: np.ndarray) -> np.ndarray:
     """Holm over the m(m-1)/2 unordered pairs of a symmetric p-value matrix (diagonal 1)."""
     m = pvalue.shape[0]
@@ -368,7 +387,8 @@ def pairwise_tests(rd: ReportData, options: ReportOptions, progress: Progress) -
                     rng=seed,
                     progress=callback or False,
                 )
-        adjusted = _holm_pairs(np.asarray(res.pvalue))
+        pvalue = normal_pvalues(np.asarray(res.difference), np.asarray(res.standard_error))
+        adjusted = _holm_pairs(pvalue)
         significant = adjusted < alpha
         np.fill_diagonal(significant, False)
         mean = view.scores.mean(axis=1)
@@ -382,7 +402,9 @@ def pairwise_tests(rd: ReportData, options: ReportOptions, progress: Progress) -
             "difference": res.difference,
             "ci_low": res.confidence_interval.low,
             "ci_high": res.confidence_interval.high,
-            "pvalue": res.pvalue,
+            "standard_error": res.standard_error,
+            "pvalue": pvalue,
+            "pvalue_bootstrap": res.pvalue,
             "pvalue_holm": adjusted,
             "significant": significant,
             "n_pairs": len(view.models) * (len(view.models) - 1) // 2,
@@ -425,9 +447,11 @@ def pairwise_tests(rd: ReportData, options: ReportOptions, progress: Progress) -
     parts = [
         paragraph(
             f"For every pair of models, the difference of their mean <code>{esc(rd.metric_name)}"
-            f"</code> on the same items, with a {level:.0%} paired-bootstrap interval and a "
-            f"bootstrap p-value; a difference is called <b>real</b> when its Holm-adjusted "
-            f"p-value (over all pairs of a scenario) is below {alpha:g}."
+            f"</code> on the same items, with a {level:.0%} paired-bootstrap interval (BCa) "
+            "and a two-sided p-value from its bootstrap standard error (normal approximation: "
+            "a resampling p-value cannot fall below 1/(resamples + 1), too coarse once "
+            "corrected for hundreds of pairs). A difference is called <b>real</b> when its "
+            f"Holm-adjusted p-value (over all pairs of a scenario) is below {alpha:g}."
         ),
         table(
             [
@@ -503,7 +527,7 @@ def risk_aware(rd: ReportData, options: ReportOptions, progress: Progress) -> Se
                     order=order,
                     alpha=options.alpha,
                     correction="holm",
-                    n_resamples=options.n_resamples,
+                    n_resamples=options.dominance_resamples,
                     paired=True,
                     rng=seed,
                     model_names=view.models,
@@ -621,7 +645,7 @@ def risk_aware(rd: ReportData, options: ReportOptions, progress: Progress) -> Se
             "n_items": view.n_items,
             "alpha": options.alpha,
             "correction": "holm",
-            "n_resamples": options.n_resamples,
+            "n_resamples": options.dominance_resamples,
             "orders": results,
         },
         summary=summary,
