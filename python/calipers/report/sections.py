@@ -272,9 +272,9 @@ def leaderboard(rd: ReportData, options: ReportOptions, progress: Progress) -> S
     summary = [
         f"Best on {esc(overall.name)}: <b>{esc(best)}</b> with mean {fmt(first['mean'][best_index])} "
         f"({level:.0%} CI {fmt(first['ci_low'][best_index])} to {fmt(first['ci_high'][best_index])}); "
-        f"it ranks first in {first['p_best'][best_index]:.0%} of the bootstrap resamples"
+        f"it ranks first in {_percent(first['p_best'][best_index])} of the bootstrap resamples"
         + (
-            f" (next most often first: {esc(top[1])}, {first['p_best'][overall.models.index(top[1])]:.0%})."
+            f" (next most often first: {esc(top[1])}, {_percent(first['p_best'][overall.models.index(top[1])])})."
             if len(top) > 1 and top[0] == best
             else "."
         )
@@ -294,6 +294,12 @@ def leaderboard(rd: ReportData, options: ReportOptions, progress: Progress) -> S
         },
         summary=summary,
     )
+
+
+def _percent(p: float) -> str:
+    """A probability as a percentage; one decimal near 0 and 1 so 0.999 is not '100%'."""
+    text = f"{p:.0%}"
+    return f"{p:.1%}" if text in ("0%", "100%") and 0 < p < 1 else text
 
 
 def _reorder(matrix: np.ndarray, result: dict[str, Any]) -> np.ndarray:
@@ -595,7 +601,7 @@ def risk_aware(rd: ReportData, options: ReportOptions, progress: Progress) -> Se
         table(
             [
                 "model",
-                "mean",
+                f"mean {metric}",
                 "rank by mean",
                 "rank (1st order)",
                 "wins",
