@@ -6,7 +6,7 @@ core (``calipers._core``) with the GIL released.
 
 from __future__ import annotations
 
-from . import dominance, exceptions, irt, ot, resample
+from . import dominance, exceptions, io, irt, ot, resample, tiny
 from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
@@ -15,12 +15,10 @@ __all__ = [
     "dominance",
     "exceptions",
     "get_num_threads",
+    "io",
     "irt",
     "ot",
     "resample",
     "set_num_threads",
+    "tiny",
 ]
-
-from . import io  # noqa: E402
-
-__all__ += ["io"]

@@ -25,26 +25,6 @@ def wasserstein_pp_rows(
     v_weights: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 
-# --- tiny ---
-def kmeans_anchors(
-    x: npt.NDArray[np.float64],
-    k: int,
-    sample_weight: npt.NDArray[np.float64] | None = None,
-    n_init: int = 5,
-    max_iter: int = 300,
-    tol: float = 1e-4,
-    seed: int = 0,
-    n_local_trials: int = 0,
-    progress: object | None = None,
-) -> tuple[
-    npt.NDArray[np.float64],
-    npt.NDArray[np.int64],
-    float,
-    int,
-    npt.NDArray[np.int64],
-    npt.NDArray[np.float64],
-]: ...
-
 # --- irt ---
 def irt_fit(
     y: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
@@ -141,3 +121,23 @@ def bootstrap_one_vs_all(
     chunk_end: int,
     progress: Callable[[int, int], object] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+
+# --- tiny ---
+def kmeans_anchors(
+    x: npt.NDArray[np.float64],
+    k: int,
+    sample_weight: npt.NDArray[np.float64] | None = None,
+    n_init: int = 5,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    seed: int = 0,
+    n_local_trials: int = 0,
+    progress: object | None = None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    float,
+    int,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+]: ...

@@ -1076,43 +1076,38 @@ def choose_models_to_rerun(
 ) -> np.ndarray:
     """LiveXiv's Fisher-information design: which ``m`` models to re-evaluate.
 
-    Takes ``m`` anchor difficulties at the 5th..95th percentiles of the item difficulties
-    ``b / a`` and, for each, the not yet chosen model with the largest Fisher information
-    ``p(1 - p)`` at that item (for the Rasch model: the ability closest to the difficulty).
-    Models in ``must_run`` (e.g. new models without earlier results) are always included and
-    count towards ``m``; if fewer than ``m`` are found, the models farthest in ability from
-    those chosen fill up.
+    Takes the ``m`` items whose difficulties ``b / a`` are nearest the 5th..95th percentiles
+    and, for each, the model with the largest Fisher information ``p(1 - p)`` at that item
+    (for the Rasch model: the ability closest to the difficulty). If fewer than ``m`` distinct
+    models result, the model farthest on average (in ability) from those chosen is added until
+    there are ``m``, as in LiveXiv's ``EfficEval``. Models in ``must_run`` (e.g. new models without earlier results, whose
+    ``theta`` is NaN) are run in addition to the ``m``.
 
     Returns
     -------
     ndarray of int
-        The chosen model indices, sorted.
+        The chosen model indices (``must_run`` included), sorted.
     """
     th = np.asarray(theta, dtype=np.float64)
     th = th[:, 0] if th.ndim == 2 else th
     diff = np.asarray(b, dtype=np.float64)
     if a is not None:
         diff = diff / np.asarray(a, dtype=np.float64).reshape(diff.shape[0], -1)[:, 0]
-    n_models = th.size
-    m = check_scalar(m, "m", kind=int, low=1, high=n_models)
-    chosen: list[int] = [] if must_run is None else sorted({int(i) for i in must_run})
-    if len(chosen) > m:
-        raise InvalidArgumentError(
-            f"m: {len(chosen)} models must run (must_run) but only m={m} may; raise m"
-        )
-    finite = np.isfinite(th)
-    for q in np.percentile(diff, np.linspace(5, 95, m - len(chosen)) if m > len(chosen) else []):
-        p = 1.0 / (1.0 + np.exp(-(th - q)))
-        info = np.where(finite, p * (1 - p), -np.inf)
-        info[chosen] = -np.inf
-        if np.isfinite(info).any():
-            chosen.append(int(np.argmax(info)))
+    forced = [] if must_run is None else sorted({int(i) for i in must_run})
+    known = np.setdiff1d(np.flatnonzero(np.isfinite(th)), forced)
+    m = check_scalar(m, "m", kind=int, low=1, high=max(int(known.size), 1))
+    # Anchor items: those nearest the m percentiles of the difficulties; each picks its most
+    # informative model (a model may be picked twice: LiveXiv keeps the distinct ones).
+    targets = np.percentile(diff, np.linspace(5, 95, m))
+    anchor_diff = diff[np.abs(diff[None, :] - targets[:, None]).argmin(axis=1)]
+    p = 1.0 / (1.0 + np.exp(-(th[known][:, None] - anchor_diff[None, :])))
+    chosen = [int(i) for i in np.unique(known[(p * (1 - p)).argmax(axis=0)])]
     while len(chosen) < m:
-        rest = np.setdiff1d(np.arange(n_models), chosen)
-        ref = th[chosen] if chosen else np.array([np.nanmean(th)])
-        gap = np.abs(th[rest][:, None] - ref[None, :]).min(axis=1)
-        chosen.append(int(rest[np.nanargmax(np.where(np.isnan(gap), -1, gap))]))
-    return np.asarray(sorted(chosen), dtype=np.intp)
+        # fill up with the model farthest on average from those chosen
+        rest = np.setdiff1d(known, chosen)
+        gap = np.abs(th[rest][:, None] - th[chosen][None, :]).mean(axis=1)
+        chosen.append(int(rest[np.argmax(gap)]))
+    return np.asarray(sorted(chosen + forced), dtype=np.intp)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -1146,11 +1141,14 @@ class ReEvaluation:
     Parameters
     ----------
     m : int, default 5
-        Models to re-run on each new version.
+        Models to re-run on each new version (models without earlier results run in
+        addition).
     irt_model : {"rasch", "1pl", "2pl"}, default "rasch"
         LiveXiv uses the Rasch model.
     irt_params : dict, optional
-        Extra arguments of :class:`calipers.irt.IRT`.
+        Arguments of :class:`calipers.irt.IRT`, over the defaults
+        ``prior_sd_theta=30, prior_sd_b=30``: nearly flat priors, close to LiveXiv's
+        unpenalised maximum likelihood while keeping all-correct items finite.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -1171,7 +1169,8 @@ class ReEvaluation:
     def _irt(self) -> Any:
         from .irt import IRT
 
-        return IRT(model=self.irt_model, **dict(self.irt_params or {}))
+        params = {"prior_sd_theta": 30.0, "prior_sd_b": 30.0} | dict(self.irt_params or {})
+        return IRT(model=self.irt_model, **params)
 
     def fit(self, Y_prev: Any) -> ReEvaluation:
         """Fit the IRT model to earlier versions (models x items, NaN = not evaluated)."""
@@ -1184,7 +1183,7 @@ class ReEvaluation:
         return self
 
     def choose_models(self) -> np.ndarray:
-        """The ``m`` models to run on the new version (models never evaluated always run)."""
+        """The ``m`` models to run on the new version, plus every model never evaluated."""
         if not hasattr(self, "irt_"):
             raise NotFittedError("call fit(Y_prev) before choose_models()")
         theta = np.asarray(self.irt_.theta_)[:, 0].copy()

@@ -21,9 +21,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     threads::register(m)?;
     ot::register(m)?;
-    tiny::register(m)?;
     irt::register(m)?;
     resample::register(m)?;
     dominance::register(m)?;
+    tiny::register(m)?;
     Ok(())
 }

@@ -199,8 +199,15 @@ fn over_chunks<T: Send>(
     par::install(|| ranges.into_par_iter().map(f).collect())
 }
 
-/// Nearest centre (lowest index on ties) and squared distance of every point.
-fn assign(p: &Points<'_>, centers: &[f64], k: usize) -> Result<(Vec<usize>, Vec<f64>)> {
+/// Nearest centre and squared distance of every point. Ties go to the point's previous
+/// centre when it is among the nearest (so points moved into empty clusters stay there and
+/// duplicate points cannot make the iteration cycle), else to the lowest index.
+fn assign(
+    p: &Points<'_>,
+    centers: &[f64],
+    k: usize,
+    previous: Option<&[usize]>,
+) -> Result<(Vec<usize>, Vec<f64>)> {
     let d = p.d;
     let c_norms: Vec<f64> = centers.chunks(d).map(|c| dot(c, c)).collect();
     let parts = over_chunks(p.n(), |range| {
@@ -213,6 +220,14 @@ fn assign(p: &Points<'_>, centers: &[f64], k: usize) -> Result<(Vec<usize>, Vec<
                 let dist = sq_dist(row, norm, &centers[c * d..(c + 1) * d], c_norms[c]);
                 if dist < best_d {
                     best_d = dist;
+                    best = c;
+                }
+            }
+            if let Some(prev) = previous {
+                let c = prev[i];
+                if c != best
+                    && sq_dist(row, norm, &centers[c * d..(c + 1) * d], c_norms[c]) <= best_d
+                {
                     best = c;
                 }
             }
@@ -404,7 +419,7 @@ fn lloyd(
     let mut n_iter = 0;
     let (mut labels, mut dists);
     loop {
-        (labels, dists) = assign(p, &centers, k)?;
+        (labels, dists) = assign(p, &centers, k, previous.as_deref())?;
         let relocated = fill_empty(&mut labels, &mut dists, k);
         if n_iter == opts.max_iter || (relocated.is_empty() && previous.as_ref() == Some(&labels)) {
             break;
@@ -420,7 +435,8 @@ fn lloyd(
         n_iter += 1;
         previous = Some(labels);
         if shift <= tol_abs {
-            (labels, dists) = assign(p, &centers, k)?;
+            let last = previous.take();
+            (labels, dists) = assign(p, &centers, k, last.as_deref())?;
             fill_empty(&mut labels, &mut dists, k);
             break;
         }
