@@ -312,6 +312,28 @@ def test_fixture_subset_matches_tinybenchmark(fixture_report):
         assert got["cv_error"] == bench.cv_error_[scenario]
 
 
+def test_missing_scores_use_the_complete_items(tmp_path):
+    """Cells missing from a long table are NaN; paired statistics use the items every model
+    has, and the overview counts what is missing."""
+    path = write_fixture(tmp_path / "full.csv", n_models=5, n_items=20)
+    table = pd.read_csv(path)
+    table = table[table["metric"] == "acc"].drop(columns="metric")
+    gone = (table["model"] == "model-1") & table["item"].isin(["arith-003", "logic-007"])
+    table[~gone].to_csv(tmp_path / "holes.csv", index=False)
+    out = tmp_path / "out"
+    args = [str(tmp_path / "holes.csv"), "--out", str(out), *FAST, "--tiny-items", "5"]
+    assert main(["report", *args]) == 0
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["sections"]["overview"]["n_missing"] == 2
+    assert doc["sections"]["overview"]["scenarios"]["all items"]["n_items"] == 38
+    data = read_results(tmp_path / "holes.csv")
+    complete = ~np.isnan(data.scores).any(axis=0)
+    got = doc["sections"]["leaderboard"]["scenarios"]["all items"]
+    boot = resample.bootstrap(data.scores[:, complete], n_resamples=300, rng=got["rng_seed"])
+    np.testing.assert_array_equal(got["mean"], boot.statistic)
+    check_self_contained(parse_page(out / "report.html"), SECTION_IDS)
+
+
 def test_same_seed_same_report(fixture_report, tmp_path):
     source, out = fixture_report
     again = tmp_path / "again"

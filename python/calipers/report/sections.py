@@ -253,6 +253,9 @@ def leaderboard(rd: ReportData, options: ReportOptions, progress: Progress) -> S
             + _leaderboard_table(results[view.name], level)
             + "</details>"
         )
+    caught = {f"{name}: {w}" for name, res in results.items() for w in res["warnings"]}
+    if caught:
+        parts.append(note("; ".join(esc(w) for w in sorted(caught))))
     top = [overall.models[i] for i in np.argsort(-first["p_best"], kind="stable")]
     parts.append(
         figure(
