@@ -334,6 +334,23 @@ def test_missing_scores_use_the_complete_items(tmp_path):
     check_self_contained(parse_page(out / "report.html"), SECTION_IDS)
 
 
+def test_lm_evaluation_harness_folder(tmp_path):
+    """The harness fixture: 3 models, one without gsm8k scores (it drops out of that
+    scenario's comparisons), too few models for the cross-validated subset."""
+    source = Path(__file__).parent / "data" / "lm_eval"
+    out = tmp_path / "out"
+    assert main(["report", str(source), "--out", str(out), *FAST]) == 0
+    doc = json.loads((out / "report.json").read_text())
+    overview = doc["sections"]["overview"]
+    assert overview["n_models"] == 3 and overview["n_missing"] == 3
+    gsm8k = overview["scenarios"]["gsm8k"]
+    assert len(gsm8k["models"]) == 2 and len(gsm8k["dropped_models"]) == 1
+    assert None in overview["mean_score"]["gsm8k"].values()  # no scores: null, not NaN
+    assert "at least 4" in doc["sections"]["subset"]["skipped"]
+    page = parse_page(out / "report.html")
+    check_self_contained(page, ["summary", "overview", "leaderboard", "pairwise", "risk", "items"])
+
+
 def test_same_seed_same_report(fixture_report, tmp_path):
     source, out = fixture_report
     again = tmp_path / "again"

@@ -71,7 +71,8 @@ def overview(rd: ReportData, options: ReportOptions, progress: Progress) -> Sect
     n_models, n_items = data.shape
     missing = int(np.isnan(data.scores).sum())
     scenario_names = [v.name for v in rd.views]
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a model with no score: NaN mean
         means = np.column_stack(
             [np.nanmean(data.scores[:, _columns(rd, name)], axis=1) for name in scenario_names]
         )
@@ -86,7 +87,7 @@ def overview(rd: ReportData, options: ReportOptions, progress: Progress) -> Sect
                 fmt(view.n_items),
                 fmt(view.n_models),
                 fmt(int(np.isnan(data.scores[:, cols]).sum())),
-                fmt(float(np.nanmean(data.scores[:, cols]))),
+                fmt(float(np.nanmean(data.scores[:, cols])) if view.n_items else None),
             ]
         )
     parts = [
