@@ -464,6 +464,14 @@ def test_malformed_input_fails_cleanly(case, expect, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
+def test_out_must_be_a_folder(tmp_path, capsys):
+    path = write_fixture(tmp_path / "r.csv", n_models=3, n_items=4)
+    (tmp_path / "taken").write_text("a file")
+    err = _run_failing([str(path), "--metric", "acc", "--out", str(tmp_path / "taken")], capsys)
+    assert "--out" in err and "not a folder" in err
+    assert (tmp_path / "taken").read_text() == "a file"
+
+
 def test_several_metrics_need_the_option(tmp_path, capsys):
     path = write_fixture(tmp_path / "two.csv", n_models=3, n_items=4)
     err = _run_failing([str(path), "--out", str(tmp_path / "out")], capsys)

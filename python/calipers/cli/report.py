@@ -124,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.example == (args.results is not None):
         args.parser.error("give either RESULTS or --example (exactly one)")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InvalidArgumentError(
+            f"--out: {args.out} exists and is not a folder; choose another path"
+        )
     options = ReportOptions(
         seed=args.seed,
         n_resamples=args.n_resamples,
