@@ -52,12 +52,49 @@ impl Below32 {
 
 /// Draws the `n` item indices of one resample of a sample of size `n`, calling `visit` on
 /// each. This is the single definition of a replicate's draws: every kernel (means, counts,
-/// explicit indices) goes through it, so they all see the same resamples.
+/// explicit indices) goes through it or [`draw_replicate_pairs`], so they all see the same
+/// resamples.
 #[inline]
 pub fn draw_replicate(rng: &mut Rng, n: usize, mut visit: impl FnMut(usize)) {
-    let mut below = Below32::new(n as u32);
-    for _ in 0..n {
-        visit(below.draw(rng));
+    draw_replicate_pairs(rng, n, |a, b| {
+        visit(a);
+        if let Some(b) = b {
+            visit(b);
+        }
+    });
+}
+
+/// The draws of [`draw_replicate`] delivered two at a time (one 64-bit word gives two
+/// indices, high half first; the second is `None` for the last call when `n` is odd). Lets
+/// kernels keep two independent accumulators.
+#[inline]
+pub fn draw_replicate_pairs(rng: &mut Rng, n: usize, mut pair: impl FnMut(usize, Option<usize>)) {
+    let n64 = n.clamp(1, u32::MAX as usize) as u64;
+    let threshold = (n64 as u32).wrapping_neg() % n64 as u32;
+    for _ in 0..n / 2 {
+        let x = rng.next_u64();
+        let a = bounded(rng, (x >> 32) as u32, n64, threshold);
+        let b = bounded(rng, x as u32, n64, threshold);
+        pair(a, Some(b));
+    }
+    if n % 2 == 1 {
+        let x = rng.next_u64();
+        pair(bounded(rng, (x >> 32) as u32, n64, threshold), None);
+    }
+}
+
+/// Lemire's multiply-shift of a 32-bit word into `[0, n)`, redrawing on the rare rejection.
+#[inline]
+fn bounded(rng: &mut Rng, word: u32, n: u64, threshold: u32) -> usize {
+    let m = word as u64 * n;
+    if (m as u32) >= threshold {
+        return (m >> 32) as usize;
+    }
+    loop {
+        let m = (rng.next_u64() >> 32) * n;
+        if (m as u32) >= threshold {
+            return (m >> 32) as usize;
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::{check_chunks, check_samples, chunk_replicates, draw_replicate};
+use super::{check_chunks, check_samples, chunk_replicates, draw_replicate_pairs};
 use crate::error::Result;
 use crate::par::{Monitor, map_chunks};
 use crate::rng::Rng;
@@ -42,9 +42,7 @@ pub fn bootstrap_means(
                 paired_replicate(&mut rng, &item_major, m, &mut out);
             } else {
                 for s in samples {
-                    let mut sum = 0.0;
-                    draw_replicate(&mut rng, s.len(), |j| sum += s[j]);
-                    out.push(sum / s.len() as f64);
+                    out.push(sample_mean(&mut rng, s, 1, 0));
                 }
             }
         }
@@ -53,25 +51,45 @@ pub fn bootstrap_means(
     Ok(parts.concat())
 }
 
+/// Mean of column `col` of a row-major (items × width) table over one resample of its rows,
+/// with two accumulators to break the floating-point dependency chain.
+#[inline]
+fn sample_mean(rng: &mut Rng, table: &[f64], width: usize, col: usize) -> f64 {
+    let n = table.len() / width;
+    let (mut s0, mut s1) = (0.0, 0.0);
+    draw_replicate_pairs(rng, n, |a, b| {
+        s0 += table[a * width + col];
+        if let Some(b) = b {
+            s1 += table[b * width + col];
+        }
+    });
+    (s0 + s1) / n as f64
+}
+
 fn paired_replicate(rng: &mut Rng, item_major: &[f64], m: usize, out: &mut Vec<f64>) {
     let n = item_major.len() / m;
-    let start = out.len();
-    out.resize(start + m, 0.0);
-    let acc = &mut out[start..];
     if m == 1 {
-        let mut sum = 0.0;
-        draw_replicate(rng, n, |j| sum += item_major[j]);
-        acc[0] = sum;
-    } else {
-        draw_replicate(rng, n, |j| {
-            for (a, &x) in acc.iter_mut().zip(&item_major[j * m..(j + 1) * m]) {
-                *a += x;
+        out.push(sample_mean(rng, item_major, 1, 0));
+        return;
+    }
+    let mut acc = vec![0.0; 2 * m];
+    let (acc0, acc1) = acc.split_at_mut(m);
+    let row = |i: usize| &item_major[i * m..(i + 1) * m];
+    draw_replicate_pairs(rng, n, |a, b| {
+        for (x, s0) in row(a).iter().zip(acc0.iter_mut()) {
+            *s0 += x;
+        }
+        if let Some(b) = b {
+            for (y, s1) in row(b).iter().zip(acc1.iter_mut()) {
+                *s1 += y;
             }
-        });
-    }
-    for a in acc.iter_mut() {
-        *a /= n as f64;
-    }
+        }
+    });
+    out.extend(
+        acc0.iter()
+            .zip(acc1.iter())
+            .map(|(s0, s1)| (s0 + s1) / n as f64),
+    );
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ mod draws;
 mod means;
 mod permutation;
 
-pub use draws::{Below32, bootstrap_indices, draw_replicate};
+pub use draws::{Below32, bootstrap_indices, draw_replicate, draw_replicate_pairs};
 pub use means::bootstrap_means;
 pub use permutation::{permutation_null_paired, permutation_null_unpaired};
 
