@@ -35,6 +35,7 @@ __all__ = [
     "overview",
     "pairwise_tests",
     "risk_aware",
+    "tiny_dims",
     "tiny_subset",
 ]
 
@@ -830,6 +831,13 @@ def _flag_table(
 # ============================================================================ tiny subset
 
 
+def tiny_dims(n_models: int) -> tuple[int, ...]:
+    """Candidate IRT dimensions for the subset: tinyBenchmarks' (1, 2, 5) from 100 models up;
+    with fewer, a 5-dimensional ability per model is barely identified (the fold-0 validation
+    then picks it by chance) and its fits cost ten times more, so (1, 2)."""
+    return (1, 2, 5) if n_models >= 100 else (1, 2)
+
+
 def tiny_subset(rd: ReportData, options: ReportOptions, progress: Progress) -> Section:
     """tinyBenchmarks: a small anchor-item subset per scenario and the cross-validated error
     of the score it estimates for a model that is run on the subset only."""
@@ -854,7 +862,8 @@ def tiny_subset(rd: ReportData, options: ReportOptions, progress: Progress) -> S
     if n_anchors < 2:
         return _skipped(key, title, "a scenario has fewer than 3 items: too few to subsample")
     seed = derive_seed(options.seed, "tiny")
-    bench = TinyBenchmark(n_anchors=n_anchors, method="irt", random_state=seed)
+    dims = tiny_dims(data.shape[0])
+    bench = TinyBenchmark(n_anchors=n_anchors, method="irt", dims=dims, random_state=seed)
     with progress.messages("tinyBenchmarks: anchors and cross-validation") as say:
         with _collect_warnings() as caught:
             bench.fit(data, scenario=labels, progress=say)
@@ -883,7 +892,8 @@ def tiny_subset(rd: ReportData, options: ReportOptions, progress: Progress) -> S
     parts = [
         paragraph(
             f"tinyBenchmarks: {n_anchors} anchor items per scenario, chosen by clustering the "
-            f"items' IRT embeddings (IRT dimension {bench.dims_}, chosen on held-out models). A "
+            f"items' IRT embeddings (IRT dimension {bench.dims_} of the candidates "
+            f"{', '.join(map(str, dims))}, chosen on held-out models). A "
             "new model run on the anchors only gets its scenario scores estimated by the "
             f"<b>{estimator}</b> estimator (naive = weighted anchor mean; p-IRT and gp-IRT add "
             "the IRT prediction for the items not run). The errors are mean absolute errors of "
@@ -941,6 +951,7 @@ def tiny_subset(rd: ReportData, options: ReportOptions, progress: Progress) -> S
             "method": bench.method,
             "estimator": estimator,
             "irt_dims": bench.dims_,
+            "irt_dims_candidates": list(dims),
             "scenarios": {
                 s: {
                     "n_items": sizes[s],
