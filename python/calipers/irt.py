@@ -87,8 +87,11 @@ class IRT:
         identified up to a rotation of the ability space.
     method : {"jml", "em"}, default "jml"
         ``"jml"``: penalised joint maximum likelihood (MAP under the Gaussian priors below) by
-        alternating guarded Newton steps, parallel over models and over items; abilities are
-        re-standardised (mean 0, identity covariance) every iteration. ``"em"``: marginal
+        alternating Newton steps, parallel over models and over items. Long steps are
+        recomputed from a curvature bound that cannot overshoot and steps that reverse
+        direction are shortened, so separable data (all-correct rows, Guttman items, few
+        models) cannot make the iteration run away; abilities are projected back to mean 0
+        and identity covariance every iteration and the final estimates are standardised. ``"em"``: marginal
         maximum likelihood by EM (Bock–Aitkin) with a N(0, 1) latent distribution on
         ``n_quad`` equally spaced nodes over [-6, 6]; item priors make it MAP-EM, whose
         penalised log-likelihood (``loglik_trace_``) never decreases; ``theta_`` are then the

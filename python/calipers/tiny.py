@@ -811,7 +811,8 @@ class TinyBenchmark:
         names = self.anchor_items()
         n_total = len(names)
         if isinstance(responses, EvalData):
-            missing = [i for i in names if i not in set(responses.items)]
+            have = set(responses.items)
+            missing = [i for i in names if i not in have]
             if missing:
                 raise InvalidArgumentError(
                     f"responses: {len(missing)} anchor item(s) are not in the data, e.g. "
@@ -819,7 +820,8 @@ class TinyBenchmark:
                 )
             y = responses.select(items=names).scores
         elif isinstance(responses, Mapping):
-            unknown = [k for k in responses if str(k) not in set(self.items_)]
+            known = self.__dict__.setdefault("_item_set", set(self.items_))
+            unknown = [k for k in responses if str(k) not in known]
             if unknown:
                 raise InvalidArgumentError(
                     f"responses: {len(unknown)} item id(s) are not items of this benchmark, "

@@ -1,8 +1,10 @@
 //! Penalised joint maximum likelihood (JML/MAP) by alternating, guarded Newton steps:
-//! one Newton step per model (in parallel over models), re-standardisation of the abilities,
-//! then one Newton step per item (in parallel over chunks of items). Gaussian priors keep every
-//! estimate finite (all-correct or all-wrong rows and columns included) and make each Newton
-//! system positive definite; steps are capped to keep early iterations stable.
+//! one Newton step per model (in parallel over models), projection of the abilities back to
+//! mean 0 / identity covariance, then one Newton step per item (in parallel over chunks of
+//! items); the final estimates are standardised with the items moved to compensate. Gaussian
+//! priors keep every estimate finite (all-correct or all-wrong rows and columns included) and
+//! make each Newton system positive definite; long steps fall back to a curvature bound that
+//! cannot overshoot ([`guard`]) and reversing steps are shortened ([`Damping`]).
 
 use rayon::prelude::*;
 
@@ -27,14 +29,34 @@ pub fn fit_jml<C: Cell>(
 ) -> Result<Fit> {
     opts.validate()?;
     let mut params = par::install(|| initial_params(resp, opts))?;
+    let d = opts.dims;
+    let mut theta_damping = Damping::new(resp.n_models, d);
+    let item_width = if opts.slopes == Slopes::Common {
+        1
+    } else {
+        d + 1
+    };
+    let mut item_damping = Damping::new(resp.n_items, item_width);
+    let mut slope_damping = Damping::new(1, 1);
     let mut converged = false;
     let mut n_iter = 0;
     while n_iter < opts.max_iter {
         n_iter += 1;
         let before = params.clone();
-        par::install(|| theta_step(resp, &mut params, opts))?;
-        standardise(&mut params, opts.slopes);
-        par::install(|| item_step(resp, &mut params, opts))?;
+        par::install(|| theta_step(resp, &mut params, opts, &mut theta_damping))?;
+        // Projecting the abilities back to mean 0 / identity covariance without moving the
+        // items removes the flat scale direction (fast convergence) and, unlike moving the
+        // items to compensate, cannot feed a runaway growth of the discriminations.
+        standardise(&mut params, opts.slopes, false);
+        par::install(|| {
+            item_step(
+                resp,
+                &mut params,
+                opts,
+                &mut item_damping,
+                &mut slope_damping,
+            )
+        })?;
         ensure_finite_params(&params)?;
         monitor.tick(n_iter, opts.max_iter)?;
         if max_change(&before, &params) < opts.tol {
@@ -42,6 +64,7 @@ pub fn fit_jml<C: Cell>(
             break;
         }
     }
+    standardise(&mut params, opts.slopes, true);
     orient(&mut params);
     let ll = par::install(|| loglik(resp, &params))?;
     Ok(Fit {
@@ -78,41 +101,185 @@ fn cap_step(step: &mut [f64], cap: f64) {
     }
 }
 
-/// One Newton step on every model's abilities, items held fixed.
-fn theta_step<C: Cell>(resp: &Responses<'_, C>, p: &mut Params, opts: &FitOptions) {
+/// Guards a Newton system so that the step never lowers the objective.
+///
+/// The negative Hessian of a (penalised) logistic log-likelihood is bounded above by
+/// `hmax` = ¼ Σ x xᵀ + prior precision (p(1 − p) ≤ ¼). With `h` ⪰ ½·`hmax`, the step
+/// h⁻¹g (and any shortening of it) gains at least gᵀh⁻¹g − ½ gᵀh⁻¹·hmax·h⁻¹g ≥ 0. Where the
+/// data are saturated (p(1 − p) ≈ 0, the case where plain Newton overshoots and can
+/// diverge) `h` is raised to `h + μ·hmax`, μ from a Gershgorin lower bound on the
+/// eigenvalues of hmax^{-1/2} h hmax^{-1/2}. Both matrices: full symmetric k×k.
+fn guard(k: usize, h: &mut [f64], hmax: &[f64]) {
+    if k == 1 {
+        h[0] = h[0].max(GUARD * hmax[0]);
+        return;
+    }
+    let mut l = hmax.to_vec();
+    if !linalg::cholesky(k, &mut l) {
+        return;
+    }
+    // x = L⁻¹ h (column by column), then mmat = L⁻¹ xᵀ = L⁻¹ h L⁻ᵀ (h symmetric).
+    let forward = |col: &mut [f64]| {
+        for i in 0..k {
+            let s: f64 = (0..i).map(|j| l[i * k + j] * col[j]).sum();
+            col[i] = (col[i] - s) / l[i * k + i];
+        }
+    };
+    let mut x = vec![0.0; k * k]; // column-major: x[c*k + r]
+    for c in 0..k {
+        let col = &mut x[c * k..(c + 1) * k];
+        (0..k).for_each(|r| col[r] = h[r * k + c]);
+        forward(col);
+    }
+    let mut m = vec![0.0; k * k]; // column-major of L⁻¹ xᵀ
+    for c in 0..k {
+        let col = &mut m[c * k..(c + 1) * k];
+        (0..k).for_each(|r| col[r] = x[r * k + c]);
+        forward(col);
+    }
+    let lower_bound = (0..k)
+        .map(|i| {
+            let off: f64 = (0..k).filter(|&j| j != i).map(|j| m[j * k + i].abs()).sum();
+            m[i * k + i] - off
+        })
+        .fold(f64::INFINITY, f64::min);
+    let mu = GUARD - lower_bound;
+    if mu > 0.0 {
+        h.iter_mut().zip(hmax).for_each(|(v, w)| *v += mu * w);
+    }
+}
+
+/// The Newton step h⁻¹g, written into `g`. A step longer than [`TRUST`] in some coordinate
+/// (far from the optimum, or saturated data) is recomputed from the guarded system (see
+/// [`guard`]), which cannot overshoot, and capped at [`MAX_STEP`]; short steps near the
+/// optimum stay plain Newton, so convergence stays fast.
+fn guarded_newton(k: usize, h: &mut [f64], hmax: &[f64], g: &mut [f64]) {
+    let (h0, g0) = (h.to_vec(), g.to_vec());
+    if linalg::solve_spd(k, h, g) && g.iter().all(|v| v.abs() <= TRUST) {
+        return;
+    }
+    h.copy_from_slice(&h0);
+    g.copy_from_slice(&g0);
+    guard(k, h, hmax);
+    if !linalg::solve_spd(k, h, g) {
+        g.iter_mut().for_each(|v| *v = 0.0);
+    }
+    cap_step(g, MAX_STEP);
+}
+
+/// Largest plain-Newton move accepted without the guard.
+const TRUST: f64 = 0.5;
+
+/// Fraction of the curvature bound below which Newton systems are raised (see [`guard`]).
+const GUARD: f64 = 0.5;
+
+/// Per-block step damping against the period-2 oscillations that alternating Newton steps
+/// can fall into (weakly identified items, few models): a block whose step reverses direction
+/// halves its step bound; one that keeps its direction doubles it again (up to MAX_STEP).
+struct Damping {
+    width: usize,
+    prev: Vec<f64>,
+    radius: Vec<f64>,
+}
+
+impl Damping {
+    fn new(n: usize, width: usize) -> Self {
+        Self {
+            width,
+            prev: vec![0.0; n * width],
+            radius: vec![MAX_STEP; n],
+        }
+    }
+
+    fn apply(prev: &mut [f64], radius: &mut f64, step: &mut [f64]) {
+        *radius = if dot(prev, step) < 0.0 {
+            (*radius * 0.5).max(1e-8)
+        } else {
+            (*radius * 2.0).min(MAX_STEP)
+        };
+        cap_step(step, *radius);
+        prev.copy_from_slice(step);
+    }
+
+    fn apply_at(&mut self, i: usize, step: &mut [f64]) {
+        let w = self.width;
+        Self::apply(
+            &mut self.prev[i * w..(i + 1) * w],
+            &mut self.radius[i],
+            step,
+        );
+    }
+}
+
+/// One guarded, damped Newton step on every model's abilities, items held fixed.
+fn theta_step<C: Cell>(
+    resp: &Responses<'_, C>,
+    p: &mut Params,
+    opts: &FitOptions,
+    damping: &mut Damping,
+) {
     let d = p.dims;
     let prec = opts.prior_sd_theta.powi(-2);
     let (a, b) = (&p.a, &p.b);
     p.theta
         .par_chunks_mut(d)
+        .zip(damping.prev.par_chunks_mut(d))
+        .zip(damping.radius.par_iter_mut())
         .enumerate()
-        .for_each(|(l, theta)| {
+        .for_each(|(l, ((theta, prev), radius))| {
             let row = resp.row(l);
-            if d == 1 {
-                theta[0] = theta_newton_1d(row, a, b, theta[0], prec);
+            let mut step = if d == 1 {
+                vec![theta_newton_1d(row, a, b, theta[0], prec)]
             } else {
-                theta_newton(row, a, b, theta, prec);
-            }
+                theta_newton(row, a, b, theta, prec)
+            };
+            Damping::apply(prev, radius, &mut step);
+            theta.iter_mut().zip(&step).for_each(|(t, s)| *t += s);
         });
 }
 
+/// Lanes of independent partial sums: lets the compiler vectorise the row reductions while
+/// keeping a fixed summation order (same bits at any thread count).
+const LANES: usize = 4;
+
 fn theta_newton_1d<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: f64, prec: f64) -> f64 {
-    let (mut g, mut h) = (0.0, 0.0);
-    for ((c, &ai), &bi) in row.iter().zip(a).zip(b) {
-        let (w, y) = c.split();
-        let p = sigmoid(ai * theta - bi);
-        g += w * (y - p) * ai;
-        h += w * p * (1.0 - p) * ai * ai;
+    let (mut g, mut h, mut hm) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    let mut cells = row.chunks_exact(LANES);
+    let mut aa = a.chunks_exact(LANES);
+    let mut bb = b.chunks_exact(LANES);
+    for ((c, a4), b4) in (&mut cells).zip(&mut aa).zip(&mut bb) {
+        for j in 0..LANES {
+            let (w, y) = c[j].split();
+            let pr = sigmoid(a4[j] * theta - b4[j]);
+            let wa = w * a4[j];
+            g[j] += (y - pr) * wa;
+            h[j] += pr * (1.0 - pr) * wa * a4[j];
+            hm[j] += wa * a4[j];
+        }
     }
-    g -= prec * theta;
-    h += prec;
-    theta + (g / h).clamp(-MAX_STEP, MAX_STEP)
+    for ((c, &ai), &bi) in cells
+        .remainder()
+        .iter()
+        .zip(aa.remainder())
+        .zip(bb.remainder())
+    {
+        let (w, y) = c.split();
+        let pr = sigmoid(ai * theta - bi);
+        g[0] += w * (y - pr) * ai;
+        h[0] += w * pr * (1.0 - pr) * ai * ai;
+        hm[0] += w * ai * ai;
+    }
+    let mut g = [g.iter().sum::<f64>() - prec * theta];
+    let mut h = [h.iter().sum::<f64>() + prec];
+    guarded_newton(1, &mut h, &[0.25 * hm.iter().sum::<f64>() + prec], &mut g);
+    g[0]
 }
 
-fn theta_newton<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: &mut [f64], prec: f64) {
+fn theta_newton<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: &[f64], prec: f64) -> Vec<f64> {
     let d = theta.len();
     let mut g = vec![0.0; d];
     let mut h = vec![0.0; d * d];
+    let mut hm = vec![0.0; d * d];
     for ((c, ai), &bi) in row.iter().zip(a.chunks(d)).zip(b) {
         let (w, y) = c.split();
         if w == 0.0 {
@@ -124,25 +291,27 @@ fn theta_newton<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: &mut [f64], pre
             g[j] += r * ai[j];
             for k in 0..=j {
                 h[j * d + k] += v * ai[j] * ai[k];
+                hm[j * d + k] += 0.25 * ai[j] * ai[k];
             }
         }
     }
     for j in 0..d {
         g[j] -= prec * theta[j];
         h[j * d + j] += prec;
+        hm[j * d + j] += prec;
         for k in 0..j {
             h[k * d + j] = h[j * d + k];
+            hm[k * d + j] = hm[j * d + k];
         }
     }
-    if linalg::solve_spd(d, &mut h, &mut g) {
-        cap_step(&mut g, MAX_STEP);
-        theta.iter_mut().zip(&g).for_each(|(t, s)| *t += s);
-    }
+    guarded_newton(d, &mut h, &hm, &mut g);
+    g
 }
 
 /// Per-item sums of the Newton system in the item parameters x = (a_i, b_i), whose logit
-/// derivative is (θ_l, −1): gradient Σ (y − p)(θ, −1) and information Σ p(1−p)(θ, −1)(θ, −1)ᵀ.
-/// Layout per item: K gradient entries then K×K information entries (K = dims + 1).
+/// derivative is (θ_l, −1): gradient Σ (y − p)(θ, −1), information Σ p(1−p)(θ, −1)(θ, −1)ᵀ
+/// and its bound ¼ Σ (θ, −1)(θ, −1)ᵀ over observed cells. Per item (K = dims + 1): K
+/// gradient entries, then the K×K information, then the K×K bound (lower triangles filled).
 fn item_sums<C: Cell>(
     resp: &Responses<'_, C>,
     p: &Params,
@@ -150,37 +319,39 @@ fn item_sums<C: Cell>(
 ) -> Vec<f64> {
     let d = p.dims;
     let k = d + 1;
-    let stride = k + k * k;
+    let stride = k + 2 * k * k;
     let width = items.len();
-    let mut acc = vec![0.0; width * stride];
     let a = &p.a[items.start * d..items.end * d];
     let b = &p.b[items.clone()];
+    if d == 1 {
+        return item_sums_1d(resp, p, items, a, b);
+    }
+    let mut acc = vec![0.0; width * stride];
+    let mut x = vec![0.0; k];
     for l in 0..resp.n_models {
         let row = &resp.row(l)[items.clone()];
         let theta = &p.theta[l * d..(l + 1) * d];
-        if d == 1 {
-            accumulate_1d(row, a, b, theta[0], &mut acc);
-        } else {
-            for (((c, ai), &bi), s) in row
-                .iter()
-                .zip(a.chunks(d))
-                .zip(b)
-                .zip(acc.chunks_mut(stride))
-            {
-                let (w, y) = c.split();
-                if w == 0.0 {
-                    continue;
-                }
-                let pr = sigmoid(dot(ai, theta) - bi);
-                let (r, v) = (y - pr, pr * (1.0 - pr));
-                let (g, h) = s.split_at_mut(k);
-                for j in 0..k {
-                    let xj = if j < d { theta[j] } else { -1.0 };
-                    g[j] += r * xj;
-                    for m in 0..=j {
-                        let xm = if m < d { theta[m] } else { -1.0 };
-                        h[j * k + m] += v * xj * xm;
-                    }
+        x[..d].copy_from_slice(theta);
+        x[d] = -1.0;
+        for (((c, ai), &bi), s) in row
+            .iter()
+            .zip(a.chunks(d))
+            .zip(b)
+            .zip(acc.chunks_mut(stride))
+        {
+            let (w, y) = c.split();
+            if w == 0.0 {
+                continue;
+            }
+            let pr = sigmoid(dot(ai, theta) - bi);
+            let (r, v) = (y - pr, pr * (1.0 - pr));
+            let (g, rest) = s.split_at_mut(k);
+            let (h, hm) = rest.split_at_mut(k * k);
+            for j in 0..k {
+                g[j] += r * x[j];
+                for m in 0..=j {
+                    h[j * k + m] += v * x[j] * x[m];
+                    hm[j * k + m] += 0.25 * x[j] * x[m];
                 }
             }
         }
@@ -188,27 +359,68 @@ fn item_sums<C: Cell>(
     acc
 }
 
-/// The one-dimensional case of [`item_sums`] for one model's row (layout g_a, g_b, h).
-#[inline]
-fn accumulate_1d<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: f64, acc: &mut [f64]) {
-    for (((c, &ai), &bi), s) in row.iter().zip(a).zip(b).zip(acc.chunks_exact_mut(6)) {
-        let (w, y) = c.split();
-        let pr = sigmoid(ai * theta - bi);
-        let r = w * (y - pr);
-        let v = w * pr * (1.0 - pr);
-        s[0] += r * theta;
-        s[1] -= r;
-        s[2] += v * theta * theta;
-        s[4] -= v * theta;
-        s[5] += v;
+/// [`item_sums`] for one dimension, accumulated column-wise (structure of arrays) so the inner
+/// loop over a row's items vectorises.
+fn item_sums_1d<C: Cell>(
+    resp: &Responses<'_, C>,
+    p: &Params,
+    items: std::ops::Range<usize>,
+    a: &[f64],
+    b: &[f64],
+) -> Vec<f64> {
+    let width = items.len();
+    let zeros = || vec![0.0; width];
+    let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (zeros(), zeros(), zeros(), zeros(), zeros());
+    // Observed-cell sums Σθ², Σθ, count for the curvature bound.
+    let (mut oaa, mut oab, mut obb) = (zeros(), zeros(), zeros());
+    for l in 0..resp.n_models {
+        let row = &resp.row(l)[items.clone()];
+        let t = p.theta[l];
+        let t2 = t * t;
+        for i in 0..width {
+            let (w, y) = row[i].split();
+            let pr = sigmoid(a[i] * t - b[i]);
+            let r = w * (y - pr);
+            let v = w * pr * (1.0 - pr);
+            ga[i] += r * t;
+            gb[i] -= r;
+            haa[i] += v * t2;
+            hab[i] -= v * t;
+            hbb[i] += v;
+            oaa[i] += w * t2;
+            oab[i] -= w * t;
+            obb[i] += w;
+        }
     }
+    let mut out = vec![0.0; width * 10];
+    for (i, o) in out.chunks_exact_mut(10).enumerate() {
+        o.copy_from_slice(&[
+            ga[i],
+            gb[i],
+            haa[i],
+            0.0,
+            hab[i],
+            hbb[i],
+            0.25 * oaa[i],
+            0.0,
+            0.25 * oab[i],
+            0.25 * obb[i],
+        ]);
+    }
+    out
 }
 
-/// One Newton step on every item's parameters, abilities held fixed.
-fn item_step<C: Cell>(resp: &Responses<'_, C>, p: &mut Params, opts: &FitOptions) {
+/// One guarded, damped Newton step on every item's parameters, abilities held fixed.
+fn item_step<C: Cell>(
+    resp: &Responses<'_, C>,
+    p: &mut Params,
+    opts: &FitOptions,
+    damping: &mut Damping,
+    slope_damping: &mut Damping,
+) {
     let (d, m) = (p.dims, resp.n_items);
     let k = d + 1;
-    let stride = k + k * k;
+    let stride = k + 2 * k * k;
     let chunks: Vec<_> = par::chunk_ranges(m, ITEM_CHUNK).collect();
     let sums: Vec<f64> = chunks
         .par_iter()
@@ -217,11 +429,13 @@ fn item_step<C: Cell>(resp: &Responses<'_, C>, p: &mut Params, opts: &FitOptions
     let (prec_a, prec_b) = (opts.prior_sd_a.powi(-2), opts.prior_sd_b.powi(-2));
     match opts.slopes {
         Slopes::PerItem => {
-            let updates: Vec<(usize, Vec<f64>)> = (0..m)
+            let updates: Vec<Vec<f64>> = (0..m)
                 .into_par_iter()
                 .map(|i| {
                     let s = &sums[i * stride..(i + 1) * stride];
-                    let (mut g, mut h) = (s[..k].to_vec(), s[k..].to_vec());
+                    let mut g = s[..k].to_vec();
+                    let mut h = s[k..k + k * k].to_vec();
+                    let mut hm = s[k + k * k..].to_vec();
                     let x: Vec<f64> = p.a[i * d..(i + 1) * d]
                         .iter()
                         .copied()
@@ -231,18 +445,24 @@ fn item_step<C: Cell>(resp: &Responses<'_, C>, p: &mut Params, opts: &FitOptions
                         let prec = if j < d { prec_a } else { prec_b };
                         g[j] -= prec * x[j];
                         h[j * k + j] += prec;
+                        hm[j * k + j] += prec;
                         for q in 0..j {
                             h[q * k + j] = h[j * k + q];
+                            hm[q * k + j] = hm[j * k + q];
                         }
                     }
-                    if !linalg::solve_spd(k, &mut h, &mut g) {
-                        g.iter_mut().for_each(|v| *v = 0.0);
-                    }
-                    cap_step(&mut g, MAX_STEP);
-                    (i, x.iter().zip(&g).map(|(u, s)| u + s).collect())
+                    guarded_newton(k, &mut h, &hm, &mut g);
+                    g
                 })
                 .collect();
-            for (i, x) in updates {
+            for (i, mut step) in updates.into_iter().enumerate() {
+                damping.apply_at(i, &mut step);
+                let x: Vec<f64> = p.a[i * d..(i + 1) * d]
+                    .iter()
+                    .chain([&p.b[i]])
+                    .zip(&step)
+                    .map(|(u, s)| u + s)
+                    .collect();
                 for (slot, &v) in p.a[i * d..(i + 1) * d].iter_mut().zip(&x) {
                     *slot = if opts.positive { v.max(0.0) } else { v };
                 }
@@ -250,18 +470,25 @@ fn item_step<C: Cell>(resp: &Responses<'_, C>, p: &mut Params, opts: &FitOptions
             }
         }
         Slopes::Common => {
-            // Difficulties: one Newton step each; the shared slope: one Newton step on the
-            // sum over items (both from the same sums, evaluated at the current values).
+            // Difficulties: one guarded Newton step each; the shared slope: one guarded
+            // Newton step on the sum over items (both from sums at the current values).
             let a0 = p.a.first().copied().unwrap_or(1.0);
-            let (mut ga, mut ha) = (-prec_a * a0, prec_a);
+            let (mut ga, mut ha, mut hma) = (-prec_a * a0, prec_a, prec_a);
             for (i, bi) in p.b.iter_mut().enumerate() {
                 let s = &sums[i * stride..(i + 1) * stride];
                 ga += s[0];
-                ha += s[2];
-                let (g, h) = (s[1] - prec_b * *bi, s[5] + prec_b);
-                *bi += (g / h).clamp(-MAX_STEP, MAX_STEP);
+                ha += s[k];
+                hma += s[k + k * k];
+                let mut g = [s[1] - prec_b * *bi];
+                let mut h = [s[k + 3] + prec_b];
+                guarded_newton(1, &mut h, &[s[k + k * k + 3] + prec_b], &mut g);
+                damping.apply_at(i, &mut g);
+                *bi += g[0];
             }
-            let mut a_new = a0 + (ga / ha).clamp(-MAX_STEP, MAX_STEP);
+            let mut g = [ga];
+            guarded_newton(1, &mut [ha], &[hma], &mut g);
+            slope_damping.apply_at(0, &mut g);
+            let mut a_new = a0 + g[0];
             if opts.positive {
                 a_new = a_new.max(0.0);
             }
@@ -273,6 +500,7 @@ fn item_step<C: Cell>(resp: &Responses<'_, C>, p: &mut Params, opts: &FitOptions
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::irt::data::sigmoid;
     use crate::par::Silent;
     use crate::rng::Rng;
 

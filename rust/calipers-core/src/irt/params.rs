@@ -148,14 +148,15 @@ pub fn initial_params<C: Cell>(resp: &Responses<'_, C>, opts: &FitOptions) -> Pa
         a,
         b,
     };
-    standardise(&mut params, opts.slopes);
+    standardise(&mut params, opts.slopes, true);
     params
 }
 
 /// Re-standardises the abilities to mean 0 and identity covariance, moving the items so that
 /// every logit a_i·θ_l − b_i is unchanged: θ' = L⁻¹(θ − μ), a' = Lᵀa, b' = b − a·μ.
-/// A degenerate spread (all abilities equal) is only centred.
-pub fn standardise(p: &mut Params, slopes: Slopes) {
+/// A degenerate spread (all abilities equal) is only centred. With `compensate` false the
+/// items are left as they are (a projection of the abilities onto the standardised set).
+pub fn standardise(p: &mut Params, slopes: Slopes, compensate: bool) {
     let d = p.dims;
     let n = p.theta.len() / d;
     if n == 0 {
@@ -180,12 +181,14 @@ pub fn standardise(p: &mut Params, slopes: Slopes) {
         let min_pivot = (0..d).map(|j| cov[j * d + j]).fold(f64::INFINITY, f64::min);
         min_pivot > 1e-6 * max_var.sqrt()
     };
-    for (ai, bi) in p.a.chunks_mut(d).zip(&mut p.b) {
-        *bi -= dot(ai, &mu);
-        if scaled {
-            // a' = Lᵀ a (L lower triangular).
-            for j in 0..d {
-                ai[j] = (j..d).map(|k| cov[k * d + j] * ai[k]).sum();
+    if compensate {
+        for (ai, bi) in p.a.chunks_mut(d).zip(&mut p.b) {
+            *bi -= dot(ai, &mu);
+            if scaled {
+                // a' = Lᵀ a (L lower triangular).
+                for j in 0..d {
+                    ai[j] = (j..d).map(|k| cov[k * d + j] * ai[k]).sum();
+                }
             }
         }
     }

@@ -20,6 +20,9 @@ use crate::rng::Rng;
 
 /// Points per parallel work unit.
 const CHUNK: usize = 128;
+/// Below this many flops a step runs on the calling thread (same chunks, same result): the
+/// pool's wake-up costs more than the work.
+const PARALLEL_WORK: usize = 1 << 20;
 
 /// Options of [`kmeans`].
 #[derive(Clone, Debug)]
@@ -193,9 +196,13 @@ fn validate<'a>(
 /// ticked from the calling thread (where Python can deliver Ctrl-C).
 fn over_chunks<T: Send>(
     n: usize,
+    work: usize,
     f: impl Fn(std::ops::Range<usize>) -> T + Sync + Send,
 ) -> Result<Vec<T>> {
     let ranges: Vec<_> = par::chunk_ranges(n, CHUNK).collect();
+    if work < PARALLEL_WORK {
+        return Ok(ranges.into_iter().map(f).collect());
+    }
     par::install(|| ranges.into_par_iter().map(f).collect())
 }
 
@@ -210,7 +217,7 @@ fn assign(
 ) -> Result<(Vec<usize>, Vec<f64>)> {
     let d = p.d;
     let c_norms: Vec<f64> = centers.chunks(d).map(|c| dot(c, c)).collect();
-    let parts = over_chunks(p.n(), |range| {
+    let parts = over_chunks(p.n(), p.n() * k * d, |range| {
         let mut labels = Vec::with_capacity(range.len());
         let mut dists = Vec::with_capacity(range.len());
         for i in range {
@@ -287,29 +294,29 @@ fn fill_empty(labels: &mut [usize], dists: &mut [f64], k: usize) -> Vec<usize> {
 fn update(p: &Points<'_>, labels: &[usize], k: usize) -> Result<Vec<f64>> {
     let d = p.d;
     let groups = members(labels, k);
-    let rows: Vec<Vec<f64>> = par::install(|| {
-        groups
-            .into_par_iter()
-            .map(|idx| {
-                let mut sum = vec![0.0; d];
-                let total: f64 = idx.iter().map(|&i| p.w[i]).sum();
-                let use_w = total > 0.0;
-                for &i in &idx {
-                    let wi = if use_w { p.w[i] } else { 1.0 };
-                    for (s, &v) in sum.iter_mut().zip(p.row(i)) {
-                        *s += wi * v;
-                    }
-                }
-                let denom = if use_w {
-                    total
-                } else {
-                    idx.len().max(1) as f64
-                };
-                sum.iter_mut().for_each(|s| *s /= denom);
-                sum
-            })
-            .collect()
-    })?;
+    let mean_of = |idx: Vec<usize>| {
+        let mut sum = vec![0.0; d];
+        let total: f64 = idx.iter().map(|&i| p.w[i]).sum();
+        let use_w = total > 0.0;
+        for &i in &idx {
+            let wi = if use_w { p.w[i] } else { 1.0 };
+            for (s, &v) in sum.iter_mut().zip(p.row(i)) {
+                *s += wi * v;
+            }
+        }
+        let denom = if use_w {
+            total
+        } else {
+            idx.len().max(1) as f64
+        };
+        sum.iter_mut().for_each(|s| *s /= denom);
+        sum
+    };
+    let rows: Vec<Vec<f64>> = if p.n() * d < PARALLEL_WORK {
+        groups.into_iter().map(mean_of).collect()
+    } else {
+        par::install(|| groups.into_par_iter().map(mean_of).collect())?
+    };
     Ok(rows.concat())
 }
 
@@ -333,7 +340,7 @@ fn kmeans_plusplus(p: &Points<'_>, k: usize, trials: usize, rng: &mut Rng) -> Re
     centers.extend_from_slice(p.row(first));
     let dist_to = |c: usize| -> Result<Vec<f64>> {
         let (row, norm) = (p.row(c), p.norms[c]);
-        let parts = over_chunks(n, |r| {
+        let parts = over_chunks(n, n * d, |r| {
             r.map(|i| sq_dist(p.row(i), p.norms[i], row, norm))
                 .collect::<Vec<_>>()
         })?;
@@ -360,22 +367,34 @@ fn kmeans_plusplus(p: &Points<'_>, k: usize, trials: usize, rng: &mut Rng) -> Re
                 }
             })
             .collect();
-        let mut best: Option<(f64, usize, Vec<f64>)> = None;
-        for &c in &candidates {
-            let to_c = dist_to(c)?;
-            let mut new_closest = closest.clone();
-            new_closest
-                .iter_mut()
-                .zip(&to_c)
-                .for_each(|(a, &b)| *a = a.min(b));
-            let pot_c: f64 = new_closest.iter().zip(&p.w).map(|(a, w)| a * w).sum();
-            if best.as_ref().is_none_or(|(bp, _, _)| pot_c < *bp) {
-                best = Some((pot_c, c, new_closest));
+        // One pass over the points scores every candidate: distances (point-major) and the
+        // potential each candidate would leave, summed chunk by chunk in order.
+        let closest_ref = &closest;
+        let parts = over_chunks(n, n * d * trials, |r| {
+            let mut dists = Vec::with_capacity(r.len() * trials);
+            let mut pots = vec![0.0; trials];
+            for i in r {
+                let (row, norm) = (p.row(i), p.norms[i]);
+                for (t, &c) in candidates.iter().enumerate() {
+                    let dist = sq_dist(row, norm, p.row(c), p.norms[c]);
+                    pots[t] += p.w[i] * dist.min(closest_ref[i]);
+                    dists.push(dist);
+                }
             }
+            (dists, pots)
+        })?;
+        let mut pots = vec![0.0; trials];
+        for (_, part) in &parts {
+            pots.iter_mut().zip(part).for_each(|(a, b)| *a += b);
         }
-        if let Some((_, c, new_closest)) = best {
-            centers.extend_from_slice(p.row(c));
-            closest = new_closest;
+        let best = (0..trials).fold(0, |b, t| if pots[t] < pots[b] { t } else { b });
+        centers.extend_from_slice(p.row(candidates[best]));
+        let mut i = 0;
+        for (dists, _) in &parts {
+            for chunk in dists.chunks(trials) {
+                closest[i] = closest[i].min(chunk[best]);
+                i += 1;
+            }
         }
     }
     Ok(centers)
