@@ -428,8 +428,8 @@ def compare(
     names: list | None = None
     if isinstance(scores, pd.DataFrame):
         scores, names = _from_long(scores)
-    if not isinstance(scores, list | tuple) and np.ndim(scores) == 3:
-        cube = np.asarray(scores, dtype=np.float64)
+    if _is_cube(scores):
+        cube = as_float_array(scores, "scores", ndim=3, finite=False)
         if nan_policy == "omit":
             keep = np.isfinite(cube).all(axis=(0, 2))
             cube = cube[:, keep, :]
@@ -506,6 +506,14 @@ def _mean_pvalues(samples: list[np.ndarray], paired: bool) -> np.ndarray:
     out = _normal_cdf_ratio(-diff, se)
     np.fill_diagonal(out, 1.0)
     return out
+
+
+def _is_cube(scores: Any) -> bool:
+    """Whether ``scores`` is a models × items × metrics array (ragged lists are not)."""
+    try:
+        return np.ndim(scores) == 3
+    except ValueError:
+        return False
 
 
 def _model_names(given: Sequence | None, from_table: list | None, m: int) -> list:

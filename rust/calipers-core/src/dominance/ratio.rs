@@ -22,7 +22,8 @@ impl Order {
 }
 
 /// The two halves of ∫(Q_Y − Q_X)²: where Y's curve is above X's (`above`, the violation of
-/// "X dominates Y") and below it (`below`).
+/// "X dominates Y") and below it (`below`), both up to a common positive factor that depends
+/// on the kernel (only their ratio is meaningful).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Violation {
     pub above: f64,
@@ -51,17 +52,18 @@ impl Violation {
         self.below += w * q * q;
     }
 
-    /// Adds ∫ D² over a cell of width `w` on which D is linear from `a` to `b`, splitting the
-    /// cell at the zero crossing (∫ of a linear segment squared is w(a² + ab + b²)/3).
+    /// Adds 3·∫ D² over a cell of width `w` on which D is linear from `a` to `b`, splitting
+    /// the cell at the zero crossing (∫ of a linear segment squared is w(a² + ab + b²)/3; the
+    /// common factor 1/3 is dropped, which leaves every ratio unchanged).
     #[inline]
     fn add_linear(&mut self, a: f64, b: f64, w: f64) {
         if a >= 0.0 && b >= 0.0 {
-            self.above += w * (a * a + a * b + b * b) / 3.0;
+            self.above += w * (a * a + a * b + b * b);
         } else if a <= 0.0 && b <= 0.0 {
-            self.below += w * (a * a + a * b + b * b) / 3.0;
+            self.below += w * (a * a + a * b + b * b);
         } else {
             let s = a / (a - b); // fraction of the cell before the crossing
-            let (first, second) = (w * s * a * a / 3.0, w * (1.0 - s) * b * b / 3.0);
+            let (first, second) = (w * s * a * a, w * (1.0 - s) * b * b);
             if a > 0.0 {
                 self.above += first;
                 self.below += second;

@@ -191,16 +191,26 @@ fn one_vs_all(sorted: &[Sorted], order: Order, equal: bool, scratch: &mut Scratc
     }
 }
 
-/// Writes each value `counts[r]` times: the sorted resample.
+/// Writes each value `counts[r]` times: the sorted resample. Bootstrap counts are mostly 0–3,
+/// so each value is written to the next four slots unconditionally (later values overwrite
+/// the surplus) and only larger counts take a branch: no misprediction per value.
 fn expand(values: &[f64], counts: &[u32], out: &mut [f64]) {
+    const BLOCK: usize = 4;
+    let len = out.len();
     let mut pos = 0;
     for (&v, &c) in values.iter().zip(counts) {
-        for _ in 0..c {
-            if let Some(slot) = out.get_mut(pos) {
-                *slot = v;
+        let c = c as usize;
+        if pos + BLOCK <= len {
+            out[pos..pos + BLOCK].fill(v);
+            if c > BLOCK {
+                let end = (pos + c).min(len);
+                out[pos + BLOCK..end].fill(v);
             }
-            pos += 1;
+        } else {
+            let end = (pos + c).min(len);
+            out[pos..end].fill(v);
         }
+        pos += c;
     }
 }
 
@@ -282,6 +292,26 @@ mod tests {
             assert_eq!(all.len(), b * 3);
             assert_eq!([head, tail].concat(), all);
             assert!(all.iter().all(|e| (0.0..=1.0).contains(e)));
+        }
+    }
+
+    #[test]
+    fn expand_repeats_each_value_by_its_count() {
+        let values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        for counts in [
+            [0u32, 6, 0, 0, 0, 1],
+            [1, 1, 1, 1, 1, 2],
+            [0, 0, 0, 0, 0, 7],
+            [3, 0, 2, 0, 0, 2],
+        ] {
+            let mut out = vec![f64::NAN; 7];
+            expand(&values, &counts, &mut out);
+            let expected: Vec<f64> = values
+                .iter()
+                .zip(&counts)
+                .flat_map(|(&v, &c)| std::iter::repeat_n(v, c as usize))
+                .collect();
+            assert_eq!(out, expected);
         }
     }
 

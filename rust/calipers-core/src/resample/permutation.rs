@@ -25,14 +25,16 @@ pub fn permutation_null_paired(
         let reps = chunk_replicates(chunk, n_resamples);
         let mut out = Vec::with_capacity(reps.len());
         for _ in reps {
-            let mut sum = 0.0;
+            // four accumulators (item k goes to lane k mod 4) break the addition chain
+            let mut lanes = [0.0; 4];
             for block in differences.chunks(64) {
                 let bits = rng.next_u64();
                 for (k, &d) in block.iter().enumerate() {
-                    sum += if (bits >> k) & 1 == 1 { d } else { -d };
+                    let sign = ((bits >> k) & 1) as f64 * 2.0 - 1.0;
+                    lanes[k % 4] += sign * d;
                 }
             }
-            out.push(sum / n);
+            out.push(((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) / n);
         }
         Ok(out)
     })?;
