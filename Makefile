@@ -14,7 +14,7 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 
 run: install
-	$(BIN)/python examples/ot_demo.py
+	$(BIN)/calipers report --example --out report-out
 
 lint: install
 	cargo fmt --all --check

@@ -28,6 +28,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fairness::register(m)?;
     irt::register(m)?;
     geometry::register(m)?;
+    irt::register(m)?;
+    resample::register(m)?;
+    dominance::register(m)?;
     tiny::register(m)?;
     Ok(())
 }

@@ -1,0 +1,29 @@
+"""The end-to-end evaluation report (``calipers report``).
+
+:func:`build_report` runs every section on an :class:`calipers.io.EvalData` (leaderboard
+with paired-bootstrap confidence intervals and rank distributions, pairwise paired tests,
+the risk-aware ranking, IRT item analysis, a recommended small item subset) and returns a
+:class:`Report` holding a self-contained HTML page and a JSON document with every number;
+:func:`write_report` writes them atomically. :mod:`calipers.report.example` builds the
+embedded example data (scikit-learn classifiers on the bundled digits data).
+"""
+
+from __future__ import annotations
+
+from .build import HTML_NAME, JSON_NAME, SECTIONS, Report, build_report, write_report
+from .data import ReportOptions, derive_seed
+from .example import example_data
+from .sections import Section
+
+__all__ = [
+    "HTML_NAME",
+    "JSON_NAME",
+    "SECTIONS",
+    "Report",
+    "ReportOptions",
+    "Section",
+    "build_report",
+    "derive_seed",
+    "example_data",
+    "write_report",
+]

@@ -1,0 +1,167 @@
+"""Assembling the report: run the sections, put the summary on top, render the HTML page
+and the JSON document, and write both atomically (all or nothing)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .._results import _json_safe
+from ..io import EvalData
+from . import html as H
+from . import sections as S
+from .data import Progress, ReportData, ReportOptions
+
+__all__ = ["Report", "build_report", "write_report", "SECTIONS", "HTML_NAME", "JSON_NAME"]
+
+HTML_NAME = "report.html"
+JSON_NAME = "report.json"
+
+SectionFn = Callable[[ReportData, ReportOptions, Progress], S.Section]
+# In page order. Each runs independently of the others.
+SECTIONS: list[SectionFn] = [
+    S.overview,
+    S.leaderboard,
+    S.pairwise_tests,
+    S.risk_aware,
+    S.item_analysis,
+    S.tiny_subset,
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """A finished report: the HTML page and the JSON document (a dict)."""
+
+    html: str
+    json: dict[str, Any]
+    sections: list[S.Section]
+
+
+def build_report(
+    data: EvalData,
+    risk_data: EvalData | None = None,
+    options: ReportOptions | None = None,
+    sections: list[SectionFn] | None = None,
+) -> Report:
+    """Compute every section of the report for ``data``.
+
+    Parameters
+    ----------
+    data : EvalData
+        The main metric's scores (models x items).
+    risk_data : EvalData, optional
+        A second metric (same models and items) for the risk-aware ranking; default ``data``.
+    options : ReportOptions, optional
+    sections : list of section functions, optional
+        Default :data:`SECTIONS`.
+
+    Returns
+    -------
+    Report
+    """
+    options = options or ReportOptions()
+    started = time.perf_counter()
+    rd = ReportData(data, risk_data)
+    progress = Progress(options.quiet)
+    chosen = list(sections or SECTIONS)
+    names = {fn.__name__.replace("_", " "): fn for fn in chosen}
+    done = [
+        names[name](rd, options, progress)
+        for name in progress.steps(list(names), "calipers report")
+    ]
+    elapsed = time.perf_counter() - started
+    title = options.title or _default_title(data)
+    summary = [s for section in done for s in section.summary]
+    document = {
+        "calipers_version": __version__,
+        "title": title,
+        "input": {
+            "source": data.source,
+            "metric": rd.metric_name,
+            "risk_metric": None if risk_data is None else _name(risk_data),
+            "n_models": data.shape[0],
+            "n_items": data.shape[1],
+        },
+        "options": dataclasses.asdict(options),
+        "summary": [_plain(s) for s in summary],
+        "sections": {section.key: section.data for section in done},
+        "elapsed_seconds": round(elapsed, 3),
+    }
+    page = H.page(
+        title,
+        f"{data.shape[0]} models &middot; {data.shape[1]} items &middot; metric "
+        f"<code>{H.esc(rd.metric_name)}</code>",
+        summary,
+        [(section.key, section.title, section.html) for section in done],
+        f"Made by calipers {H.esc(__version__)} with seed {options.seed}, "
+        f"{options.n_resamples} bootstrap replicates, {options.confidence_level:.0%} confidence "
+        f"intervals and tests at level {options.alpha:g}, in {elapsed:.1f} s. Every number is "
+        f"also in <code>{JSON_NAME}</code> beside this page.",
+    )
+    return Report(html=page, json=_finite(_json_safe(document)), sections=done)
+
+
+def write_report(report: Report, out_dir: str | os.PathLike) -> Path:
+    """Write ``report.html`` and ``report.json`` into ``out_dir`` (created if needed).
+
+    Both files are written to a temporary folder beside ``out_dir`` first and moved into
+    place only when complete, so a failure leaves no partial report behind.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out: {out} exists and is not a folder; choose another path")
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=parent))
+    try:
+        (tmp / HTML_NAME).write_text(report.html, encoding="utf-8")
+        text = json.dumps(report.json, indent=1, allow_nan=False)
+        (tmp / JSON_NAME).write_text(text + "\n", encoding="utf-8")
+        if out.exists():
+            for name in (HTML_NAME, JSON_NAME):
+                os.replace(tmp / name, out / name)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: NaN (an undefined number, e.g. the mean of no scores)
+    becomes null, +-inf the largest float (as ``Result.to_dict(json_safe=True)`` does)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else math.copysign(1e308, value)
+    return value
+
+
+def _name(data: EvalData) -> str:
+    return data.metric if isinstance(data.metric, str) else "score"
+
+
+def _default_title(data: EvalData) -> str:
+    if data.source:
+        return f"calipers report: {Path(str(data.source)).name}"
+    return "calipers report"
+
+
+def _plain(text: str) -> str:
+    """Summary sentence without its HTML markup (for the JSON)."""
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
