@@ -95,3 +95,17 @@ def test_core_errors_map_to_calipers_exceptions():
         _core.wasserstein_pp(np.ones(2), np.ones(2), 0.5)
     with pytest.raises(NonFiniteError, match="u_values"):
         _core.wasserstein_pp(np.array([np.nan]), np.ones(2), 1.0)
+
+
+def test_json_safe_output_is_strict_json():
+    import dataclasses
+    import json
+
+    @dataclasses.dataclass(frozen=True, repr=False)
+    class R(Result):
+        values: np.ndarray
+        scalar: float
+
+    d = R(np.array([[1.0, np.nan], [np.inf, -np.inf]]), np.float64("nan")).to_dict(json_safe=True)
+    assert d == {"values": [[1.0, None], [1e308, -1e308]], "scalar": None}
+    json.dumps(d, allow_nan=False)

@@ -21,10 +21,12 @@ class ConfidenceInterval:
 
 
 def _json_safe(value: Any) -> Any:
+    """Plain Python values for JSON: arrays become lists, NaN becomes None and +-inf the
+    largest float (JSON has neither), recursively through dicts, lists and dataclasses."""
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _json_safe(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        return _json_safe(value.item())
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 import shutil
@@ -109,7 +108,7 @@ def build_report(
         f"intervals and tests at level {options.alpha:g}, in {elapsed:.1f} s. Every number is "
         f"also in <code>{JSON_NAME}</code> beside this page.",
     )
-    return Report(html=page, json=_finite(_json_safe(document)), sections=done)
+    return Report(html=page, json=_json_safe(document), sections=done)
 
 
 def write_report(report: Report, out_dir: str | os.PathLike) -> Path:
@@ -136,18 +135,6 @@ def write_report(report: Report, out_dir: str | os.PathLike) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: NaN (an undefined number, e.g. the mean of no scores)
-    becomes null, +-inf the largest float (as ``Result.to_dict(json_safe=True)`` does)."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else math.copysign(1e308, value)
-    return value
 
 
 def _name(data: EvalData) -> str:
