@@ -38,16 +38,6 @@ def best_time(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, float]:
     return best
 
 
-def _reset_calipers_pool() -> None:
-    """A forked child inherits the parent's handle to calipers' worker pool but not its
-    threads, so parallel calls would wait forever: build a fresh pool in the child."""
-    try:
-        import calipers
-    except ImportError:
-        return
-    calipers.set_num_threads(calipers.get_num_threads())
-
-
 def _reset_peak_rss() -> None:
     """A forked child starts with its parent's peak-RSS mark and its parent's freed-but-kept
     heap pages; return those pages to the OS and reset the mark (Linux, glibc) so the peak
@@ -66,7 +56,6 @@ def _reset_peak_rss() -> None:
 
 
 def _child(fn: Callable[[], Any], queue: Any) -> None:
-    _reset_calipers_pool()
     _reset_peak_rss()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn()

@@ -524,6 +524,22 @@ def _check_statistic(statistic: Any) -> str | Callable:
     )
 
 
+def _resampled(scores, statistic, paired, nan_policy, rng, n_resamples, executor, progress):
+    """Validated samples, whether the input was 1-D, and the bootstrap replicates of
+    ``statistic`` (shape (n_resamples, models)): the common start of the bootstrap entry points."""
+    samples, one_d = as_samples(scores, paired=paired, nan_policy=nan_policy)
+    boot = _replicates(
+        samples,
+        statistic,
+        paired=paired,
+        seed=seed_from_rng(rng),
+        n_resamples=n_resamples,
+        executor=executor,
+        progress=progress,
+    )
+    return samples, one_d, boot
+
+
 def bootstrap(
     scores: Any,
     statistic: str | Callable = "mean",
@@ -584,16 +600,8 @@ def bootstrap(
     """
     statistic = _check_statistic(statistic)
     _check_common(n_resamples, confidence_level, method)
-    samples, one_d = as_samples(scores, paired=paired, nan_policy=nan_policy)
-    seed = seed_from_rng(rng)
-    boot = _replicates(
-        samples,
-        statistic,
-        paired=paired,
-        seed=seed,
-        n_resamples=n_resamples,
-        executor=executor,
-        progress=progress,
+    samples, one_d, boot = _resampled(
+        scores, statistic, paired, nan_policy, rng, n_resamples, executor, progress
     )
     if statistic == "mean":
         observed = np.array([s.mean() for s in samples])
@@ -659,16 +667,8 @@ def pairwise_differences(
         bootstrap distribution of the difference shifted to the null (Hall & Wilson 1991).
     """
     _check_common(n_resamples, confidence_level, method)
-    samples, _ = as_samples(scores, paired=paired, nan_policy=nan_policy)
-    seed = seed_from_rng(rng)
-    boot = _replicates(
-        samples,
-        "mean",
-        paired=paired,
-        seed=seed,
-        n_resamples=n_resamples,
-        executor=executor,
-        progress=progress,
+    samples, _, boot = _resampled(
+        scores, "mean", paired, nan_policy, rng, n_resamples, executor, progress
     )
     means = np.array([s.mean() for s in samples])
     m = len(samples)
@@ -837,16 +837,8 @@ def rank_distribution(
         ``probabilities[model, k - 1]`` = P(rank k), ``p_best``, ``expected_rank``.
     """
     _check_common(n_resamples, None, None)
-    samples, _ = as_samples(scores, paired=paired, nan_policy=nan_policy)
-    seed = seed_from_rng(rng)
-    boot = _replicates(
-        samples,
-        "mean",
-        paired=paired,
-        seed=seed,
-        n_resamples=n_resamples,
-        executor=executor,
-        progress=progress,
+    samples, _, boot = _resampled(
+        scores, "mean", paired, nan_policy, rng, n_resamples, executor, progress
     )
     probs = rank_probabilities(boot, higher_is_better)
     ranks = np.arange(1, len(samples) + 1)

@@ -1,6 +1,8 @@
 //! Small helpers for borrowing numpy arrays as slices (shared by every capability).
 
-use numpy::{PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 
 /// (rows, cols) of a 2-D array.
@@ -18,4 +20,19 @@ pub fn rows<'a, T: numpy::Element>(a: &'a PyReadonlyArray2<'_, T>) -> PyResult<V
     } else {
         flat.chunks(n_cols).collect()
     })
+}
+
+/// Borrows a list of 1-D arrays as slices.
+pub fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>]) -> PyResult<Vec<&'a [f64]>> {
+    arrays.iter().map(|a| Ok(a.as_slice()?)).collect()
+}
+
+/// A (rows, cols) 2-D array from a row-major vector.
+pub fn matrix<'py>(
+    py: Python<'py>,
+    data: Vec<f64>,
+    cols: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let rows = data.len().checked_div(cols).unwrap_or(0);
+    PyArray1::from_vec(py, data).reshape([rows, cols])
 }

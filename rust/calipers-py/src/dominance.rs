@@ -4,8 +4,8 @@ use calipers_core::dominance::{self, Order};
 use numpy::{PyArray2, PyReadonlyArray1};
 use pyo3::prelude::*;
 
+use crate::arrays::{matrix, slices};
 use crate::detach;
-use crate::resample::{matrix, slices};
 
 /// ε(X, Y) for two samples of any sizes.
 #[pyfunction]

@@ -7,7 +7,7 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArra
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
-use crate::arrays::shape2;
+use crate::arrays::{matrix, shape2};
 use crate::detach;
 
 type FitTuple<'py> = (
@@ -46,12 +46,6 @@ fn run_fit<C: Cell>(
         "em" => irt::fit_em(&resp, opts, n_quad, monitor),
         _ => Err(Error::invalid("method", "use 'jml' or 'em'")),
     }
-}
-
-fn to_2d<'py>(py: Python<'py>, flat: Vec<f64>, cols: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let rows = flat.len().checked_div(cols).unwrap_or(0);
-    let arr = PyArray1::from_vec(py, flat);
-    arr.reshape([rows, cols])
 }
 
 /// Fits an IRT model. `y` is a C-contiguous models × items array of uint8 codes
@@ -107,8 +101,8 @@ fn irt_fit<'py>(
     };
     let d = fit.params.dims;
     Ok((
-        to_2d(py, fit.params.theta, d)?,
-        to_2d(py, fit.params.a, d)?,
+        matrix(py, fit.params.theta, d)?,
+        matrix(py, fit.params.a, d)?,
         PyArray1::from_vec(py, fit.params.b),
         fit.loglik,
         fit.n_iter,
@@ -146,7 +140,7 @@ fn irt_score<'py>(
         let bank = ItemBank::new(a_s, bs, dims, term_clip)?;
         irt::score(&bank, ys, n_new, parse_method(method)?, prior_sd)
     })?;
-    Ok((to_2d(py, theta, dims)?, to_2d(py, se, dims)?))
+    Ok((matrix(py, theta, dims)?, matrix(py, se, dims)?))
 }
 
 /// P(y = 1) for abilities `theta` (n × dims) and items (a, b): n × items.

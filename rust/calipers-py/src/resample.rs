@@ -1,25 +1,11 @@
 //! Bindings of `calipers_core::resample`: chunk-range kernels that Python distributes.
 
 use calipers_core::resample;
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1};
 use pyo3::prelude::*;
 
+use crate::arrays::{matrix, slices};
 use crate::detach;
-
-/// Borrows a list of 1-D arrays as slices.
-pub fn slices<'a>(arrays: &'a [PyReadonlyArray1<'_, f64>]) -> PyResult<Vec<&'a [f64]>> {
-    arrays.iter().map(|a| Ok(a.as_slice()?)).collect()
-}
-
-/// (rows, cols) → a 2-D array from a row-major vector.
-pub fn matrix<'py>(
-    py: Python<'py>,
-    data: Vec<f64>,
-    cols: usize,
-) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let rows = data.len().checked_div(cols).unwrap_or(0);
-    PyArray1::from_vec(py, data).reshape([rows, cols])
-}
 
 /// Replicates per chunk and the number of chunks for `n_resamples`.
 #[pyfunction]
