@@ -10,7 +10,8 @@ use pyo3::prelude::*;
 use crate::arrays::shape2;
 use crate::detach;
 
-type Pair<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f64>>);
+type PyArray2Idx<'py> = Bound<'py, PyArray2<i64>>;
+type Pair<'py> = (PyArray2Idx<'py>, Bound<'py, PyArray2<f64>>);
 type CsrArrays<'py> = (
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<i64>>,
@@ -56,7 +57,7 @@ fn fairness_knn<'py>(
     delta: f64,
     seed: u64,
     progress: Option<Py<PyAny>>,
-) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f64>>, bool)> {
+) -> PyResult<(PyArray2Idx<'py>, Bound<'py, PyArray2<f64>>, bool)> {
     let (data, dim) = points(&z)?;
     let n = shape2(&z).0;
     let opts = ApproxOptions {
