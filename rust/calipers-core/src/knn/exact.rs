@@ -51,8 +51,9 @@ struct Index {
     centre_norms: Vec<f64>,
     /// Upper bound on the distance from each centre to its members.
     radius: Vec<f64>,
-    /// Relative rounding bound of a matrix-product squared distance: the error of
-    /// ‖q‖² + ‖y‖² − 2 q·y is at most `err_rel` · (‖q‖² + ‖y‖²).
+    /// Relative rounding bound: ‖q‖² + ‖y‖² − 2 q·y (matrix product) and the directly
+    /// computed squared distance each differ from the true value by at most
+    /// (2d + 4) ε (‖q‖² + ‖y‖²) resp. d ε ‖q − y‖² ≤ 2d ε (‖q‖² + ‖y‖²); `err_rel` covers both.
     err_rel: f64,
     max_norm: f64,
 }
@@ -199,7 +200,7 @@ impl Index {
             starts,
             centres,
             radius,
-            err_rel: (2 * dim + 8) as f64 * f64::EPSILON,
+            err_rel: (4 * dim + 16) as f64 * f64::EPSILON,
             max_norm,
         })
     }
