@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 
+from calipers import _core
 from calipers.exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
@@ -237,6 +238,43 @@ def test_exact_knn_equals_brute_force():
     for i in range(300):
         want[i, idx[i]] = 1.0
     np.testing.assert_array_equal(g.toarray(), np.maximum(want, want.T))
+
+
+def brute_rows(z: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force neighbours (self excluded, ties by index) of the given rows only."""
+    d2 = ((z[rows, None, :] - z[None, :, :]) ** 2).sum(-1)
+    d2[np.arange(len(rows)), rows] = np.inf
+    order = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(d2, order, axis=1)
+
+
+def test_exact_knn_with_pruned_balls_equals_brute_force_at_any_thread_count():
+    # Above 4,096 points the exact search partitions the points into balls and skips far
+    # ones; clustered data (with exact duplicates, i.e. ties) exercises the pruning and the
+    # rounding certificate.
+    x = blobs(7000, 6, seed=30, centres=30)
+    x[1::97] = x[::97][: len(x[1::97])]
+    results = []
+    for t in (1, 2, 4):
+        with num_threads(t):
+            results.append(_core.fairness_knn(x, 9, "exact", 8, 24, 10, 0.001, 0))
+    for idx, d2, exact in results[1:]:
+        np.testing.assert_array_equal(idx, results[0][0])
+        np.testing.assert_array_equal(d2, results[0][1])
+        assert exact
+    rows = np.r_[np.arange(0, 7000, 23), np.arange(90, 110)]
+    want_idx, want_d2 = brute_rows(x, rows, 9)
+    np.testing.assert_array_equal(results[0][0][rows], want_idx)
+    np.testing.assert_allclose(results[0][1][rows], want_d2, rtol=1e-12, atol=1e-12)
+
+
+def test_auto_search_is_exact_on_clustered_data_above_the_small_size():
+    x = blobs(24_000, 4, seed=31, centres=40)
+    idx, d2, exact = _core.fairness_knn(x, 5, "auto", 8, 24, 10, 0.001, 0)
+    assert exact
+    rows = np.arange(0, 24_000, 97)
+    want_idx, _ = brute_rows(x, rows, 5)
+    np.testing.assert_array_equal(idx[rows], want_idx)
 
 
 def test_approximate_knn_recall_on_random_data():

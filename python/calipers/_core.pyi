@@ -123,14 +123,14 @@ def bootstrap_one_vs_all(
 def fairness_knn(
     z: npt.NDArray[np.float64],
     k: int,
-    exact: bool,
+    algorithm: str,
     n_trees: int,
     leaf_size: int,
     max_rounds: int,
     delta: float,
     seed: int,
     progress: object | None = None,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], bool]: ...
 def fairness_knn_query(
     reference: npt.NDArray[np.float64], queries: npt.NDArray[np.float64], k: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...

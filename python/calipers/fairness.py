@@ -50,8 +50,6 @@ __all__ = [
     "radius_graph",
 ]
 
-# Above this many points, algorithm="auto" switches from brute force to the approximate search.
-_EXACT_MAX_N = 20_000
 _PROB_FLOOR = 1e-12
 
 
@@ -224,15 +222,14 @@ def _knn_lists(
         raise InvalidArgumentError(
             f"algorithm: got {algorithm!r}; use 'auto', 'exact' or 'approximate'"
         )
-    exact = algorithm == "exact" or (algorithm == "auto" and z.shape[0] <= _EXACT_MAX_N)
     trees = 8 if n_trees is None else check_scalar(n_trees, "n_trees", kind=int, low=1)
     leaf = (
         max(2 * k, 24)
         if leaf_size is None
         else check_scalar(leaf_size, "leaf_size", kind=int, low=2)
     )
-    seed = seed_from_rng(rng) if not exact else 0
-    idx, d2 = _core.fairness_knn(z, k, exact, trees, leaf, 10, 0.001, seed)
+    seed = seed_from_rng(rng) if algorithm != "exact" else 0
+    idx, d2, exact = _core.fairness_knn(z, k, algorithm, trees, leaf, 10, 0.001, seed)
     return idx, d2, exact
 
 
@@ -268,9 +265,14 @@ def kneighbors_graph(
         Kernel scale; default ``1 / median`` of the kNN squared distances (``theta=0`` gives
         binary weights).
     algorithm : {'auto', 'exact', 'approximate'}
-        'exact' is blocked brute force, O(n² d) time. 'approximate' is a random-projection
-        forest (``n_trees`` trees, leaves of ``leaf_size`` points) refined by NN-descent
-        rounds; check its recall with :func:`knn_recall`. 'auto' is exact up to 20,000 points.
+        'exact' is an exact search: matrix-product distances over k-means balls, nearest
+        balls first, skipping balls that cannot hold a neighbour (on clustered data a small
+        part of the n² pairs; on structureless high-dimensional data O(n² d) brute force).
+        'approximate' is a random-projection forest (``n_trees`` trees, leaves of
+        ``leaf_size`` points) refined by NN-descent rounds; check its recall with
+        :func:`knn_recall`. 'auto' is exact up to 20,000 points, and above when the exact
+        search's cost, estimated on a sample of queries, is affordable (about 2.5·10¹⁰
+        distance terms); otherwise approximate.
     rng : None, int or Generator
         Seed of the approximate search (results are identical for any thread count).
 

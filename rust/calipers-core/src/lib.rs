@@ -10,6 +10,7 @@ pub mod error;
 pub mod fairness;
 pub mod geometry;
 pub mod irt;
+pub mod knn;
 pub mod ot;
 pub mod par;
 pub mod resample;

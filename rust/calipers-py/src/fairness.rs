@@ -10,7 +10,8 @@ use pyo3::prelude::*;
 use crate::arrays::shape2;
 use crate::detach;
 
-type Pair<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f64>>);
+type PyArray2Idx<'py> = Bound<'py, PyArray2<i64>>;
+type Pair<'py> = (PyArray2Idx<'py>, Bound<'py, PyArray2<f64>>);
 type CsrArrays<'py> = (
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<i64>>,
@@ -40,40 +41,47 @@ fn neighbors_out<'py>(py: Python<'py>, nb: Neighbors, n: usize) -> PyResult<Pair
     Ok((idx, d2))
 }
 
-/// kNN lists of the rows of `z` (self excluded): exact brute force or approximate.
+/// kNN lists of the rows of `z` (self excluded) and whether they are exact. `algorithm` is
+/// "exact", "approximate" or "auto" (exact when affordable, see `knn::auto_knn`).
 #[pyfunction]
-#[pyo3(signature = (z, k, exact, n_trees, leaf_size, max_rounds, delta, seed, progress=None))]
+#[pyo3(signature = (z, k, algorithm, n_trees, leaf_size, max_rounds, delta, seed, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn fairness_knn<'py>(
     py: Python<'py>,
     z: PyReadonlyArray2<'py, f64>,
     k: usize,
-    exact: bool,
+    algorithm: &str,
     n_trees: usize,
     leaf_size: usize,
     max_rounds: usize,
     delta: f64,
     seed: u64,
     progress: Option<Py<PyAny>>,
-) -> PyResult<Pair<'py>> {
+) -> PyResult<(PyArray2Idx<'py>, Bound<'py, PyArray2<f64>>, bool)> {
     let (data, dim) = points(&z)?;
     let n = shape2(&z).0;
-    let nb = detach::run(py, progress, |monitor| {
+    let opts = ApproxOptions {
+        n_trees,
+        leaf_size,
+        max_rounds,
+        delta,
+        seed,
+    };
+    let algorithm = algorithm.to_owned();
+    let (nb, exact) = detach::run(py, progress, |monitor| {
         let p = Points::new(data, dim)?;
-        if exact {
-            fair::exact_knn(p, k, monitor)
-        } else {
-            let opts = ApproxOptions {
-                n_trees,
-                leaf_size,
-                max_rounds,
-                delta,
-                seed,
-            };
-            fair::approximate_knn(p, k, opts, monitor)
+        match algorithm.as_str() {
+            "exact" => Ok((fair::exact_knn(p, k, monitor)?, true)),
+            "approximate" => Ok((fair::approximate_knn(p, k, opts, monitor)?, false)),
+            "auto" => fair::auto_knn(p, k, opts, monitor),
+            _ => Err(Error::invalid(
+                "algorithm",
+                "must be 'auto', 'exact' or 'approximate'",
+            )),
         }
     })?;
-    neighbors_out(py, nb, n)
+    let (idx, d2) = neighbors_out(py, nb, n)?;
+    Ok((idx, d2, exact))
 }
 
 /// Exact `k` nearest rows of `reference` for each row of `queries`.

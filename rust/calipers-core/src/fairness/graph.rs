@@ -3,8 +3,8 @@
 
 use rayon::prelude::*;
 
-use super::knn::Neighbors;
 use crate::error::{Error, Result};
+use crate::knn::Neighbors;
 use crate::par;
 
 /// A borrowed CSR matrix (n × n): row `i` holds `indices[indptr[i]..indptr[i+1]]`.
@@ -50,6 +50,13 @@ impl CsrRef<'_> {
     /// Checks structure (lengths, monotone `indptr`, indices in range and sorted within rows),
     /// finite non-negative weights, at least one edge, and symmetry of the weights.
     pub fn validate(&self) -> Result<()> {
+        self.validate_structure()?;
+        self.check_symmetric()
+    }
+
+    /// `validate` without the symmetry check (which is invariant under renumbering the nodes,
+    /// so the solver runs it after renumbering, when the lookups are cache-friendly).
+    pub fn validate_structure(&self) -> Result<()> {
         let n = self.n;
         if self.indptr.len() != n + 1 {
             return Err(Error::shape(
@@ -113,10 +120,11 @@ impl CsrRef<'_> {
                  use a larger radius tau or a kNN graph",
             ));
         }
-        self.check_symmetric()
+        Ok(())
     }
 
-    fn check_symmetric(&self) -> Result<()> {
+    /// Checks that the weights are symmetric (to 1e-12 relative).
+    pub fn check_symmetric(&self) -> Result<()> {
         let bad = par::install(|| {
             (0..self.n).into_par_iter().find_first(|&i| {
                 let (cols, ws) = self.row(i);

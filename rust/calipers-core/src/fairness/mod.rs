@@ -5,11 +5,11 @@
 //! matrix: graphs are CSR, the solver only needs sparse matrix–block products.
 
 pub mod graph;
-pub mod knn;
 pub mod solve;
 
-pub use graph::{Csr, CsrRef, gaussian_weights, knn_graph};
-pub use knn::{
-    ApproxOptions, Neighbors, Points, approximate_knn, exact_knn, exact_query, radius_neighbors,
+pub use crate::knn::{
+    ApproxOptions, Neighbors, Points, approximate_knn, auto_knn, exact_knn, exact_query,
+    radius_neighbors,
 };
+pub use graph::{Csr, CsrRef, gaussian_weights, knn_graph};
 pub use solve::{Solution, SolveOptions, Variant, glif_solve, out_of_sample};

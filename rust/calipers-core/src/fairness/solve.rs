@@ -13,6 +13,8 @@
 //! order, so results are bit-identical for any number of threads. Memory: the operator
 //! (nnz floats + n) plus five n × K blocks.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use super::graph::{Csr, CsrRef};
@@ -47,7 +49,7 @@ pub struct Solution {
 /// A = I + λ' (diag(c) − M), stored as M's values on the graph's pattern.
 struct Operator<'a> {
     graph: CsrRef<'a>,
-    m: Vec<f64>,
+    m: Cow<'a, [f64]>,
     c: Vec<f64>,
     lam: f64,
     /// 1 / diag(A).
@@ -61,7 +63,7 @@ impl<'a> Operator<'a> {
         let n = graph.n;
         let degree: Vec<f64> = (0..n).map(|i| graph.row(i).1.iter().sum()).collect();
         let (m, c, lam) = match variant {
-            Variant::Glif => (graph.weights.to_vec(), degree, lam),
+            Variant::Glif => (Cow::Borrowed(graph.weights), degree, lam),
             Variant::Nrw => {
                 let mean_degree = degree.iter().sum::<f64>() / n.max(1) as f64;
                 let inv_sqrt: Vec<f64> = degree
@@ -94,7 +96,7 @@ impl<'a> Operator<'a> {
                     .iter()
                     .map(|&d| if d > 0.0 { 1.0 } else { 0.0 })
                     .collect();
-                (wt, c, lam * mean_degree)
+                (Cow::Owned(wt), c, lam * mean_degree)
             }
         };
         let inv_diag = (0..n)
@@ -117,14 +119,16 @@ impl<'a> Operator<'a> {
         }
     }
 
-    /// y = A x for an n × K block (row-major).
-    fn apply(&self, x: &[f64], y: &mut [f64], k: usize) -> Result<()> {
-        par::install(|| {
+    /// y = A x for an n × K block (row-major); returns the column sums of x ∘ y (summed over
+    /// fixed row chunks in order, so thread-count independent).
+    fn apply(&self, x: &[f64], y: &mut [f64], k: usize) -> Result<Vec<f64>> {
+        let parts: Vec<Vec<f64>> = par::install(|| {
             y.par_chunks_mut(ROW_CHUNK * k)
                 .enumerate()
-                .for_each(|(chunk, ys)| {
+                .map(|(chunk, ys)| {
                     let first = chunk * ROW_CHUNK;
                     let mut acc = vec![0.0; k];
+                    let mut dots = vec![0.0; k];
                     for (r, yi) in ys.chunks_mut(k).enumerate() {
                         let i = first + r;
                         acc.iter_mut().for_each(|a| *a = 0.0);
@@ -135,13 +139,29 @@ impl<'a> Operator<'a> {
                             }
                         }
                         let xi = &x[i * k..(i + 1) * k];
-                        for ((o, &v), &s) in yi.iter_mut().zip(xi).zip(&acc) {
-                            *o = v + self.lam * (self.c[i] * v - s);
+                        let (lam, ci) = (self.lam, self.c[i]);
+                        for (((o, &v), &s), d) in yi.iter_mut().zip(xi).zip(&acc).zip(&mut dots) {
+                            *o = v + lam * (ci * v - s);
+                            *d += v * *o;
                         }
                     }
-                });
-        })
+                    dots
+                })
+                .collect()
+        })?;
+        Ok(sum_parts(parts, k))
     }
+}
+
+/// Adds per-chunk partial sums in chunk order.
+fn sum_parts(parts: Vec<Vec<f64>>, k: usize) -> Vec<f64> {
+    let mut total = vec![0.0; k];
+    for p in parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
 }
 
 /// Per-column sums of `f(row, col)` over all rows, summed chunk by chunk in a fixed order.
@@ -170,7 +190,7 @@ fn column_sums(n: usize, k: usize, f: impl Fn(usize, usize) -> f64 + Sync) -> Re
 }
 
 fn check_inputs(graph: &CsrRef, scores: &[f64], k: usize, opts: &SolveOptions) -> Result<()> {
-    graph.validate()?;
+    graph.validate_structure()?;
     if k == 0 || scores.len() != graph.n * k {
         return Err(Error::shape(
             "scores",
@@ -211,7 +231,8 @@ pub fn glif_solve(
     // sparse products gather rows of the score block, and random node order (as from a kNN
     // search over shuffled data) makes every gather a cache miss.
     let order = bfs_order(&graph);
-    let permuted = permute(&graph, &order);
+    let permuted = permute(&graph, &order)?;
+    permuted.view().check_symmetric()?;
     let b: Vec<f64> = order
         .iter()
         .flat_map(|&old| scores[old * k..(old + 1) * k].iter().copied())
@@ -251,37 +272,59 @@ fn bfs_order(g: &CsrRef) -> Vec<usize> {
     order
 }
 
-/// The graph with node `order[new]` renamed `new` (rows re-sorted by the new indices).
-fn permute(g: &CsrRef, order: &[usize]) -> Csr {
+/// The graph with node `order[new]` renamed `new` (rows re-sorted by the new indices),
+/// built in parallel over fixed row chunks.
+fn permute(g: &CsrRef, order: &[usize]) -> Result<Csr> {
     let mut inv = vec![0usize; g.n];
     for (new, &old) in order.iter().enumerate() {
         inv[old] = new;
     }
     let mut indptr = Vec::with_capacity(g.n + 1);
-    let mut indices = Vec::with_capacity(g.nnz());
-    let mut weights = Vec::with_capacity(g.nnz());
     indptr.push(0);
-    let mut row: Vec<(usize, f64)> = Vec::new();
     for &old in order {
-        let (cols, ws) = g.row(old);
-        row.clear();
-        row.extend(cols.iter().map(|&j| inv[j]).zip(ws.iter().copied()));
-        row.sort_unstable_by_key(|e| e.0);
-        for &(j, w) in &row {
-            indices.push(j);
-            weights.push(w);
-        }
-        indptr.push(indices.len());
+        indptr.push(indptr[indptr.len() - 1] + (g.indptr[old + 1] - g.indptr[old]));
     }
-    Csr {
+    let mut indices = vec![0usize; g.nnz()];
+    let mut weights = vec![0.0; g.nnz()];
+    // Disjoint output slices, one per chunk of new rows.
+    let mut pieces = Vec::new();
+    let (mut rest_i, mut rest_w) = (indices.as_mut_slice(), weights.as_mut_slice());
+    for rows in par::chunk_ranges(g.n, ROW_CHUNK) {
+        let len = indptr[rows.end] - indptr[rows.start];
+        let (head_i, tail_i) = std::mem::take(&mut rest_i).split_at_mut(len);
+        let (head_w, tail_w) = std::mem::take(&mut rest_w).split_at_mut(len);
+        pieces.push((rows, head_i, head_w));
+        rest_i = tail_i;
+        rest_w = tail_w;
+    }
+    par::install(|| {
+        pieces.into_par_iter().for_each(|(rows, out_i, out_w)| {
+            let mut row: Vec<(usize, f64)> = Vec::new();
+            let mut at = 0;
+            for &old in &order[rows] {
+                let (cols, ws) = g.row(old);
+                row.clear();
+                row.extend(cols.iter().map(|&j| inv[j]).zip(ws.iter().copied()));
+                row.sort_unstable_by_key(|e| e.0);
+                for &(j, w) in &row {
+                    out_i[at] = j;
+                    out_w[at] = w;
+                    at += 1;
+                }
+            }
+        })
+    })?;
+    Ok(Csr {
         n: g.n,
         indptr,
         indices,
         weights,
-    }
+    })
 }
 
-/// The CG iteration itself, on a graph whose node order is already cache-friendly.
+/// The CG iteration itself, on a graph whose node order is already cache-friendly. Each
+/// iteration makes three passes over the n × K blocks: q = A p (with p·q), the x/r update
+/// (with r·z and r·r, z = D⁻¹ r never stored), and p = z + β p.
 fn solve_in_order(
     graph: CsrRef,
     scores: &[f64],
@@ -299,19 +342,17 @@ fn solve_in_order(
         .into_iter()
         .map(f64::sqrt)
         .collect();
-    let mut z: Vec<f64> = precondition(&op, &r, k);
-    let mut p = z.clone();
+    let mut p = precondition(&op, &r, k);
     let mut q = vec![0.0; n * k];
-    let mut rz = column_sums(n, k, |i, c| r[i * k + c] * z[i * k + c])?;
-    let mut res = residuals(&r, &b_norm, n, k)?;
+    let mut rz = column_sums(n, k, |i, c| r[i * k + c] * p[i * k + c])?;
+    let mut res = residuals(&column_sums(n, k, |i, c| r[i * k + c].powi(2))?, &b_norm);
     let mut active: Vec<bool> = res.iter().map(|&v| v > opts.tol).collect();
     let mut iterations = vec![0usize; k];
     for it in 0..opts.max_iter {
         if !active.iter().any(|&a| a) {
             break;
         }
-        op.apply(&p, &mut q, k)?;
-        let pq = column_sums(n, k, |i, c| p[i * k + c] * q[i * k + c])?;
+        let pq = op.apply(&p, &mut q, k)?;
         let alpha: Vec<f64> = (0..k)
             .map(|c| {
                 if active[c] && pq[c] > 0.0 {
@@ -321,24 +362,13 @@ fn solve_in_order(
                 }
             })
             .collect();
-        axpy_block(&mut x, &p, &alpha, k, 1.0)?;
-        axpy_block(&mut r, &q, &alpha, k, -1.0)?;
-        z = precondition(&op, &r, k);
-        let rz_new = column_sums(n, k, |i, c| r[i * k + c] * z[i * k + c])?;
+        let (rz_new, rr) = update_xr(&mut x, &mut r, &p, &q, &alpha, &op.inv_diag, k)?;
         let beta: Vec<f64> = (0..k)
             .map(|c| if rz[c] > 0.0 { rz_new[c] / rz[c] } else { 0.0 })
             .collect();
-        par::install(|| {
-            p.par_chunks_mut(k)
-                .zip(z.par_chunks(k))
-                .for_each(|(pi, zi)| {
-                    for ((pv, &zv), &bt) in pi.iter_mut().zip(zi).zip(&beta) {
-                        *pv = zv + bt * *pv;
-                    }
-                })
-        })?;
+        update_p(&mut p, &r, &beta, &op.inv_diag, k)?;
         rz = rz_new;
-        res = residuals(&r, &b_norm, n, k)?;
+        res = residuals(&rr, &b_norm);
         for c in 0..k {
             if active[c] {
                 iterations[c] = it + 1;
@@ -369,25 +399,66 @@ fn precondition(op: &Operator, r: &[f64], k: usize) -> Vec<f64> {
     z
 }
 
-/// y[:, c] += sign · a[c] · x[:, c] for every column.
-fn axpy_block(y: &mut [f64], x: &[f64], a: &[f64], k: usize, sign: f64) -> Result<()> {
+/// x += α p, r −= α q (per column); returns the column sums of r ∘ D⁻¹r and r ∘ r.
+fn update_xr(
+    x: &mut [f64],
+    r: &mut [f64],
+    p: &[f64],
+    q: &[f64],
+    alpha: &[f64],
+    inv_diag: &[f64],
+    k: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let step = ROW_CHUNK * k;
+    let parts: Vec<(Vec<f64>, Vec<f64>)> = par::install(|| {
+        x.par_chunks_mut(step)
+            .zip(r.par_chunks_mut(step))
+            .zip(p.par_chunks(step).zip(q.par_chunks(step)))
+            .zip(inv_diag.par_chunks(ROW_CHUNK))
+            .map(|(((xs, rs), (ps, qs)), ds)| {
+                let (mut rz, mut rr) = (vec![0.0; k], vec![0.0; k]);
+                let rows = xs
+                    .chunks_mut(k)
+                    .zip(rs.chunks_mut(k))
+                    .zip(ps.chunks(k).zip(qs.chunks(k)))
+                    .zip(ds);
+                for (((xi, ri), (pi, qi)), &d) in rows {
+                    for c in 0..k {
+                        xi[c] += alpha[c] * pi[c];
+                        let rv = ri[c] - alpha[c] * qi[c];
+                        ri[c] = rv;
+                        rz[c] += rv * (d * rv);
+                        rr[c] += rv * rv;
+                    }
+                }
+                (rz, rr)
+            })
+            .collect()
+    })?;
+    let (rz, rr): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    Ok((sum_parts(rz, k), sum_parts(rr, k)))
+}
+
+/// p = D⁻¹ r + β p (per column).
+fn update_p(p: &mut [f64], r: &[f64], beta: &[f64], inv_diag: &[f64], k: usize) -> Result<()> {
     par::install(|| {
-        y.par_chunks_mut(k)
-            .zip(x.par_chunks(k))
-            .for_each(|(yi, xi)| {
-                for ((yv, &xv), &av) in yi.iter_mut().zip(xi).zip(a) {
-                    *yv += sign * av * xv;
+        p.par_chunks_mut(k)
+            .zip(r.par_chunks(k))
+            .zip(inv_diag.par_iter())
+            .for_each(|((pi, ri), &d)| {
+                for ((pv, &rv), &bt) in pi.iter_mut().zip(ri).zip(beta) {
+                    *pv = d * rv + bt * *pv;
                 }
             })
     })
 }
 
-/// ‖r[:, c]‖ / ‖b[:, c]‖ per column (0 for an all-zero right-hand side with zero residual).
-fn residuals(r: &[f64], b_norm: &[f64], n: usize, k: usize) -> Result<Vec<f64>> {
-    Ok(column_sums(n, k, |i, c| r[i * k + c].powi(2))?
-        .into_iter()
+/// ‖r[:, c]‖ / ‖b[:, c]‖ per column from the squared residual norms (0 for an all-zero
+/// right-hand side with zero residual).
+fn residuals(r_sq: &[f64], b_norm: &[f64]) -> Vec<f64> {
+    r_sq.iter()
         .zip(b_norm)
-        .map(|(s, &b)| {
+        .map(|(&s, &b)| {
             let rn = s.sqrt();
             if b > 0.0 {
                 rn / b
@@ -397,7 +468,7 @@ fn residuals(r: &[f64], b_norm: &[f64], n: usize, k: usize) -> Result<Vec<f64>> 
                 f64::INFINITY
             }
         })
-        .collect())
+        .collect()
 }
 
 /// Out-of-sample coordinate step for new points (CSR rows over the fitted points):

@@ -1,0 +1,532 @@
+//! Exact k-nearest-neighbour search: balls from k-means, nearest balls first, matrix-product
+//! distances with a certified rounding margin, exact re-rank (see the module docs of `knn`).
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+
+use super::{ApproxOptions, Neighbors, Points, approximate_knn, check_k, sqdist};
+use crate::error::{Error, Result};
+use crate::par::{self, Monitor};
+use crate::rng::Rng;
+
+/// Below this many reference points the index is one ball (plain blocked brute force).
+const ONE_BALL_MAX: usize = 4096;
+/// Queries searched together (one matrix product per visited ball).
+const QUERY_BLOCK: usize = 256;
+/// Extra candidates kept beyond k so that the k-th distance can be certified.
+const SLACK: usize = 2;
+/// Lloyd iterations on the k-means sample, and sample points per centre.
+const LLOYD_ITERS: usize = 6;
+const SAMPLE_PER_CENTRE: usize = 32;
+/// Fixed seed of the k-means sample: the partition only affects speed, never the answer.
+const PARTITION_SEED: u64 = 0x6b6e_6e5f_6261_6c6c;
+/// `auto_knn`: queries whose exact search is timed to estimate the cost, and the largest
+/// estimated number of distance evaluations (pairs × dim) for which the exact search is used.
+const COST_SAMPLE: usize = 128;
+const EXACT_BUDGET: f64 = 2.5e10;
+/// `auto_knn` always searches exactly up to this many points.
+const ALWAYS_EXACT_N: usize = 20_000;
+
+/// `dst = lhs · rhs` with faer's sequential kernel (callers parallelise over blocks).
+fn gemm(dst: faer::MatMut<'_, f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
+    matmul(dst, Accum::Replace, lhs, rhs, 1.0, Par::Seq);
+}
+
+fn norms(data: &[f64], dim: usize) -> Vec<f64> {
+    data.chunks_exact(dim)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect()
+}
+
+/// The reference points reordered ball by ball.
+struct Index {
+    dim: usize,
+    /// Rows of ball `b` are `starts[b]..starts[b + 1]` of `data` (row-major).
+    data: Vec<f64>,
+    norms: Vec<f64>,
+    /// Original index of each reordered row.
+    ids: Vec<usize>,
+    starts: Vec<usize>,
+    centres: Vec<f64>,
+    centre_norms: Vec<f64>,
+    /// Upper bound on the distance from each centre to its members.
+    radius: Vec<f64>,
+    /// Relative rounding bound: ‖q‖² + ‖y‖² − 2 q·y (matrix product) and the directly
+    /// computed squared distance each differ from the true value by at most
+    /// (2d + 4) ε (‖q‖² + ‖y‖²) resp. d ε ‖q − y‖² ≤ 2d ε (‖q‖² + ‖y‖²); `err_rel` covers both.
+    err_rel: f64,
+    max_norm: f64,
+}
+
+/// Index of the nearest centre of each row (ties to the lower index).
+fn nearest_centres(rows: &[f64], dim: usize, centres: &[f64], c_norms: &[f64]) -> Vec<usize> {
+    let m = c_norms.len();
+    let n = rows.len() / dim;
+    let c = MatRef::from_row_major_slice(centres, m, dim);
+    let mut out = Vec::with_capacity(n);
+    for r0 in (0..n).step_by(QUERY_BLOCK) {
+        let b = QUERY_BLOCK.min(n - r0);
+        let q = MatRef::from_row_major_slice(&rows[r0 * dim..(r0 + b) * dim], b, dim);
+        let mut g = Mat::<f64>::zeros(m, b);
+        gemm(g.as_mut(), c, q.transpose());
+        for col in 0..b {
+            let mut best = (f64::INFINITY, 0usize);
+            for (j, (&cn, &gv)) in c_norms.iter().zip(g.col_as_slice(col)).enumerate() {
+                let v = cn - 2.0 * gv;
+                if v < best.0 {
+                    best = (v, j);
+                }
+            }
+            out.push(best.1);
+        }
+    }
+    out
+}
+
+/// Parallel `nearest_centres` over fixed row blocks (thread-count independent).
+fn assign(points: Points, centres: &[f64], c_norms: &[f64]) -> Result<Vec<usize>> {
+    let dim = points.dim;
+    let ranges: Vec<_> = par::chunk_ranges(points.len(), 8 * QUERY_BLOCK).collect();
+    let parts = par::map_chunks(ranges.len(), &par::Silent, |c| {
+        let r = ranges[c].clone();
+        Ok(nearest_centres(
+            &points.data[r.start * dim..r.end * dim],
+            dim,
+            centres,
+            c_norms,
+        ))
+    })?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// k-means centres (Lloyd on a fixed random sample); only the speed depends on them.
+fn kmeans_centres(points: Points, m: usize) -> Result<Vec<f64>> {
+    let (n, dim) = (points.len(), points.dim);
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::stream(PARTITION_SEED, 0).shuffle(&mut order);
+    order.truncate((SAMPLE_PER_CENTRE * m).min(n));
+    let sample: Vec<f64> = order
+        .iter()
+        .flat_map(|&i| points.row(i).iter().copied())
+        .collect();
+    let mut centres = sample[..m * dim].to_vec();
+    for _ in 0..LLOYD_ITERS {
+        let cn = norms(&centres, dim);
+        let labels = assign(Points { data: &sample, dim }, &centres, &cn)?;
+        let mut sums = vec![0.0; m * dim];
+        let mut counts = vec![0usize; m];
+        for (row, &l) in sample.chunks_exact(dim).zip(&labels) {
+            counts[l] += 1;
+            for (s, v) in sums[l * dim..(l + 1) * dim].iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        for (c, &cnt) in counts.iter().enumerate() {
+            if cnt > 0 {
+                for (dst, s) in centres[c * dim..(c + 1) * dim]
+                    .iter_mut()
+                    .zip(&sums[c * dim..(c + 1) * dim])
+                {
+                    *dst = s / cnt as f64;
+                }
+            }
+        }
+    }
+    Ok(centres)
+}
+
+impl Index {
+    fn build(points: Points) -> Result<Index> {
+        let (n, dim) = (points.len(), points.dim);
+        let m = if n <= ONE_BALL_MAX {
+            1
+        } else {
+            (n as f64).sqrt().ceil() as usize
+        };
+        let labels = if m == 1 {
+            vec![0; n]
+        } else {
+            let centres = kmeans_centres(points, m)?;
+            assign(points, &centres, &norms(&centres, dim))?
+        };
+        // Counting sort by ball (stable, so rows keep their order within a ball).
+        let mut starts = vec![0usize; m + 1];
+        for &l in &labels {
+            starts[l + 1] += 1;
+        }
+        for b in 0..m {
+            starts[b + 1] += starts[b];
+        }
+        let mut fill = starts.clone();
+        let mut ids = vec![0usize; n];
+        for (i, &l) in labels.iter().enumerate() {
+            ids[fill[l]] = i;
+            fill[l] += 1;
+        }
+        let data: Vec<f64> = ids
+            .iter()
+            .flat_map(|&i| points.row(i).iter().copied())
+            .collect();
+        // Centres = means of the members; radius = largest member distance, rounded up.
+        let mut centres = vec![0.0; m * dim];
+        let mut radius = vec![0.0; m];
+        for b in 0..m {
+            let rows = &data[starts[b] * dim..starts[b + 1] * dim];
+            let count = starts[b + 1] - starts[b];
+            if count == 0 {
+                continue;
+            }
+            let c = &mut centres[b * dim..(b + 1) * dim];
+            for row in rows.chunks_exact(dim) {
+                for (s, v) in c.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+            c.iter_mut().for_each(|s| *s /= count as f64);
+            let far = rows
+                .chunks_exact(dim)
+                .map(|row| sqdist(row, c))
+                .fold(0.0f64, f64::max);
+            radius[b] = far.sqrt() * (1.0 + 1e-12) + f64::MIN_POSITIVE;
+        }
+        let row_norms = norms(&data, dim);
+        let max_norm = row_norms.iter().copied().fold(0.0, f64::max);
+        Ok(Index {
+            dim,
+            centre_norms: norms(&centres, dim),
+            data,
+            norms: row_norms,
+            ids,
+            starts,
+            centres,
+            radius,
+            err_rel: (4 * dim + 16) as f64 * f64::EPSILON,
+            max_norm,
+        })
+    }
+
+    fn n_balls(&self) -> usize {
+        self.radius.len()
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// A sorted list of the best `cap` candidates by (matrix-product distance, index).
+struct Best {
+    cap: usize,
+    items: Vec<(f64, usize)>,
+}
+
+impl Best {
+    #[inline]
+    fn worst(&self) -> f64 {
+        if self.items.len() < self.cap {
+            f64::INFINITY
+        } else {
+            self.items[self.cap - 1].0
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, d: f64, j: usize) {
+        if self.items.len() == self.cap {
+            match self.items.last() {
+                Some(&w) if (d, j) < w => {
+                    self.items.pop();
+                }
+                _ => return,
+            }
+        }
+        let pos = self.items.partition_point(|&e| e < (d, j));
+        self.items.insert(pos, (d, j));
+    }
+}
+
+/// Queries of one block: row-major data, squared norms, and (all-points search) the
+/// original index of each query, which is excluded from its own list.
+struct QueryBlock<'a> {
+    data: &'a [f64],
+    norms: &'a [f64],
+    self_ids: Option<&'a [usize]>,
+}
+
+/// Searches one block; returns each query's k neighbours (exact distances, sorted) and the
+/// number of distances evaluated.
+fn search_block(
+    index: &Index,
+    queries: &QueryBlock,
+    reference: Points,
+    k: usize,
+) -> (Vec<Vec<(f64, usize)>>, usize) {
+    let dim = index.dim;
+    let b = queries.norms.len();
+    let m = index.n_balls();
+    let available = index.len() - usize::from(queries.self_ids.is_some());
+    let cap = (k + SLACK).min(available);
+    let q = MatRef::from_row_major_slice(queries.data, b, dim);
+    // Lower bounds on the squared distance from each query to each ball.
+    let mut gc = Mat::<f64>::zeros(m, b);
+    gemm(
+        gc.as_mut(),
+        MatRef::from_row_major_slice(&index.centres, m, dim),
+        q.transpose(),
+    );
+    let mut lower = vec![0.0; b * m];
+    let mut visit_key = vec![0.0; m];
+    for r in 0..b {
+        let qn = queries.norms[r];
+        for (c, key) in visit_key.iter_mut().enumerate() {
+            let cn = index.centre_norms[c];
+            let a = qn + cn - 2.0 * gc[(c, r)];
+            let err = index.err_rel * (qn + cn);
+            let dist = (a - err).max(0.0).sqrt();
+            let lb = (dist - index.radius[c]).max(0.0);
+            lower[r * m + c] = lb * lb;
+            *key += a.max(0.0);
+        }
+    }
+    let mut balls: Vec<usize> = (0..m)
+        .filter(|&c| index.starts[c + 1] > index.starts[c])
+        .collect();
+    balls.sort_by(|&x, &y| visit_key[x].total_cmp(&visit_key[y]).then(x.cmp(&y)));
+    let margin: Vec<f64> = queries
+        .norms
+        .iter()
+        .map(|&qn| index.err_rel * (qn + index.max_norm))
+        .collect();
+    let mut best: Vec<Best> = (0..b)
+        .map(|_| Best {
+            cap,
+            items: Vec::with_capacity(cap + 1),
+        })
+        .collect();
+    let mut scanned = 0usize;
+    let mut active: Vec<usize> = Vec::with_capacity(b);
+    let mut gathered: Vec<f64> = Vec::new();
+    let mut g = Mat::<f64>::zeros(0, 0);
+    for &c in &balls {
+        active.clear();
+        active.extend((0..b).filter(|&r| lower[r * m + c] <= best[r].worst() + margin[r]));
+        if active.is_empty() {
+            continue;
+        }
+        let (s, e) = (index.starts[c], index.starts[c + 1]);
+        let pts = MatRef::from_row_major_slice(&index.data[s * dim..e * dim], e - s, dim);
+        let qa = if active.len() == b {
+            q
+        } else {
+            gathered.clear();
+            for &r in &active {
+                gathered.extend_from_slice(&queries.data[r * dim..(r + 1) * dim]);
+            }
+            MatRef::from_row_major_slice(&gathered, active.len(), dim)
+        };
+        g.resize_with(e - s, active.len(), |_, _| 0.0);
+        gemm(g.as_mut(), pts, qa.transpose());
+        scanned += (e - s) * active.len();
+        for (col, &r) in active.iter().enumerate() {
+            let qn = queries.norms[r];
+            let own = queries.self_ids.map(|ids| ids[r]);
+            let list = &mut best[r];
+            let mut worst = list.worst();
+            for ((&gv, &yn), &j) in g
+                .col_as_slice(col)
+                .iter()
+                .zip(&index.norms[s..e])
+                .zip(&index.ids[s..e])
+            {
+                let a = qn + yn - 2.0 * gv;
+                if a <= worst && own != Some(j) {
+                    list.push(a, j);
+                    worst = list.worst();
+                }
+            }
+        }
+    }
+    let lists = best
+        .into_iter()
+        .enumerate()
+        .map(|(r, list)| {
+            let q_row = &queries.data[r * dim..(r + 1) * dim];
+            let own = queries.self_ids.map(|ids| ids[r]);
+            certified_top_k(list, q_row, own, margin[r], reference, k, available)
+        })
+        .collect();
+    (lists, scanned)
+}
+
+/// Exact distances of the kept candidates, re-ranked; falls back to a direct scan when the
+/// rounding margin cannot certify that nothing outside the list is closer.
+fn certified_top_k(
+    list: Best,
+    q_row: &[f64],
+    own: Option<usize>,
+    margin: f64,
+    reference: Points,
+    k: usize,
+    available: usize,
+) -> Vec<(f64, usize)> {
+    let worst = list.worst();
+    let mut exact: Vec<(f64, usize)> = list
+        .items
+        .iter()
+        .map(|&(_, j)| (sqdist(q_row, reference.row(j)), j))
+        .collect();
+    exact.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    let complete = exact.len() == available;
+    if !complete && exact.len() >= k && worst - margin <= exact[k - 1].0 {
+        // Near-ties at the k-th place: rank every point directly.
+        exact = (0..reference.len())
+            .filter(|&j| Some(j) != own)
+            .map(|j| (sqdist(q_row, reference.row(j)), j))
+            .collect();
+        exact.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    }
+    exact.truncate(k);
+    exact
+}
+
+/// The search over all query blocks, results scattered back to query order.
+fn search(
+    index: &Index,
+    reference: Points,
+    blocks: &[QueryBlock],
+    order: &[usize],
+    k: usize,
+    monitor: &dyn Monitor,
+) -> Result<(Neighbors, usize)> {
+    let parts = par::map_chunks(blocks.len(), monitor, |c| {
+        Ok(search_block(index, &blocks[c], reference, k))
+    })?;
+    let n_q = order.len();
+    let mut indices = vec![0usize; n_q * k];
+    let mut sqd = vec![0.0; n_q * k];
+    let mut scanned = 0;
+    let mut pos = 0;
+    for (lists, s) in parts {
+        scanned += s;
+        for list in lists {
+            let q = order[pos];
+            pos += 1;
+            for (slot, (d, j)) in list.into_iter().enumerate() {
+                indices[q * k + slot] = j;
+                sqd[q * k + slot] = d;
+            }
+        }
+    }
+    Ok((
+        Neighbors {
+            k,
+            indices,
+            sqdist: sqd,
+        },
+        scanned,
+    ))
+}
+
+/// Exact `k` nearest neighbours of every point among the others: `indices` and `sqdist`
+/// row-major `n × k`, each row sorted by (squared distance, index). Same bits for any
+/// thread count.
+pub fn exact_knn(points: Points, k: usize, monitor: &dyn Monitor) -> Result<Neighbors> {
+    check_k(k, points.len(), true)?;
+    let index = Index::build(points)?;
+    all_points(&index, points, k, monitor).map(|r| r.0)
+}
+
+fn all_points(
+    index: &Index,
+    points: Points,
+    k: usize,
+    monitor: &dyn Monitor,
+) -> Result<(Neighbors, usize)> {
+    let dim = points.dim;
+    // Queries in ball order (neighbouring queries share their nearest balls).
+    let blocks: Vec<QueryBlock> = par::chunk_ranges(index.len(), QUERY_BLOCK)
+        .map(|r| QueryBlock {
+            data: &index.data[r.start * dim..r.end * dim],
+            norms: &index.norms[r.clone()],
+            self_ids: Some(&index.ids[r]),
+        })
+        .collect();
+    search(index, points, &blocks, &index.ids, k, monitor)
+}
+
+/// Exact `k` nearest points of `reference` for each row of `queries` (no self-exclusion).
+pub fn exact_query(
+    reference: Points,
+    queries: Points,
+    k: usize,
+    monitor: &dyn Monitor,
+) -> Result<Neighbors> {
+    if reference.dim != queries.dim {
+        return Err(Error::shape(
+            "X",
+            format!(
+                "new points have {} fair-space columns but the fitted points have {}; pass data with the same features",
+                queries.dim, reference.dim
+            ),
+        ));
+    }
+    check_k(k, reference.len(), false)?;
+    let index = Index::build(reference)?;
+    let dim = queries.dim;
+    // Queries grouped by their nearest ball.
+    let labels = assign(queries, &index.centres, &index.centre_norms)?;
+    let mut order: Vec<usize> = (0..queries.len()).collect();
+    order.sort_by_key(|&i| labels[i]);
+    let data: Vec<f64> = order
+        .iter()
+        .flat_map(|&i| queries.row(i).iter().copied())
+        .collect();
+    let q_norms = norms(&data, dim);
+    let blocks: Vec<QueryBlock> = par::chunk_ranges(order.len(), QUERY_BLOCK)
+        .map(|r| QueryBlock {
+            data: &data[r.start * dim..r.end * dim],
+            norms: &q_norms[r],
+            self_ids: None,
+        })
+        .collect();
+    search(&index, reference, &blocks, &order, k, monitor).map(|r| r.0)
+}
+
+/// kNN of all points, exact when affordable: always up to 20,000 points; above, the exact
+/// search runs when its cost estimated on a sample of queries (distance evaluations × dim)
+/// is at most 2.5 · 10¹⁰, else the approximate search (`opts`) runs. Returns the neighbours
+/// and whether they are exact.
+pub fn auto_knn(
+    points: Points,
+    k: usize,
+    opts: ApproxOptions,
+    monitor: &dyn Monitor,
+) -> Result<(Neighbors, bool)> {
+    let n = points.len();
+    check_k(k, n, true)?;
+    let index = Index::build(points)?;
+    if n > ALWAYS_EXACT_N && estimated_cost(&index, points, k)? > EXACT_BUDGET {
+        return Ok((approximate_knn(points, k, opts, monitor)?, false));
+    }
+    Ok((all_points(&index, points, k, monitor)?.0, true))
+}
+
+/// Distance evaluations × dim that the exact all-points search would need, extrapolated from
+/// single-query searches of a fixed sample.
+fn estimated_cost(index: &Index, points: Points, k: usize) -> Result<f64> {
+    let dim = points.dim;
+    let n = index.len();
+    let step = n.div_ceil(COST_SAMPLE).max(1);
+    let sample: Vec<usize> = (0..n).step_by(step).collect();
+    let counts = par::map_chunks(sample.len(), &par::Silent, |c| {
+        let pos = sample[c];
+        let block = QueryBlock {
+            data: &index.data[pos * dim..(pos + 1) * dim],
+            norms: &index.norms[pos..pos + 1],
+            self_ids: Some(&index.ids[pos..pos + 1]),
+        };
+        Ok(search_block(index, &block, points, k).1)
+    })?;
+    let mean = counts.iter().sum::<usize>() as f64 / sample.len().max(1) as f64;
+    Ok(mean * n as f64 * dim as f64)
+}
