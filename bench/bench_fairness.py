@@ -13,8 +13,9 @@ Cases (Gaussian mixture with 50 centres, float64, K = 2 output columns, λ = 1, 
 Every calipers row is timed ``REPEAT`` times (best reported, the spread in the note), as the
 machine is shared.
 
-inFairness's GraphLaplacianIF needs torch, which is not installed here (torch must stay
-optional); the research note measured it at n = 10,000, d = 50: 37 s and 2.8 GB (dense).
+inFairness's GraphLaplacianIF needs torch (optional for calipers): its row appears when torch and
+inFairness are importable, e.g. run this script with a torch environment's Python and calipers on
+PYTHONPATH. The research note measured it at n = 10,000, d = 50: 37 s and 2.8 GB (dense).
 
 Run: .venv/bin/python bench/bench_fairness.py [--full | --large]  (--large: case C only)
 """
@@ -159,6 +160,41 @@ def case_a(rows: list, notes: list) -> None:
         )
     except ImportError:
         notes.append("A: PyGSP not installed (pip install pygsp)")
+    infairness_row(rows, notes, x, f)
+
+
+def infairness_row(rows: list, notes: list, x: np.ndarray, f: np.ndarray) -> None:
+    """inFairness GraphLaplacianIF, exact method (needs torch: run this script in an
+    environment with torch and inFairness). Its graph is dense (every pair closer than the
+    threshold, weight exp(-scale · distance)), so its output is not comparable with a kNN
+    graph's; only time and memory are compared, at the paper's defaults (scale 0.001,
+    threshold = median distance)."""
+    try:
+        import torch
+        from inFairness.distances import EuclideanDistance
+        from inFairness.postprocessing import GraphLaplacianIF as InFairnessGLIF
+    except ImportError:
+        notes.append("A: inFairness not installed (needs torch: pip install torch inFairness)")
+        return
+    # float32: inFairness builds its identity matrix in the default dtype.
+    xt, ft = torch.from_numpy(x).float(), torch.from_numpy(f).float()
+
+    def run() -> None:
+        dist = EuclideanDistance()
+        pp = InFairnessGLIF(dist, is_output_probas=False)
+        pp.add_datapoints(xt, ft)
+        median = float(torch.median(pp.distance_matrix))
+        pp.postprocess("exact", lambda_param=LAM, scale=0.001, threshold=median)
+
+    rows.append(
+        measure(
+            "inFairness 0.2.3 GraphLaplacianIF (exact, dense)",
+            run,
+            repeat=1,
+            memory=False,
+            note="memory not measured (torch threads after fork); research note: 2.8 GB",
+        )
+    )
 
 
 def case_b(rows: list, notes: list) -> None:
