@@ -183,7 +183,12 @@ mod tests {
         let m = a.len();
         for (l, &t) in theta.iter().enumerate() {
             let row = &cells[l * m..(l + 1) * m];
-            let kernel = || RowSums { row, a: &a, b: &b, theta: t };
+            let kernel = || RowSums {
+                row,
+                a: &a,
+                b: &b,
+                theta: t,
+            };
             let wide = pulp::Arch::new().dispatch(kernel());
             assert_eq!(wide, kernel().with_simd(pulp::Scalar::new()));
             let mut direct = [0.0; 3];
@@ -200,7 +205,12 @@ mod tests {
             for (x, y) in wide.iter().zip(&direct) {
                 assert!((x - y).abs() < 1e-12 * (1.0 + y.abs()), "{x} vs {y}");
             }
-            let loglik = || RowLoglik { row, a: &a, b: &b, theta: t };
+            let loglik = || RowLoglik {
+                row,
+                a: &a,
+                b: &b,
+                theta: t,
+            };
             let got = pulp::Arch::new().dispatch(loglik());
             assert_eq!(got, loglik().with_simd(pulp::Scalar::new()));
             assert!((got - ll).abs() < 1e-12 * ll.abs());
