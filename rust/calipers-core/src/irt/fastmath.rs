@@ -12,8 +12,8 @@ const EXP_BOUND: f64 = 708.0;
 /// 1.5 · 2^52: adding it rounds to an integer held in the low mantissa bits.
 const SHIFTER: f64 = 6_755_399_441_055_744.0;
 /// ln 2 split so that k · LN2_HI is exact for |k| < 2^11 (Cody–Waite reduction).
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000); // 0.6931471803691238
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76); // 1.9082149292705877e-10
 
 /// e^x for |x| ≤ 708 (clamped beyond; NaN propagates).
 #[inline(always)]
