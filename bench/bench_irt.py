@@ -15,7 +15,8 @@ py-irt and irtorch need torch (not installed on this machine); their anchors fro
 notes: py-irt ~17 min at its default 2,000 epochs on 400 × 20,000; irtorch JML did not finish
 400 × 20,000 in 600 s.
 
-Run: .venv/bin/python bench/bench_irt.py [--quick]
+Run: .venv/bin/python bench/bench_irt.py [--quick]   (--targets: only the issue's absolute
+targets, each re-timed: best, median and max)
 """
 
 from __future__ import annotations
@@ -230,7 +231,47 @@ def scoring_rows() -> list[Timing]:
     return rows
 
 
+def targets(repeat: int = 5) -> None:
+    """The issue's absolute targets alone, each timed ``repeat`` times: best and spread."""
+
+    def times(fn, k):
+        out = []
+        for _ in range(k):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+        return out
+
+    def report(label, ts, unit=1.0, suffix="s"):
+        ts = [t * unit for t in ts]
+        print(
+            f"{label}: best {min(ts):.3f} {suffix}, median {np.median(ts):.3f}, max {max(ts):.3f}"
+        )
+
+    for shape, k in (((400, 20000), repeat), ((2000, 50000), 3)):
+        truth = simulate(*shape)
+        fits = times(lambda Y=truth[0]: calipers_fit(Y), k)
+        report(f"2PL JML {shape[0]:,} × {shape[1]:,} (wall)", fits)
+        m = calipers_fit(truth[0])
+        print("   ", recovery(m.b_, m.a_[:, 0], m.theta_[:, 0], truth), f"{m.n_iter_} iterations")
+    print("    peak extra memory at 2,000 × 50,000:", spawned_peak_mb("jml", shape), "MB")
+    Y, *_ = simulate(400, 2000, seed=1)
+    m = calipers_fit(Y)
+    items = np.arange(0, 2000, 20)
+    new = Y[0, items].astype(float)
+    for method in ("mle", "map", "eap"):
+
+        def calls(method=method):
+            for _ in range(1000):
+                m.score_new(new, items=items, method=method)
+
+        report(f"score_new {method}, 100 items (per call)", times(calls, repeat), 1.0, "ms")
+
+
 def main() -> None:
+    if "--targets" in sys.argv:
+        targets()
+        return
     quick = "--quick" in sys.argv
     print(f"Machine: {machine()}\n")
     truth = simulate(400, 2000)
