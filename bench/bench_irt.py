@@ -6,8 +6,8 @@ P(y = 1) = sigmoid(a theta - b). Recovery = Pearson r with the truth in that int
 (peers' classical difficulties are converted: intercept = discrimination × difficulty).
 
 Sizes (the peers get smaller sizes where the large one takes minutes on 2 cores):
-  A. 400 × 2,000: calipers JML and EM, mirt EM, girth JML.
-  B. 400 × 20,000: calipers JML (mirt: 22.6 s wall / 42 CPU-s measured on a quiet machine
+  A. 400 × 2,000: calipers JML and EM, a dense-numpy JML, mirt EM, girth JML.
+  B. 400 × 20,000: calipers JML and the dense-numpy JML (mirt: 22.6 s wall / 42 CPU-s measured on a quiet machine
      in the research notes, ~3 min under load; not rerun here to keep the script short).
   C. 2,000 × 50,000: calipers JML (time and memory).
   D. scoring one new model on 100 fixed items (MAP, MLE, EAP), time per call.
@@ -15,7 +15,8 @@ py-irt and irtorch need torch (not installed on this machine); their anchors fro
 notes: py-irt ~17 min at its default 2,000 epochs on 400 × 20,000; irtorch JML did not finish
 400 × 20,000 in 600 s.
 
-Run: .venv/bin/python bench/bench_irt.py [--quick]
+Run: .venv/bin/python bench/bench_irt.py [--quick]   (--targets: only the issue's absolute
+targets, each re-timed: best, median and max)
 """
 
 from __future__ import annotations
@@ -63,11 +64,55 @@ def calipers_fit(Y, **kw):
         return IRT(**kw).fit(Y)
 
 
+def numpy_jml(Y, max_iter: int = 100, tol: float = 1e-4):
+    """A plain dense-numpy JML/MAP (float64, complete data): alternating Newton steps for the
+    abilities (N(0, 1) prior, then standardised) and per-item 2 × 2 Newton steps (priors
+    N(0, 2²) on a, N(0, 3²) on b), each capped at 1; the same outline as calipers' JML, as
+    anyone would write it with whole-matrix numpy operations."""
+    from scipy.special import expit, logit
+
+    y = Y.astype(np.float64)
+    theta = logit(np.clip(y.mean(1), 0.02, 0.98))
+    theta = (theta - theta.mean()) / theta.std()
+    a = np.ones(y.shape[1])
+    b = -logit(np.clip(y.mean(0), 0.02, 0.98))
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        old = np.concatenate([theta, a, b])
+        p = expit(np.outer(theta, a) - b)
+        step = ((y - p) @ a - theta) / ((p * (1 - p)) @ (a * a) + 1.0)
+        theta = theta + np.clip(step, -1, 1)
+        theta = (theta - theta.mean()) / theta.std()
+        p = expit(np.outer(theta, a) - b)
+        r, w = y - p, p * (1 - p)
+        ga, gb = r.T @ theta - a / 4, -r.sum(0) - b / 9
+        haa, hab, hbb = w.T @ theta**2 + 1 / 4, -(w.T @ theta), w.sum(0) + 1 / 9
+        det = haa * hbb - hab**2
+        a = a + np.clip((hbb * ga - hab * gb) / det, -1, 1)
+        b = b + np.clip((haa * gb - hab * ga) / det, -1, 1)
+        if np.abs(np.concatenate([theta, a, b]) - old).max() < tol:
+            break
+    return theta, a, b, n_iter
+
+
+def numpy_row(Y, truth) -> Timing:
+    def describe(out):
+        theta, a, b, it = out
+        return recovery(b, a, theta, truth) + f", {it} iterations"
+
+    return measured(
+        "numpy JML (dense float64)", lambda: numpy_jml(Y), describe, 1, "numpy", Y.shape
+    )
+
+
 def _fit_by_kind(kind: str, Y):
     if kind == "jml":
         return calipers_fit(Y)
     if kind == "em":
         return calipers_fit(Y, method="em", tol=1e-3)
+    if kind == "numpy":
+        return numpy_jml(Y)
     if kind == "mirt":
         import mirt
 
@@ -186,7 +231,47 @@ def scoring_rows() -> list[Timing]:
     return rows
 
 
+def targets(repeat: int = 5) -> None:
+    """The issue's absolute targets alone, each timed ``repeat`` times: best and spread."""
+
+    def times(fn, k):
+        out = []
+        for _ in range(k):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+        return out
+
+    def report(label, ts, unit=1.0, suffix="s"):
+        ts = [t * unit for t in ts]
+        print(
+            f"{label}: best {min(ts):.3f} {suffix}, median {np.median(ts):.3f}, max {max(ts):.3f}"
+        )
+
+    for shape, k in (((400, 20000), repeat), ((2000, 50000), 3)):
+        truth = simulate(*shape)
+        fits = times(lambda Y=truth[0]: calipers_fit(Y), k)
+        report(f"2PL JML {shape[0]:,} × {shape[1]:,} (wall)", fits)
+        m = calipers_fit(truth[0])
+        print("   ", recovery(m.b_, m.a_[:, 0], m.theta_[:, 0], truth), f"{m.n_iter_} iterations")
+    print("    peak extra memory at 2,000 × 50,000:", spawned_peak_mb("jml", shape), "MB")
+    Y, *_ = simulate(400, 2000, seed=1)
+    m = calipers_fit(Y)
+    items = np.arange(0, 2000, 20)
+    new = Y[0, items].astype(float)
+    for method in ("mle", "map", "eap"):
+
+        def calls(method=method):
+            for _ in range(1000):
+                m.score_new(new, items=items, method=method)
+
+        report(f"score_new {method}, 100 items (per call)", times(calls, repeat), 1.0, "ms")
+
+
 def main() -> None:
+    if "--targets" in sys.argv:
+        targets()
+        return
     quick = "--quick" in sys.argv
     print(f"Machine: {machine()}\n")
     truth = simulate(400, 2000)
@@ -195,13 +280,15 @@ def main() -> None:
         calipers_row("calipers JML", Y, truth, repeat=3),
         calipers_row("calipers EM (61 nodes, tol 1e-3)", Y, truth, kind="em"),
     ]
+    rows.append(numpy_row(Y, truth))
     for row in (mirt_row(Y, truth), girth_row(Y, truth)):
         if row is not None:
             rows.append(row)
     print(table("2PL, 400 models × 2,000 items", rows, "calipers JML"))
 
     truth = simulate(400, 20000)
-    rows = [calipers_row("calipers JML", truth[0], truth, repeat=2)]
+    rows = [calipers_row("calipers JML", truth[0], truth, repeat=3)]
+    rows.append(numpy_row(truth[0], truth))
     rows.append(
         Timing(
             "mirt 1.2 (research notes, quiet machine)",
