@@ -150,6 +150,17 @@ def test_em_1pl_loglik_never_decreases(sim_em):
     assert np.all(np.diff(m.loglik_trace_) >= -1e-8 * np.abs(m.loglik_trace_[:-1]))
 
 
+def test_em_restandardises_the_latent_scale():
+    """Where the grid resolves the posteriors (few items), the abilities pooled over the
+    models' posteriors end standardised: mean 0 and variance 1 up to sampling noise."""
+    Y = simulate(300, 20, seed=7)[0]
+    m = IRT(method="em").fit(Y)
+    mean = m.theta_[:, 0].mean()
+    var = np.mean(m.theta_[:, 0] ** 2 + m.theta_se_**2) - mean**2
+    assert abs(mean) < 0.01 and abs(var - 1) < 0.05
+    assert np.all(np.diff(m.loglik_trace_) >= -1e-8 * np.abs(m.loglik_trace_[:-1]))
+
+
 def test_jml_and_em_agree(sim_em, fit_em):
     """Tolerance: on 300 models × 400 items the two estimators' item parameters correlate
     >= 0.99 (difficulty) and >= 0.95 (discrimination), difficulties differ by < 0.25 on average

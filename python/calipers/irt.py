@@ -93,9 +93,14 @@ class IRT:
         models) cannot make the iteration run away; abilities are projected back to mean 0
         and identity covariance every iteration and the final estimates are standardised. ``"em"``: marginal
         maximum likelihood by EM (Bock–Aitkin) with a N(0, 1) latent distribution on
-        ``n_quad`` equally spaced nodes over [-6, 6]; item priors make it MAP-EM, whose
-        penalised log-likelihood (``loglik_trace_``) never decreases; ``theta_`` are then the
-        EAP abilities (mean ~0, variance < 1 by shrinkage). Unidimensional only.
+        ``n_quad`` equally spaced nodes over [-6, 6]; item priors make it MAP-EM. After each
+        M-step the latent scale is re-standardised: the mean and standard deviation of the
+        abilities pooled over the E-step posteriors give N(mu, sigma²), and the items are
+        rescaled (``a <- sigma a``, ``b <- b - a mu``) to bring it back to N(0, 1). The
+        rescaled point is kept when the next E-step confirms that the penalised marginal
+        log-likelihood did not decrease (otherwise the plain EM update, which never decreases
+        it, is kept), so ``loglik_trace_`` never decreases. ``theta_`` are the EAP abilities
+        (mean ~0, variance < 1 by shrinkage). Unidimensional only.
     max_iter : int, default 500
         Maximum number of iterations.
     tol : float, default 1e-4
@@ -134,7 +139,8 @@ class IRT:
     n_iter_ : int
     converged_ : bool
     loglik_trace_ : ndarray
-        EM: penalised marginal log-likelihood after each iteration (non-decreasing); JML: empty.
+        EM: penalised marginal log-likelihood at the start and after each iteration
+        (non-decreasing); JML: empty.
     theta_se_ : ndarray or None
         EM: posterior standard deviations of the abilities; JML: None.
     term_clip_ : float or None

@@ -1,11 +1,18 @@
 //! Marginal maximum likelihood for unidimensional models by EM (Bock–Aitkin) on a fixed grid.
 //!
 //! The latent distribution is N(0, 1) discretised on `n_quad` equally spaced nodes over
-//! [−6, 6]; fixing it fixes the latent scale (mean 0, variance 1), so the scale cannot drift.
-//! E-step: each model's posterior over the nodes (parallel over models). M-step: for each item,
-//! Newton iterations with step halving on its expected complete-data log-likelihood plus the
-//! log-prior (parallel over items), which never decreases it; hence the penalised marginal
-//! log-likelihood (`trace`) never decreases (generalised EM).
+//! [−6, 6]. E-step: each model's posterior over the nodes (parallel over models). M-step: for
+//! each item, Newton iterations with step halving on its expected complete-data
+//! log-likelihood plus the log-prior (parallel over items), which never decreases it (a
+//! generalised EM step never decreases the penalised marginal log-likelihood). After each
+//! M-step the latent scale is re-standardised as classical MML programs do: the mean μ and
+//! standard deviation σ of the abilities pooled over the E-step posteriors define N(μ, σ²),
+//! and the items are rescaled (a ← σ a, b ← b − a μ) so that it becomes N(0, 1) again (the
+//! M-step of the latent mean and variance followed by the reduction of parameter-expanded EM;
+//! exact for a continuous latent distribution). On the grid the rescaled point can be
+//! slightly worse, so it is kept only when the next E-step confirms that the penalised
+//! marginal log-likelihood did not decrease; otherwise the plain EM update is kept. Hence
+//! `trace` never decreases.
 
 use rayon::prelude::*;
 
@@ -286,6 +293,60 @@ fn log_prior(p: &Params, opts: &FitOptions) -> f64 {
     -0.5 * (pa * sa + pb * p.b.iter().map(|b| b * b).sum::<f64>())
 }
 
+/// Mean and standard deviation of the abilities pooled over models' posteriors on the grid.
+fn latent_moments(post: &[f64], nodes: &[f64]) -> (f64, f64) {
+    let nq = nodes.len();
+    let n = (post.len() / nq).max(1) as f64;
+    let (mut m1, mut m2) = (0.0, 0.0);
+    for row in post.chunks_exact(nq) {
+        for (w, x) in row.iter().zip(nodes) {
+            m1 += w * x;
+            m2 += w * x * x;
+        }
+    }
+    let mean = m1 / n;
+    (mean, (m2 / n - mean * mean).max(0.0).sqrt())
+}
+
+/// The items under θ = μ + σ z with z ~ N(0, 1): a z' − b' = a (μ + σ z) − b, so a' = σ a and
+/// b' = b − a μ (a degenerate spread is only centred).
+fn rescale(p: &Params, (mu, sd): (f64, f64)) -> Params {
+    let sd = if sd > 1e-6 { sd } else { 1.0 };
+    let mut out = p.clone();
+    for (a, b) in out.a.iter_mut().zip(&mut out.b) {
+        *b -= *a * mu;
+        *a *= sd;
+    }
+    out
+}
+
+/// One M-step: every item's parameters (and the common slope for the 1PL) maximise the
+/// expected complete-data log-likelihood plus log-prior, starting from the current values.
+fn m_step(params: &Params, counts: &[f64], nodes: &[f64], opts: &FitOptions) -> Params {
+    let n_quad = nodes.len();
+    let (pa, pb) = (opts.prior_sd_a.powi(-2), opts.prior_sd_b.powi(-2));
+    let fixed_a = opts.slopes == Slopes::Common;
+    let updated: Vec<(f64, f64)> = (0..params.b.len())
+        .into_par_iter()
+        .map(|i| {
+            let c = &counts[i * 2 * n_quad..(i + 1) * 2 * n_quad];
+            let start = (params.a[i], params.b[i]);
+            m_step_item(start, c, nodes, (pa, pb), fixed_a, opts.positive)
+        })
+        .collect();
+    let mut out = params.clone();
+    for (i, (a, b)) in updated.into_iter().enumerate() {
+        out.a[i] = a;
+        out.b[i] = b;
+    }
+    if fixed_a {
+        let a0 = out.a.first().copied().unwrap_or(1.0);
+        let a = m_step_common_slope(a0, &out, counts, nodes, opts);
+        out.a.iter_mut().for_each(|v| *v = a);
+    }
+    out
+}
+
 /// Fits a unidimensional model by EM. Memory: models × n_quad posterior weights plus
 /// items × 2 n_quad expected counts (f64).
 pub fn fit_em<C: Cell>(
@@ -306,38 +367,34 @@ pub fn fit_em<C: Cell>(
     }
     let (nodes, log_w) = grid(n_quad);
     let mut params = par::install(|| initial_params(resp, opts))?;
-    let (pa, pb) = (opts.prior_sd_a.powi(-2), opts.prior_sd_b.powi(-2));
-    let mut trace = Vec::new();
+    let objective = |p: &Params, ll: &[f64]| ll.iter().sum::<f64>() + log_prior(p, opts);
+    let (mut post, mut ll) = par::install(|| e_step(resp, &params, &nodes, &log_w))?;
+    let mut trace = vec![objective(&params, &ll)];
     let mut converged = false;
     let mut n_iter = 0;
     while n_iter < opts.max_iter {
         n_iter += 1;
-        let before = params.clone();
-        let (post, ll) = par::install(|| e_step(resp, &params, &nodes, &log_w))?;
-        trace.push(ll.iter().sum::<f64>() + log_prior(&params, opts));
+        let current = trace[trace.len() - 1];
+        let scale = latent_moments(&post, &nodes);
         let counts = par::install(|| expected_counts(resp, &post, n_quad))?;
         drop(post);
-        let fixed_a = opts.slopes == Slopes::Common;
-        let updated: Vec<(f64, f64)> = par::install(|| {
-            (0..resp.n_items)
-                .into_par_iter()
-                .map(|i| {
-                    let c = &counts[i * 2 * n_quad..(i + 1) * 2 * n_quad];
-                    let start = (params.a[i], params.b[i]);
-                    m_step_item(start, c, &nodes, (pa, pb), fixed_a, opts.positive)
-                })
-                .collect()
-        })?;
-        for (i, (a, b)) in updated.into_iter().enumerate() {
-            params.a[i] = a;
-            params.b[i] = b;
-        }
-        if fixed_a {
-            let a0 = params.a.first().copied().unwrap_or(1.0);
-            let a = par::install(|| m_step_common_slope(a0, &params, &counts, &nodes, opts))?;
-            params.a.iter_mut().for_each(|v| *v = a);
-        }
-        ensure_finite_params(&params)?;
+        let updated = par::install(|| m_step(&params, &counts, &nodes, opts))?;
+        ensure_finite_params(&updated)?;
+        // Re-standardise: rescale the items so that the latent N(μ, σ²) estimated from the
+        // E-step becomes N(0, 1) again. Kept only when the next E-step confirms that the
+        // penalised marginal log-likelihood did not decrease; otherwise the plain EM update
+        // (which never decreases it) is used.
+        let rescaled = rescale(&updated, scale);
+        let (p2, l2) = par::install(|| e_step(resp, &rescaled, &nodes, &log_w))?;
+        let accepted = if objective(&rescaled, &l2) >= current {
+            (rescaled, p2, l2)
+        } else {
+            let (p1, l1) = par::install(|| e_step(resp, &updated, &nodes, &log_w))?;
+            (updated, p1, l1)
+        };
+        let before = std::mem::replace(&mut params, accepted.0);
+        (post, ll) = (accepted.1, accepted.2);
+        trace.push(objective(&params, &ll));
         monitor.tick(n_iter, opts.max_iter)?;
         let change = before
             .a
@@ -351,9 +408,7 @@ pub fn fit_em<C: Cell>(
             break;
         }
     }
-    let (post, ll) = par::install(|| e_step(resp, &params, &nodes, &log_w))?;
     let loglik: f64 = ll.iter().sum();
-    trace.push(loglik + log_prior(&params, opts));
     // Abilities: posterior means (EAP) and standard deviations on the grid.
     let mut theta_se = Vec::with_capacity(resp.n_models);
     for (l, t) in params.theta.iter_mut().enumerate() {

@@ -8,7 +8,9 @@
 
 use rayon::prelude::*;
 
-use super::data::{Cell, Responses, sigmoid};
+use super::data::{Cell, Responses};
+use super::fastmath::sigmoid;
+use super::kernels::{ItemSums, RowSums};
 use super::linalg;
 use super::params::{
     Fit, FitOptions, Params, Slopes, dot, initial_params, loglik, max_change, orient, standardise,
@@ -167,8 +169,9 @@ fn guarded_newton(k: usize, h: &mut [f64], hmax: &[f64], g: &mut [f64]) {
     cap_step(g, MAX_STEP);
 }
 
-/// Largest plain-Newton move accepted without the guard.
-const TRUST: f64 = 0.5;
+/// Largest plain-Newton move accepted without the guard (the step cap: the starting values
+/// lie on the unsaturated side of the optimum, where full Newton steps are reliable).
+const TRUST: f64 = MAX_STEP;
 
 /// Fraction of the curvature bound below which Newton systems are raised (see [`guard`]).
 const GUARD: f64 = 0.5;
@@ -238,40 +241,11 @@ fn theta_step<C: Cell>(
         });
 }
 
-/// Lanes of independent partial sums: lets the compiler vectorise the row reductions while
-/// keeping a fixed summation order (same bits at any thread count).
-const LANES: usize = 4;
-
 fn theta_newton_1d<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: f64, prec: f64) -> f64 {
-    let (mut g, mut h, mut hm) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
-    let mut cells = row.chunks_exact(LANES);
-    let mut aa = a.chunks_exact(LANES);
-    let mut bb = b.chunks_exact(LANES);
-    for ((c, a4), b4) in (&mut cells).zip(&mut aa).zip(&mut bb) {
-        for j in 0..LANES {
-            let (w, y) = c[j].split();
-            let pr = sigmoid(a4[j] * theta - b4[j]);
-            let wa = w * a4[j];
-            g[j] += (y - pr) * wa;
-            h[j] += pr * (1.0 - pr) * wa * a4[j];
-            hm[j] += wa * a4[j];
-        }
-    }
-    for ((c, &ai), &bi) in cells
-        .remainder()
-        .iter()
-        .zip(aa.remainder())
-        .zip(bb.remainder())
-    {
-        let (w, y) = c.split();
-        let pr = sigmoid(ai * theta - bi);
-        g[0] += w * (y - pr) * ai;
-        h[0] += w * pr * (1.0 - pr) * ai * ai;
-        hm[0] += w * ai * ai;
-    }
-    let mut g = [g.iter().sum::<f64>() - prec * theta];
-    let mut h = [h.iter().sum::<f64>() + prec];
-    guarded_newton(1, &mut h, &[0.25 * hm.iter().sum::<f64>() + prec], &mut g);
+    let [g, h, hm] = pulp::Arch::new().dispatch(RowSums { row, a, b, theta });
+    let mut g = [g - prec * theta];
+    let mut h = [h + prec];
+    guarded_newton(1, &mut h, &[0.25 * hm + prec], &mut g);
     g[0]
 }
 
@@ -359,8 +333,7 @@ fn item_sums<C: Cell>(
     acc
 }
 
-/// [`item_sums`] for one dimension, accumulated column-wise (structure of arrays) so the inner
-/// loop over a row's items vectorises.
+/// [`item_sums`] for one dimension (see [`ItemSums`]), laid out as [`item_sums`] does.
 fn item_sums_1d<C: Cell>(
     resp: &Responses<'_, C>,
     p: &Params,
@@ -368,31 +341,16 @@ fn item_sums_1d<C: Cell>(
     a: &[f64],
     b: &[f64],
 ) -> Vec<f64> {
-    let width = items.len();
-    let zeros = || vec![0.0; width];
-    let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (zeros(), zeros(), zeros(), zeros(), zeros());
-    // Observed-cell sums Σθ², Σθ, count for the curvature bound.
-    let (mut oaa, mut oab, mut obb) = (zeros(), zeros(), zeros());
-    for l in 0..resp.n_models {
-        let row = &resp.row(l)[items.clone()];
-        let t = p.theta[l];
-        let t2 = t * t;
-        for i in 0..width {
-            let (w, y) = row[i].split();
-            let pr = sigmoid(a[i] * t - b[i]);
-            let r = w * (y - pr);
-            let v = w * pr * (1.0 - pr);
-            ga[i] += r * t;
-            gb[i] -= r;
-            haa[i] += v * t2;
-            hab[i] -= v * t;
-            hbb[i] += v;
-            oaa[i] += w * t2;
-            oab[i] -= w * t;
-            obb[i] += w;
-        }
-    }
-    let mut out = vec![0.0; width * 10];
+    let [ga, gb, haa, hab, hbb, oaa, oab, obb] = pulp::Arch::new().dispatch(ItemSums {
+        cells: resp.cells,
+        n_items: resp.n_items,
+        start: items.start,
+        theta: &p.theta,
+        a,
+        b,
+        observed: !resp.complete,
+    });
+    let mut out = vec![0.0; items.len() * 10];
     for (i, o) in out.chunks_exact_mut(10).enumerate() {
         o.copy_from_slice(&[
             ga[i],

@@ -9,7 +9,9 @@
 
 mod data;
 mod em;
+mod fastmath;
 mod jml;
+mod kernels;
 mod linalg;
 mod params;
 mod score;

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::data::{Cell, Responses, bernoulli_loglik, clipped_logit};
+use super::kernels::RowLoglik;
 use super::linalg;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -94,10 +95,9 @@ pub fn dot(x: &[f64], y: &[f64]) -> f64 {
     x.iter().zip(y).map(|(u, v)| u * v).sum()
 }
 
-/// Observed mean of each row and each column (0.5 where nothing is observed).
-fn margins<C: Cell>(resp: &Responses<'_, C>) -> (Vec<f64>, Vec<f64>) {
-    let (n, m) = (resp.n_models, resp.n_items);
-    let row_means: Vec<f64> = (0..n)
+/// Observed mean of each row (0.5 where nothing is observed).
+fn row_means<C: Cell>(resp: &Responses<'_, C>) -> Vec<f64> {
+    (0..resp.n_models)
         .into_par_iter()
         .map(|l| {
             let (o, s) = resp.row(l).iter().fold((0.0, 0.0), |(o, s), c| {
@@ -106,29 +106,39 @@ fn margins<C: Cell>(resp: &Responses<'_, C>) -> (Vec<f64>, Vec<f64>) {
             });
             if o > 0.0 { s / o } else { 0.5 }
         })
-        .collect();
-    let mut obs = vec![0.0; m];
-    let mut sum = vec![0.0; m];
-    for l in 0..n {
-        for ((c, o), s) in resp.row(l).iter().zip(&mut obs).zip(&mut sum) {
-            let (w, y) = c.split();
-            *o += w;
-            *s += w * y;
-        }
-    }
-    let col_means = obs
-        .iter()
-        .zip(&sum)
-        .map(|(&o, &s)| if o > 0.0 { s / o } else { 0.5 })
-        .collect();
-    (row_means, col_means)
+        .collect()
 }
 
-/// Starting values: first ability from the logit of each row's mean, difficulty from the
-/// column's mean; extra dimensions start random (seeded, per row/item streams).
+/// Observed mean of each column (0.5 where nothing is observed), accumulated over models in
+/// a fixed order per chunk of items (the same bits at any thread count).
+fn col_means<C: Cell>(resp: &Responses<'_, C>) -> Vec<f64> {
+    let chunks: Vec<_> = crate::par::chunk_ranges(resp.n_items, 4096).collect();
+    chunks
+        .par_iter()
+        .flat_map_iter(|items| {
+            let (mut obs, mut sum) = (vec![0.0; items.len()], vec![0.0; items.len()]);
+            for l in 0..resp.n_models {
+                let cells = &resp.row(l)[items.clone()];
+                for ((c, o), s) in cells.iter().zip(&mut obs).zip(&mut sum) {
+                    let (w, y) = c.split();
+                    *o += w;
+                    *s += w * y;
+                }
+            }
+            obs.into_iter()
+                .zip(sum)
+                .map(|(o, s)| if o > 0.0 { s / o } else { 0.5 })
+        })
+        .collect()
+}
+
+/// Starting values (logits of proportions): first ability from the logit of each row's mean,
+/// difficulty from the column's mean, discriminations 1; extra dimensions start random
+/// (seeded, per row/item streams). These lie on the unsaturated side of the optimum, where
+/// full Newton steps are reliable.
 pub fn initial_params<C: Cell>(resp: &Responses<'_, C>, opts: &FitOptions) -> Params {
     let (d, n, m) = (opts.dims, resp.n_models, resp.n_items);
-    let (row_means, col_means) = margins(resp);
+    let row_means = row_means(resp);
     let mut theta = vec![0.0; n * d];
     for (l, row) in theta.chunks_mut(d).enumerate() {
         row[0] = clipped_logit(row_means[l]);
@@ -141,7 +151,7 @@ pub fn initial_params<C: Cell>(resp: &Responses<'_, C>, opts: &FitOptions) -> Pa
         let mut rng = Rng::stream(opts.seed, (n + i) as u64);
         ai.iter_mut().skip(1).for_each(|v| *v = 0.1 * rng.normal());
     }
-    let b = col_means.iter().map(|&p| -clipped_logit(p)).collect();
+    let b = col_means(resp).iter().map(|&p| -clipped_logit(p)).collect();
     let mut params = Params {
         dims: d,
         theta,
@@ -224,6 +234,14 @@ pub fn loglik<C: Cell>(resp: &Responses<'_, C>, p: &Params) -> f64 {
         .into_par_iter()
         .map(|l| {
             let theta = &p.theta[l * d..(l + 1) * d];
+            if d == 1 {
+                return pulp::Arch::new().dispatch(RowLoglik {
+                    row: resp.row(l),
+                    a: &p.a,
+                    b: &p.b,
+                    theta: theta[0],
+                });
+            }
             resp.row(l)
                 .iter()
                 .zip(p.a.chunks(d))

@@ -235,7 +235,52 @@ fn score_row(
     if method == ScoreMethod::Map {
         return (mode, se);
     }
+    if d == 1 && bank.term_clip.is_none() {
+        return eap_1d(bank, row, prec, mode[0], factor[0]);
+    }
     eap(bank, row, prec, &mode, &factor)
+}
+
+/// [`eap`] for one dimension without clipping: the same grid and weights, with the observed
+/// items gathered once so that each node's log-posterior is a plain (vectorisable) sum.
+fn eap_1d(
+    bank: &ItemBank<'_>,
+    row: &[f64],
+    prec: f64,
+    mode: f64,
+    chol: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let (n_nodes, half_width) = (161usize, 8.0);
+    let step = 2.0 * half_width / (n_nodes - 1) as f64;
+    let observed: Vec<(f64, f64, f64)> = row
+        .iter()
+        .zip(bank.a.iter().zip(bank.b))
+        .filter(|(y, _)| !y.is_nan())
+        .map(|(&y, (&a, &b))| (y, a, b))
+        .collect();
+    let nodes: Vec<f64> = (0..n_nodes)
+        .map(|q| mode + (-half_width + step * q as f64) / chol)
+        .collect();
+    let logs: Vec<f64> = nodes
+        .iter()
+        .map(|&t| {
+            let data: f64 = observed
+                .iter()
+                .map(|&(y, a, b)| bernoulli_loglik(y, a * t - b))
+                .sum();
+            data - 0.5 * prec * t * t
+        })
+        .collect();
+    let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = logs.iter().map(|v| (v - top).exp()).collect();
+    let wsum: f64 = weights.iter().sum();
+    let mean: f64 = weights.iter().zip(&nodes).map(|(w, t)| w * t / wsum).sum();
+    let var: f64 = weights
+        .iter()
+        .zip(&nodes)
+        .map(|(w, t)| w * (t - mean).powi(2) / wsum)
+        .sum();
+    (vec![mean], vec![var.sqrt()])
 }
 
 /// Posterior mean and standard deviations on a product grid centred at the mode and scaled by
