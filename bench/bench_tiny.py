@@ -14,12 +14,14 @@ have started can hang.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 
 import numpy as np
 from _common import Timing, machine, measure, table
 from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances
 
+import calipers.tiny as tiny_module
 from calipers import tiny
 from calipers.irt import IRT
 
@@ -56,6 +58,57 @@ def calipers_anchors(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def per_scenario(fn, vectors: list[np.ndarray], weights: list[np.ndarray]):
     return lambda: [fn(x, w) for x, w in zip(vectors, weights, strict=True)]
+
+
+def fit_phases(y, scenario, sub) -> str:
+    """One TinyBenchmark.fit with its phases timed (wall and CPU seconds, summed per phase)."""
+    spent: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    originals = {}
+
+    def timed(owner, attr, phase):
+        original = getattr(owner, attr)
+        originals[(owner, attr)] = original
+
+        def wrapper(*args, **kwargs):
+            t, c = time.perf_counter(), time.process_time()
+            out = original(*args, **kwargs)
+            row = spent[phase]
+            row[0] += 1
+            row[1] += time.perf_counter() - t
+            row[2] += time.process_time() - c
+            return out
+
+        setattr(owner, attr, wrapper)
+
+    timed(tiny.TinyBenchmark, "_fit_irt", "IRT fit (2 CV folds + final)")
+    timed(tiny_module, "kmeans_anchors", "k-means anchors (3 x 6 scenarios, 5 restarts)")
+    timed(tiny_module, "_estimate", "held-out estimates (p-IRT, naive)")
+    timed(tiny_module._Bench, "true_scores", "held-out true scores")
+    try:
+        tb = tiny.TinyBenchmark(n_anchors=N_ANCHORS, dims=1, cv_folds=2, random_state=0)
+        t, c = time.perf_counter(), time.process_time()
+        tb.fit(y, scenario=scenario, subscenario=sub)
+        total = (time.perf_counter() - t, time.process_time() - c)
+    finally:
+        for (owner, attr), original in originals.items():
+            setattr(owner, attr, original)
+    rest = (
+        total[0] - sum(r[1] for r in spent.values()),
+        total[1] - sum(r[2] for r in spent.values()),
+    )
+    lines = [
+        "### TinyBenchmark.fit phases (irt anchors, dims=1, cv_folds=2)",
+        "",
+        "| phase | calls | wall (s) | CPU (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    for phase, (calls, wall, cpu) in spent.items():
+        lines.append(f"| {phase} | {calls} | {wall:.3f} | {cpu:.3f} |")
+    lines.append(
+        f"| rest (validation, λ, balance weights, Python) | | {rest[0]:.3f} | {rest[1]:.3f} |"
+    )
+    lines.append(f"| **total** | | **{total[0]:.3f}** | {total[1]:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -103,6 +156,8 @@ def main() -> None:
     ]
     title = "correctness anchors: 1 scenario, 5,000 items x 400 models, k=100, 5 restarts"
     print(table(title, rows, "calipers kmeans_anchors"))
+
+    print(fit_phases(y, scenario, sub))
 
     fits: list[Timing] = []
     for cv in (2,):

@@ -113,13 +113,16 @@ def test_kmeans_is_a_fixed_point_of_sklearn_lloyd_and_as_good():
     assert inertia <= 1.02 * best_ref
 
 
-def test_kmeans_same_bits_on_1_2_4_threads():
+@pytest.mark.parametrize("d", [7, 96])
+def test_kmeans_same_bits_on_1_2_4_threads(d):
+    # d=96 on 0/1 vectors: large enough for the point-parallel steps and the pruned Lloyd
+    # steps with many exact ties (restarts run in parallel in both cases)
     rng = np.random.default_rng(5)
-    x = rng.normal(size=(3000, 7))
+    x = rng.normal(size=(3000, d)) if d < 10 else (rng.random((3000, d)) < 0.4).astype(float)
     results = []
     for n in (1, 2, 4):
         with num_threads(n):
-            results.append(tiny.kmeans_anchors(x, 40, n_init=2, rng=123))
+            results.append(tiny.kmeans_anchors(x, 40, n_init=3, rng=123))
     for r in results[1:]:
         for got, want in zip(r, results[0], strict=True):
             np.testing.assert_array_equal(got, want)

@@ -8,9 +8,25 @@
 //! `tol` times the mean per-feature variance, empty clusters relocated to far points, and the
 //! restart of lowest inertia kept.
 //!
-//! Determinism: the work is split into fixed-size chunks of points and every reduction is
-//! folded in chunk (or point) order, restart `r` draws from `Rng::stream(seed, r)`, so the
-//! result is bit-identical for every thread count.
+//! Speed: every Lloyd step is Hamerly's exact acceleration. Each point keeps an upper bound
+//! on the distance to its own centre and a lower bound on the distance to every other centre,
+//! both carried across iterations by the triangle inequality (the centres' shifts); a point
+//! whose bounds prove that its centre is still strictly the nearest (with a margin covering
+//! floating-point error) is skipped, and the others get all their distances from a
+//! register-blocked kernel (4 points x 4 centres per pass over the features). Because a
+//! skipped point would have kept its label in a plain Lloyd step, the iterations, labels,
+//! centres and inertia are exactly those of plain Lloyd (tested bit for bit). Restarts run
+//! in parallel; within a restart, large steps are split over points.
+//!
+//! Determinism: every squared distance is `|x|^2 + |c|^2 - 2 x.c` with the dot product summed
+//! in feature order, whichever routine computes it, so a point-centre distance has the same
+//! bits everywhere; the work is split into fixed-size chunks of points and every reduction is
+//! folded in chunk (or point) order; restart `r` draws from `Rng::stream(seed, r)`. The result
+//! is bit-identical for every thread count.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use rayon::prelude::*;
 
@@ -23,6 +39,14 @@ const CHUNK: usize = 128;
 /// Below this many flops a step runs on the calling thread (same chunks, same result): the
 /// pool's wake-up costs more than the work.
 const PARALLEL_WORK: usize = 1 << 20;
+/// Points per register block of the distance kernel.
+const BP: usize = 8;
+/// Centres per register block of the distance kernel (one AVX2 vector).
+const BC: usize = 4;
+/// Relative slack on the pruning bounds (they accumulate rounded centre shifts).
+const BOUND_REL: f64 = 1e-10;
+/// How often the calling thread checks for Ctrl-C while restarts run.
+const POLL: Duration = Duration::from_millis(25);
 
 /// Options of [`kmeans`].
 #[derive(Clone, Debug)]
@@ -72,6 +96,8 @@ struct Points<'a> {
     w: Vec<f64>,
     /// Squared norm of each point.
     norms: Vec<f64>,
+    /// Absolute error bound of a computed distance (not squared), for the pruning margin.
+    slack: f64,
 }
 
 impl Points<'_> {
@@ -82,31 +108,183 @@ impl Points<'_> {
     fn row(&self, i: usize) -> &[f64] {
         &self.x[i * self.d..(i + 1) * self.d]
     }
+
+    /// Squared distance from point `i` to centre `c` (same bits as [`dists_to_all`]).
+    fn sq_dist(&self, i: usize, cen: &Centres, c: usize) -> f64 {
+        sq_dist(self.row(i), self.norms[i], cen.row(c), cen.norms[c])
+    }
 }
 
-/// Dot product with eight independent accumulators (vectorisable, order fixed).
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
+/// Centres, also laid out for the distance kernel: blocks of `BC` centres interleaved by
+/// feature (`blocks[(cb * d + j) * BC + lane]`), the last block padded with zeros.
+struct Centres {
+    k: usize,
+    d: usize,
+    rows: Vec<f64>,
+    norms: Vec<f64>,
+    blocks: Vec<f64>,
+}
+
+impl Centres {
+    fn new(rows: Vec<f64>, d: usize) -> Self {
+        let k = rows.len() / d;
+        let norms = rows.chunks_exact(d).map(|r| dot(r, r)).collect();
+        let mut blocks = vec![0.0; k.div_ceil(BC) * d * BC];
+        for (c, row) in rows.chunks_exact(d).enumerate() {
+            let (cb, lane) = (c / BC, c % BC);
+            for (j, &v) in row.iter().enumerate() {
+                blocks[(cb * d + j) * BC + lane] = v;
+            }
+        }
+        Centres {
+            k,
+            d,
+            rows,
+            norms,
+            blocks,
         }
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+
+    fn row(&self, c: usize) -> &[f64] {
+        &self.rows[c * self.d..(c + 1) * self.d]
+    }
+}
+
+/// Dot product summed in feature order: the order of every distance computed here.
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        s += x * y;
+    }
+    s
 }
 
 /// Squared Euclidean distance from the expansion |x|^2 + |c|^2 - 2 x.c, clamped at 0.
 #[inline]
 fn sq_dist(x: &[f64], x_norm: f64, c: &[f64], c_norm: f64) -> f64 {
     (x_norm + c_norm - 2.0 * dot(x, c)).max(0.0)
+}
+
+/// Squared distances of the points `idx` to every centre, point-major (`idx.len() x k`).
+/// Register-blocked: each pass over the features serves `BP` points and `BC` centres; every
+/// dot product is still summed in feature order, so the values equal [`sq_dist`]'s. Runs
+/// with the widest SIMD instructions the CPU has: multiplies and adds stay separate (never
+/// fused), so the bits do not depend on the instruction set.
+fn dists_to_all(p: &Points<'_>, idx: &[usize], cen: &Centres) -> Vec<f64> {
+    pulp::Arch::new().dispatch(AllDists {
+        p,
+        idx,
+        cen,
+        interleaved: None,
+    })
+}
+
+/// [`dists_to_all`] for the consecutive points `range` (starting at a multiple of `BP`),
+/// read from the points' interleaved copy (see [`interleave`]) instead of gathered.
+fn dists_to_all_range(
+    p: &Points<'_>,
+    interleaved: &[f64],
+    range: Range<usize>,
+    cen: &Centres,
+) -> Vec<f64> {
+    let idx: Vec<usize> = range.collect();
+    pulp::Arch::new().dispatch(AllDists {
+        p,
+        idx: &idx,
+        cen,
+        interleaved: Some(interleaved),
+    })
+}
+
+/// The distance computation as a `pulp` operation, so that it is compiled for each
+/// instruction set (a closure would not be inlined into the SIMD context).
+struct AllDists<'a, 'x> {
+    p: &'a Points<'x>,
+    idx: &'a [usize],
+    cen: &'a Centres,
+    interleaved: Option<&'a [f64]>,
+}
+
+impl pulp::WithSimd for AllDists<'_, '_> {
+    type Output = Vec<f64>;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> Vec<f64> {
+        let AllDists {
+            p,
+            idx,
+            cen,
+            interleaved,
+        } = self;
+        let (d, k) = (p.d, cen.k);
+        let mut out = vec![0.0; idx.len() * k];
+        let mut xt = vec![0.0; d * BP];
+        for (group, rows) in idx.chunks(BP).zip(out.chunks_mut(BP * k)) {
+            let g = group[0] / BP;
+            let points = match interleaved {
+                Some(all) => &all[g * d * BP..(g + 1) * d * BP],
+                None => {
+                    xt.iter_mut().for_each(|v| *v = 0.0);
+                    for (lane, &i) in group.iter().enumerate() {
+                        for (j, &v) in p.row(i).iter().enumerate() {
+                            xt[j * BP + lane] = v;
+                        }
+                    }
+                    &xt
+                }
+            };
+            group_dists(p, points, group, cen, rows);
+        }
+        out
+    }
+}
+
+/// Points interleaved by feature in groups of `BP` (`out[(g * d + j) * BP + lane]`), the last
+/// group padded with zeros: the layout [`block_dots`] reads.
+fn interleave(p: &Points<'_>) -> Vec<f64> {
+    let d = p.d;
+    let mut out = vec![0.0; p.n().div_ceil(BP) * BP * d];
+    for i in 0..p.n() {
+        let (g, lane) = (i / BP, i % BP);
+        for (j, &v) in p.row(i).iter().enumerate() {
+            out[(g * d + j) * BP + lane] = v;
+        }
+    }
+    out
+}
+
+/// Distances of one group of up to `BP` points (interleaved in `xt`) to every centre.
+#[inline(always)]
+fn group_dists(p: &Points<'_>, xt: &[f64], group: &[usize], cen: &Centres, out: &mut [f64]) {
+    let k = cen.k;
+    for (cb, block) in cen.blocks.chunks_exact(p.d * BC).enumerate() {
+        let acc = block_dots(xt, block);
+        for ((&i, row), a) in group.iter().zip(out.chunks_mut(k)).zip(&acc) {
+            for (c, &v) in a.iter().enumerate() {
+                if let Some(slot) = row.get_mut(cb * BC + c) {
+                    *slot = (p.norms[i] + cen.norms[cb * BC + c] - 2.0 * v).max(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// The `BP x BC` dot products of `BP` interleaved points with `BC` interleaved centres.
+#[inline(always)]
+fn block_dots(xt: &[f64], block: &[f64]) -> [[f64; BC]; BP] {
+    let mut acc = [[0.0f64; BC]; BP];
+    for (xs, cs) in xt.chunks_exact(BP).zip(block.chunks_exact(BC)) {
+        let (Ok(xs), Ok(cs)) = (<&[f64; BP]>::try_from(xs), <&[f64; BC]>::try_from(cs)) else {
+            continue; // unreachable: chunks_exact yields slices of these lengths
+        };
+        for (a, &x) in acc.iter_mut().zip(xs) {
+            for (s, &c) in a.iter_mut().zip(cs) {
+                *s += x * c;
+            }
+        }
+    }
+    acc
 }
 
 fn validate<'a>(
@@ -179,25 +357,33 @@ fn validate<'a>(
             format!("must be finite and >= 0, got {}", opts.tol),
         ));
     }
-    let norms = (0..n).map(|i| {
-        let r = &x[i * d..(i + 1) * d];
-        dot(r, r)
-    });
+    let norms: Vec<f64> = (0..n)
+        .map(|i| {
+            let r = &x[i * d..(i + 1) * d];
+            dot(r, r)
+        })
+        .collect();
+    // Each of |x|^2, |c|^2 and x.c is off by at most ~d ulps of max |x|^2 (centres are
+    // weighted means, so |c| <= max |x|); a squared distance off by e moves the distance by
+    // at most sqrt(e). Four times that covers the bound, the comparison and the rounding of
+    // the centre gaps.
+    let max_norm = norms.iter().fold(0.0f64, |m, &v| m.max(v));
+    let sq_err = 8.0 * (d as f64 + 4.0) * f64::EPSILON * max_norm;
     Ok(Points {
         x,
         d,
         w,
-        norms: norms.collect(),
+        norms,
+        slack: 4.0 * sq_err.sqrt(),
     })
 }
 
 /// Parallel map over fixed-size chunks of points in the calipers pool, results in chunk
-/// order. Each parallel step enters the pool separately so that the monitor is always
-/// ticked from the calling thread (where Python can deliver Ctrl-C).
+/// order.
 fn over_chunks<T: Send>(
     n: usize,
     work: usize,
-    f: impl Fn(std::ops::Range<usize>) -> T + Sync + Send,
+    f: impl Fn(Range<usize>) -> T + Sync + Send,
 ) -> Result<Vec<T>> {
     let ranges: Vec<_> = par::chunk_ranges(n, CHUNK).collect();
     if work < PARALLEL_WORK {
@@ -206,50 +392,175 @@ fn over_chunks<T: Send>(
     par::install(|| ranges.into_par_iter().map(f).collect())
 }
 
-/// Nearest centre and squared distance of every point. Ties go to the point's previous
+/// Per-point state of Hamerly's bounds, carried across Lloyd steps.
+struct Bounds {
+    labels: Vec<usize>,
+    /// Upper bound on the distance to the own centre.
+    upper: Vec<f64>,
+    /// Lower bound on the distance to every other centre.
+    lower: Vec<f64>,
+}
+
+/// How far the centres moved since the bounds were last valid.
+struct Shift {
+    /// Distance moved by each centre.
+    moved: Vec<f64>,
+    /// The largest move, its centre, and the second largest.
+    max: f64,
+    argmax: usize,
+    second: f64,
+}
+
+impl Shift {
+    fn new(old: &Centres, new: &Centres) -> Self {
+        let moved: Vec<f64> = (0..new.k)
+            .map(|c| {
+                let s: f64 = new
+                    .row(c)
+                    .iter()
+                    .zip(old.row(c))
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum();
+                s.sqrt()
+            })
+            .collect();
+        let argmax = (0..moved.len()).fold(0, |b, c| if moved[c] > moved[b] { c } else { b });
+        let second = moved
+            .iter()
+            .enumerate()
+            .filter(|&(c, _)| c != argmax)
+            .fold(0.0f64, |m, (_, &v)| m.max(v));
+        Shift {
+            max: moved[argmax],
+            argmax,
+            second,
+            moved,
+        }
+    }
+
+    /// Largest move of a centre other than `c`.
+    fn other_than(&self, c: usize) -> f64 {
+        if c == self.argmax {
+            self.second
+        } else {
+            self.max
+        }
+    }
+}
+
+/// Half the distance from each centre to its nearest other centre (infinite when k = 1): a
+/// point closer than that to its centre cannot be closer to another.
+fn half_gaps(cen: &Centres) -> Vec<f64> {
+    let k = cen.k;
+    let mut gap = vec![f64::INFINITY; k];
+    for a in 0..k {
+        for b in a + 1..k {
+            let s: f64 = cen
+                .row(a)
+                .iter()
+                .zip(cen.row(b))
+                .map(|(x, y)| (x - y) * (x - y))
+                .sum();
+            let half = 0.5 * s.sqrt();
+            gap[a] = gap[a].min(half);
+            gap[b] = gap[b].min(half);
+        }
+    }
+    gap
+}
+
+/// One assignment step: every point to its nearest centre. Ties go to the point's previous
 /// centre when it is among the nearest (so points moved into empty clusters stay there and
-/// duplicate points cannot make the iteration cycle), else to the lowest index.
+/// duplicate points cannot make the iteration cycle), else to the lowest index. With `prune`,
+/// points whose bounds prove the previous centre strictly nearest are skipped (same labels).
+/// Returns the number of points whose label changed.
 fn assign(
     p: &Points<'_>,
-    centers: &[f64],
-    k: usize,
-    previous: Option<&[usize]>,
-) -> Result<(Vec<usize>, Vec<f64>)> {
-    let d = p.d;
-    let c_norms: Vec<f64> = centers.chunks(d).map(|c| dot(c, c)).collect();
-    let parts = over_chunks(p.n(), p.n() * k * d, |range| {
-        let mut labels = Vec::with_capacity(range.len());
-        let mut dists = Vec::with_capacity(range.len());
-        for i in range {
-            let (row, norm) = (p.row(i), p.norms[i]);
-            let (mut best, mut best_d) = (0, f64::INFINITY);
-            for c in 0..k {
-                let dist = sq_dist(row, norm, &centers[c * d..(c + 1) * d], c_norms[c]);
-                if dist < best_d {
-                    best_d = dist;
-                    best = c;
-                }
+    cen: &Centres,
+    state: &mut Bounds,
+    shift: Option<&Shift>,
+    have_previous: bool,
+    prune: bool,
+) -> Result<usize> {
+    let k = cen.k;
+    let gaps = if prune && have_previous {
+        half_gaps(cen)
+    } else {
+        Vec::new()
+    };
+    let st = &*state;
+    let parts = over_chunks(p.n(), p.n() * k * p.d, |range| {
+        let start = range.start;
+        let mut labels = st.labels[range.clone()].to_vec();
+        let mut upper = st.upper[range.clone()].to_vec();
+        let mut lower = st.lower[range.clone()].to_vec();
+        if let Some(s) = shift {
+            for (t, &a) in labels.iter().enumerate() {
+                upper[t] += s.moved[a];
+                lower[t] = (lower[t] - s.other_than(a)).max(0.0);
             }
-            if let Some(prev) = previous {
-                let c = prev[i];
-                if c != best
-                    && sq_dist(row, norm, &centers[c * d..(c + 1) * d], c_norms[c]) <= best_d
-                {
-                    best = c;
-                }
-            }
-            labels.push(best);
-            dists.push(best_d);
         }
-        (labels, dists)
+        let mut todo = Vec::with_capacity(range.len());
+        for i in range {
+            let t = i - start;
+            if prune && have_previous {
+                let a = labels[t];
+                let bound = gaps[a].max(lower[t]) * (1.0 - BOUND_REL) - p.slack;
+                if upper[t] * (1.0 + BOUND_REL) < bound {
+                    continue;
+                }
+                upper[t] = p.sq_dist(i, cen, a).sqrt();
+                if upper[t] * (1.0 + BOUND_REL) < bound {
+                    continue;
+                }
+            }
+            todo.push(i);
+        }
+        let dists = dists_to_all(p, &todo, cen);
+        let mut changed = 0;
+        for (row, &i) in dists.chunks_exact(k).zip(&todo) {
+            let t = i - start;
+            let mut best = 0;
+            for c in 1..k {
+                if row[c] < row[best] {
+                    best = c;
+                }
+            }
+            let prev = labels[t];
+            if have_previous && prev != best && row[prev] <= row[best] {
+                best = prev;
+            }
+            let second = (0..k)
+                .filter(|&c| c != best)
+                .fold(f64::INFINITY, |m, c| m.min(row[c]));
+            changed += usize::from(!have_previous || best != prev);
+            labels[t] = best;
+            upper[t] = row[best].sqrt();
+            lower[t] = second.sqrt();
+        }
+        (labels, upper, lower, changed)
     })?;
-    let mut labels = Vec::with_capacity(p.n());
-    let mut dists = Vec::with_capacity(p.n());
-    for (l, dd) in parts {
-        labels.extend(l);
-        dists.extend(dd);
+    let mut changed = 0;
+    let mut offset = 0;
+    for (labels, upper, lower, ch) in parts {
+        let len = labels.len();
+        state.labels[offset..offset + len].copy_from_slice(&labels);
+        state.upper[offset..offset + len].copy_from_slice(&upper);
+        state.lower[offset..offset + len].copy_from_slice(&lower);
+        offset += len;
+        changed += ch;
     }
-    Ok((labels, dists))
+    Ok(changed)
+}
+
+/// Squared distance of every point to its own centre.
+fn own_dists(p: &Points<'_>, cen: &Centres, labels: &[usize]) -> Result<Vec<f64>> {
+    let parts = over_chunks(p.n(), p.n() * p.d, |range| {
+        range
+            .map(|i| p.sq_dist(i, cen, labels[i]))
+            .collect::<Vec<_>>()
+    })?;
+    Ok(parts.concat())
 }
 
 /// Members of each cluster, in increasing point index.
@@ -263,31 +574,36 @@ fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
 
 /// Moves points into empty clusters: each empty cluster takes the point farthest from its
 /// centre among clusters with at least two members (ties: lowest index). Always succeeds
-/// because k <= n.
-fn fill_empty(labels: &mut [usize], dists: &mut [f64], k: usize) -> Vec<usize> {
+/// because k <= n. Moved points lose their bounds (recomputed in the next step). Returns
+/// whether any point moved.
+fn fill_empty(p: &Points<'_>, cen: &Centres, state: &mut Bounds) -> Result<bool> {
+    let k = cen.k;
     let mut sizes = vec![0usize; k];
-    for &l in labels.iter() {
+    for &l in &state.labels {
         sizes[l] += 1;
     }
     let empty: Vec<usize> = (0..k).filter(|&c| sizes[c] == 0).collect();
     if empty.is_empty() {
-        return empty;
+        return Ok(false);
     }
-    let mut order: Vec<usize> = (0..labels.len()).collect();
+    let dists = own_dists(p, cen, &state.labels)?;
+    let mut order: Vec<usize> = (0..p.n()).collect();
     order.sort_by(|&a, &b| dists[b].total_cmp(&dists[a]).then(a.cmp(&b)));
     let mut next = order.into_iter();
     for &c in &empty {
         for i in next.by_ref() {
-            if sizes[labels[i]] >= 2 {
-                sizes[labels[i]] -= 1;
-                labels[i] = c;
+            let l = state.labels[i];
+            if sizes[l] >= 2 {
+                sizes[l] -= 1;
+                state.labels[i] = c;
                 sizes[c] = 1;
-                dists[i] = 0.0;
+                state.upper[i] = f64::INFINITY;
+                state.lower[i] = 0.0;
                 break;
             }
         }
     }
-    empty
+    Ok(true)
 }
 
 /// Weighted means of the clusters (unweighted where a cluster's weights sum to zero).
@@ -338,15 +654,9 @@ fn kmeans_plusplus(p: &Points<'_>, k: usize, trials: usize, rng: &mut Rng) -> Re
             .collect();
     let first = search_cumulative(&cum_w, rng.next_f64() * cum_w[n - 1]);
     centers.extend_from_slice(p.row(first));
-    let dist_to = |c: usize| -> Result<Vec<f64>> {
-        let (row, norm) = (p.row(c), p.norms[c]);
-        let parts = over_chunks(n, n * d, |r| {
-            r.map(|i| sq_dist(p.row(i), p.norms[i], row, norm))
-                .collect::<Vec<_>>()
-        })?;
-        Ok(parts.concat())
-    };
-    let mut closest = dist_to(first)?;
+    let first_centre = Centres::new(p.row(first).to_vec(), d);
+    let interleaved = interleave(p);
+    let mut closest = own_dists(p, &first_centre, &vec![0; n])?;
     for _ in 1..k {
         let weighted: Vec<f64> = closest
             .iter()
@@ -367,18 +677,19 @@ fn kmeans_plusplus(p: &Points<'_>, k: usize, trials: usize, rng: &mut Rng) -> Re
                 }
             })
             .collect();
+        let cand = Centres::new(
+            candidates.iter().flat_map(|&c| p.row(c)).copied().collect(),
+            d,
+        );
         // One pass over the points scores every candidate: distances (point-major) and the
         // potential each candidate would leave, summed chunk by chunk in order.
         let closest_ref = &closest;
         let parts = over_chunks(n, n * d * trials, |r| {
-            let mut dists = Vec::with_capacity(r.len() * trials);
+            let dists = dists_to_all_range(p, &interleaved, r.clone(), &cand);
             let mut pots = vec![0.0; trials];
-            for i in r {
-                let (row, norm) = (p.row(i), p.norms[i]);
-                for (t, &c) in candidates.iter().enumerate() {
-                    let dist = sq_dist(row, norm, p.row(c), p.norms[c]);
-                    pots[t] += p.w[i] * dist.min(closest_ref[i]);
-                    dists.push(dist);
+            for (row, i) in dists.chunks_exact(trials).zip(r) {
+                for (pot, &dist) in pots.iter_mut().zip(row) {
+                    *pot += p.w[i] * dist.min(closest_ref[i]);
                 }
             }
             (dists, pots)
@@ -391,8 +702,8 @@ fn kmeans_plusplus(p: &Points<'_>, k: usize, trials: usize, rng: &mut Rng) -> Re
         centers.extend_from_slice(p.row(candidates[best]));
         let mut i = 0;
         for (dists, _) in &parts {
-            for chunk in dists.chunks(trials) {
-                closest[i] = closest[i].min(chunk[best]);
+            for row in dists.chunks_exact(trials) {
+                closest[i] = closest[i].min(row[best]);
                 i += 1;
             }
         }
@@ -418,13 +729,14 @@ fn mean_variance(p: &Points<'_>) -> f64 {
     var.iter().sum::<f64>() / (n as f64 * d as f64)
 }
 
-/// One restart: seeding then Lloyd iterations.
+/// One restart: seeding then Lloyd iterations (Hamerly-pruned unless `prune` is false).
 fn lloyd(
     p: &Points<'_>,
     opts: &KMeansOptions,
     restart: usize,
     tol_abs: f64,
-    monitor: &dyn Monitor,
+    prune: bool,
+    stop: &AtomicBool,
 ) -> Result<KMeansFit> {
     let k = opts.k;
     let trials = if opts.n_local_trials == 0 {
@@ -433,45 +745,102 @@ fn lloyd(
         opts.n_local_trials
     };
     let mut rng = Rng::stream(opts.seed, restart as u64);
-    let mut centers = kmeans_plusplus(p, k, trials, &mut rng)?;
-    let mut previous: Option<Vec<usize>> = None;
+    let mut centers = Centres::new(kmeans_plusplus(p, k, trials, &mut rng)?, p.d);
+    let mut state = Bounds {
+        labels: vec![0; p.n()],
+        upper: vec![f64::INFINITY; p.n()],
+        lower: vec![0.0; p.n()],
+    };
+    let mut shift: Option<Shift> = None;
     let mut n_iter = 0;
-    let (mut labels, mut dists);
     loop {
-        (labels, dists) = assign(p, &centers, k, previous.as_deref())?;
-        let relocated = fill_empty(&mut labels, &mut dists, k);
-        if n_iter == opts.max_iter || (relocated.is_empty() && previous.as_ref() == Some(&labels)) {
+        let changed = assign(p, &centers, &mut state, shift.as_ref(), n_iter > 0, prune)?;
+        let relocated = fill_empty(p, &centers, &mut state)?;
+        if n_iter == opts.max_iter || (n_iter > 0 && !relocated && changed == 0) {
             break;
         }
-        monitor.tick(restart, opts.n_init)?;
-        let new_centers = update(p, &labels, k)?;
-        let shift: f64 = new_centers
+        if stop.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let new_centers = Centres::new(update(p, &state.labels, k)?, p.d);
+        let moved: f64 = new_centers
+            .rows
             .iter()
-            .zip(&centers)
+            .zip(&centers.rows)
             .map(|(a, b)| (a - b) * (a - b))
             .sum();
+        shift = Some(Shift::new(&centers, &new_centers));
         centers = new_centers;
         n_iter += 1;
-        previous = Some(labels);
-        if shift <= tol_abs {
-            let last = previous.take();
-            (labels, dists) = assign(p, &centers, k, last.as_deref())?;
-            fill_empty(&mut labels, &mut dists, k);
+        if moved <= tol_abs {
+            assign(p, &centers, &mut state, shift.as_ref(), true, prune)?;
+            fill_empty(p, &centers, &mut state)?;
             break;
         }
     }
+    let dists = own_dists(p, &centers, &state.labels)?;
     let inertia = dists.iter().zip(&p.w).map(|(d, w)| d * w).sum();
     Ok(KMeansFit {
-        centers,
-        labels,
+        centers: centers.rows,
+        labels: state.labels,
         inertia,
         n_iter,
         restart,
     })
 }
 
+/// Runs every restart, in parallel, while the calling thread ticks `monitor` (progress =
+/// restarts finished) and stops the workers when it reports an interrupt.
+fn run_restarts(
+    p: &Points<'_>,
+    opts: &KMeansOptions,
+    tol_abs: f64,
+    prune: bool,
+    monitor: &dyn Monitor,
+) -> Result<Vec<KMeansFit>> {
+    let stop = AtomicBool::new(false);
+    let finished = AtomicUsize::new(0);
+    let caller = std::thread::current();
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let out = par::install(|| {
+                (0..opts.n_init)
+                    .into_par_iter()
+                    .map(|r| {
+                        let fit = lloyd(p, opts, r, tol_abs, prune, &stop);
+                        finished.fetch_add(1, Ordering::SeqCst);
+                        caller.unpark();
+                        fit
+                    })
+                    .collect::<Result<Vec<_>>>()
+            });
+            caller.unpark();
+            out
+        });
+        let mut reported = 0;
+        let mut outcome = Ok(());
+        while !worker.is_finished() {
+            std::thread::park_timeout(POLL);
+            let done = finished.load(Ordering::SeqCst);
+            if outcome.is_ok() && (done > reported || !worker.is_finished()) {
+                reported = done;
+                outcome = monitor.tick(done, opts.n_init);
+                if outcome.is_err() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        let fits = worker
+            .join()
+            .map_err(|_| Error::Numerical("a k-means worker thread panicked".into()))???;
+        outcome?;
+        monitor.tick(opts.n_init, opts.n_init)?;
+        Ok(fits)
+    })
+}
+
 /// Weighted k-means of the `n x d` row-major points `x`, keeping the best of `n_init`
-/// restarts. Every cluster of the result is non-empty.
+/// restarts (the first of the lowest inertia). Every cluster of the result is non-empty.
 pub fn kmeans(
     x: &[f64],
     n: usize,
@@ -480,12 +849,23 @@ pub fn kmeans(
     opts: &KMeansOptions,
     monitor: &dyn Monitor,
 ) -> Result<KMeansFit> {
+    fit_restarts(x, n, d, weights, opts, true, monitor)
+}
+
+fn fit_restarts(
+    x: &[f64],
+    n: usize,
+    d: usize,
+    weights: Option<&[f64]>,
+    opts: &KMeansOptions,
+    prune: bool,
+    monitor: &dyn Monitor,
+) -> Result<KMeansFit> {
     let p = validate(x, n, d, weights, opts)?;
     let tol_abs = opts.tol * mean_variance(&p);
+    let fits = run_restarts(&p, opts, tol_abs, prune, monitor)?;
     let mut best: Option<KMeansFit> = None;
-    for restart in 0..opts.n_init {
-        let fit = lloyd(&p, opts, restart, tol_abs, monitor)?;
-        monitor.tick(restart + 1, opts.n_init)?;
+    for fit in fits {
         if best.as_ref().is_none_or(|b| fit.inertia < b.inertia) {
             best = Some(fit);
         }
@@ -515,15 +895,14 @@ pub fn anchors(
     if fit.labels.len() != n || fit.labels.iter().any(|&l| l >= k) {
         return Err(Error::shape("labels", format!("need {n} labels in 0..{k}")));
     }
+    let cen = Centres::new(fit.centers.clone(), d);
     let total: f64 = p.w.iter().sum();
     let mut index = Vec::with_capacity(k);
     let mut weight = Vec::with_capacity(k);
     for (c, idx) in members(&fit.labels, k).into_iter().enumerate() {
-        let center = &fit.centers[c * d..(c + 1) * d];
-        let c_norm = dot(center, center);
         let nearest = idx.iter().copied().min_by(|&a, &b| {
-            let da = sq_dist(p.row(a), p.norms[a], center, c_norm);
-            let db = sq_dist(p.row(b), p.norms[b], center, c_norm);
+            let da = p.sq_dist(a, &cen, c);
+            let db = p.sq_dist(b, &cen, c);
             da.total_cmp(&db).then(a.cmp(&b))
         });
         let Some(nearest) = nearest else {
@@ -716,6 +1095,94 @@ mod tests {
             }
             prop_assert!((a.weight.iter().sum::<f64>() - 1.0).abs() < 1e-9);
             prop_assert!(fit.inertia >= 0.0 && fit.inertia.is_finite());
+        }
+    }
+}
+
+#[cfg(test)]
+mod pruning_tests {
+    use super::*;
+    use crate::par::Silent;
+
+    fn opts(k: usize, seed: u64, tol: f64) -> KMeansOptions {
+        KMeansOptions {
+            k,
+            n_init: 3,
+            max_iter: 300,
+            tol,
+            seed,
+            n_local_trials: 0,
+        }
+    }
+
+    #[test]
+    fn blocked_distances_have_the_bits_of_the_plain_formula() {
+        let mut rng = Rng::new(8);
+        for (n, d, k) in [(13, 1, 3), (9, 7, 5), (21, 33, 10)] {
+            let x: Vec<f64> = (0..n * d).map(|_| rng.normal()).collect();
+            let o = opts(k, 0, 0.0);
+            let p = validate(&x, n, d, None, &o).unwrap();
+            let cen = Centres::new((0..k * d).map(|_| rng.normal()).collect(), d);
+            let idx: Vec<usize> = (0..n).rev().collect();
+            let all = dists_to_all(&p, &idx, &cen);
+            for (t, &i) in idx.iter().enumerate() {
+                for c in 0..k {
+                    assert_eq!(all[t * k + c].to_bits(), p.sq_dist(i, &cen, c).to_bits());
+                    let brute: f64 = p
+                        .row(i)
+                        .iter()
+                        .zip(cen.row(c))
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum();
+                    assert!((all[t * k + c] - brute).abs() < 1e-9 * (1.0 + brute));
+                }
+            }
+        }
+    }
+
+    /// Hamerly's pruning skips work, never changes a step: same iterations, labels, centres
+    /// and inertia, bit for bit, as plain Lloyd (all distances every step).
+    #[test]
+    fn pruned_lloyd_is_plain_lloyd_bit_for_bit() {
+        let mut rng = Rng::new(9);
+        let cases: Vec<(usize, usize, usize, Vec<f64>)> = vec![
+            // correctness-like 0/1 vectors: many exact ties
+            (
+                600,
+                40,
+                25,
+                (0..600 * 40).map(|_| rng.below(2) as f64).collect(),
+            ),
+            // 2-D embeddings with a wide range
+            (
+                2000,
+                2,
+                50,
+                (0..2000 * 2).map(|_| 3.0 * rng.normal()).collect(),
+            ),
+            // few distinct points: empty clusters and relocations
+            (
+                300,
+                3,
+                40,
+                (0..300 * 3).map(|_| rng.below(3) as f64).collect(),
+            ),
+            // far from the origin (large norms, small gaps)
+            (
+                500,
+                4,
+                12,
+                (0..500 * 4).map(|_| 1e3 + rng.normal()).collect(),
+            ),
+        ];
+        for (n, d, k, x) in cases {
+            let w: Vec<f64> = (0..n).map(|_| 0.2 + rng.next_f64()).collect();
+            for tol in [0.0, 1e-4] {
+                let o = opts(k, 3, tol);
+                let plain = fit_restarts(&x, n, d, Some(&w), &o, false, &Silent).unwrap();
+                let fast = fit_restarts(&x, n, d, Some(&w), &o, true, &Silent).unwrap();
+                assert_eq!(plain, fast, "n={n} d={d} k={k} tol={tol}");
+            }
         }
     }
 }
