@@ -21,22 +21,25 @@ pub struct PivotedSpectrum {
     pub residual_trace: f64,
 }
 
-/// Pivoted Cholesky of the row-major symmetric PSD `n × n` matrix `a`; `None` when the rank
-/// would exceed `max_rank` before the remainder's trace falls to `tol`.
+/// Pivoted Cholesky of a symmetric PSD `n × n` matrix given by its diagonal and a function that
+/// writes row `i` into a buffer (only the pivot rows are ever read); `None` when the rank would
+/// exceed `max_rank` before the remainder's trace falls to `tol`.
 pub fn top_eigenvalues(
-    a: &[f64],
-    n: usize,
+    diagonal: &[f64],
+    row_of: impl Fn(usize, &mut [f64]),
     tol: f64,
     max_rank: usize,
     monitor: &dyn Monitor,
 ) -> Result<Option<PivotedSpectrum>> {
-    let mut resid: Vec<f64> = (0..n).map(|i| a[i * n + i].max(0.0)).collect();
+    let n = diagonal.len();
+    let mut resid: Vec<f64> = diagonal.iter().map(|v| v.max(0.0)).collect();
     let max_diag = resid.iter().cloned().fold(0.0, f64::max);
     // Below this a pivot is rounding noise: stop rather than amplify it.
     let floor = 64.0 * f64::EPSILON * max_diag;
     let mut cap = n.min(256);
     let mut l = vec![0.0f64; n * cap];
     let mut col = vec![0.0f64; n];
+    let mut prow = vec![0.0f64; n];
     let mut rank = 0;
     while rank < n {
         let trace: f64 = resid.iter().sum();
@@ -57,7 +60,7 @@ pub fn top_eigenvalues(
             l = grow_rows(&l, n, cap, new_cap);
             cap = new_cap;
         }
-        let prow = &a[piv * n..(piv + 1) * n];
+        row_of(piv, &mut prow);
         let lp: Vec<f64> = l[piv * cap..piv * cap + rank].to_vec();
         let scale = 1.0 / dmax.sqrt();
         col.par_chunks_mut(ROW_BLOCK)
@@ -141,8 +144,16 @@ mod tests {
                 a[i * n + j] = (0..3).map(|k| lam[k] * v[i][k] * v[j][k]).sum();
             }
         }
-        let s = top_eigenvalues(&a, n, 1e-14, n, &Silent).unwrap().unwrap();
-        assert!(top_eigenvalues(&a, n, 1e-14, 2, &Silent).unwrap().is_none());
+        let diag: Vec<f64> = (0..n).map(|i| a[i * n + i]).collect();
+        let row = |i: usize, out: &mut [f64]| out.copy_from_slice(&a[i * n..(i + 1) * n]);
+        let s = top_eigenvalues(&diag, row, 1e-14, n, &Silent)
+            .unwrap()
+            .unwrap();
+        assert!(
+            top_eigenvalues(&diag, row, 1e-14, 2, &Silent)
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(s.rank, 3);
         for (got, want) in s.eigenvalues.iter().zip(lam) {
             assert!((got - want).abs() < 1e-12, "{got} {want}");
