@@ -33,13 +33,20 @@ pub fn knn(x: &Points<'_>, k: usize) -> Vec<(usize, f64)> {
                 for r in 0..rows {
                     let i = start + r;
                     best.clear();
-                    let gi = g.col_as_slice(r);
-                    for (j, (&nj, &gij)) in norms.iter().zip(gi).enumerate() {
-                        if j == i {
-                            continue;
+                    // Candidate distances in one vectorisable sweep, then a scan whose test
+                    // against the current k-th distance is almost always false.
+                    let gi = g.col_as_slice_mut(r);
+                    let ni = norms[i];
+                    gi.iter_mut()
+                        .zip(&norms)
+                        .for_each(|(gij, nj)| *gij = ni + nj - 2.0 * *gij);
+                    gi[i] = f64::INFINITY;
+                    let mut worst = f64::INFINITY;
+                    for (j, &d2) in gi.iter().enumerate() {
+                        if j != i && (best.len() < k || d2 <= worst) {
+                            push_best(&mut best, k, (d2, j));
+                            worst = best.last().map_or(f64::INFINITY, |b| b.0);
                         }
-                        let d2 = norms[i] + nj - 2.0 * gij;
-                        push_best(&mut best, k, (d2, j));
                     }
                     for (slot, &(_, j)) in ob[r * k..(r + 1) * k].iter_mut().zip(&best) {
                         *slot = (j, sq_dist(x.row(i), x.row(j)));

@@ -13,6 +13,9 @@ use super::linalg::{self, ROW_BLOCK};
 use crate::error::Result;
 use crate::par::Monitor;
 
+/// Multiply-adds per step below which the step runs sequentially.
+const PARALLEL_WORK: usize = 1 << 20;
+
 /// Outcome: the eigenvalues of `L Lᵀ` in decreasing order, the rank used and the trace of the
 /// remainder (an upper bound on every eigenvalue's error).
 pub struct PivotedSpectrum {
@@ -63,16 +66,25 @@ pub fn top_eigenvalues(
         row_of(piv, &mut prow);
         let lp: Vec<f64> = l[piv * cap..piv * cap + rank].to_vec();
         let scale = 1.0 / dmax.sqrt();
-        col.par_chunks_mut(ROW_BLOCK)
-            .zip(l.par_chunks(ROW_BLOCK * cap))
-            .enumerate()
-            .for_each(|(b, (cb, lb))| {
-                for (k, c) in cb.iter_mut().enumerate() {
-                    let i = b * ROW_BLOCK + k;
-                    let li = &lb[k * cap..k * cap + rank];
-                    *c = (prow[i] - linalg::dot(li, &lp)) * scale;
-                }
-            });
+        let fill = |(b, (cb, lb)): (usize, (&mut [f64], &[f64]))| {
+            for (k, c) in cb.iter_mut().enumerate() {
+                let i = b * ROW_BLOCK + k;
+                let li = &lb[k * cap..k * cap + rank];
+                *c = (prow[i] - linalg::dot(li, &lp)) * scale;
+            }
+        };
+        // Small steps run on this thread: waking the pool would cost more CPU than it saves.
+        if n * rank < PARALLEL_WORK {
+            col.chunks_mut(ROW_BLOCK)
+                .zip(l.chunks(ROW_BLOCK * cap))
+                .enumerate()
+                .for_each(fill);
+        } else {
+            col.par_chunks_mut(ROW_BLOCK)
+                .zip(l.par_chunks(ROW_BLOCK * cap))
+                .enumerate()
+                .for_each(fill);
+        }
         for i in 0..n {
             l[i * cap + rank] = col[i];
             resid[i] = (resid[i] - col[i] * col[i]).max(0.0);
