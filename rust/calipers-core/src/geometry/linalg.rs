@@ -135,8 +135,9 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// two) so that loops over it vectorise: libm's `exp` was 70% of the Nyström run time.
 #[inline]
 pub fn exp_nonpos(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1; // low 32 bits zero: k·LN2_HI is exact
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    // fdlibm's split of ln 2: the high part's low 32 bits are zero, so k·LN2_HI is exact.
+    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
     const SHIFTER: f64 = 6_755_399_441_055_744.0; // 1.5·2^52: adding it rounds to an integer
     const INV_FACT: [f64; 14] = [
         1.0,
