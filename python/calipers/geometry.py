@@ -23,7 +23,8 @@ Two ways to get the eigenvalues:
     so this costs ``O(n² d + n r²)``; when the rank would exceed ``max(n/8, 4·n_eigs, 512)``
     (slowly decaying spectra, e.g. 64-d embeddings) it switches to a full dense symmetric
     eigendecomposition (``O(n³)``, much slower: see ``bench/RESULTS.md``).
-    Peak memory about ``12 n²`` bytes (operator plus the upper triangle for the median).
+    Peak memory about ``8 n²`` bytes (the kernel; the median is selected in place and the
+    normalisations are kept as a diagonal scaling, applied to the pivot rows only).
 ``method="nystrom"``
     Landmark Nyström factorisation ``K ≈ F Fᵀ`` with ``n_landmarks`` uniformly drawn landmarks
     (seeded); the normalisations act on the rows of ``F`` and the eigenvalues come from an
@@ -371,9 +372,9 @@ class DiffusionMap:
     ``exp(-||x_i - x_j||² / epsilon)`` on the union of the kNN edges (symmetrised by max) plus
     self-loops of weight 1, α density normalisation ``K_a = Q^-α K Q^-α``, and the symmetric
     conjugate ``A = P^{-1/2} K_a P^{-1/2}`` of the Markov matrix ``P⁻¹ K_a``. The top
-    ``n_components + 1`` eigenpairs of ``A`` come from Lanczos with full reorthogonalisation
-    (residual ≤ ``tol``); the trivial pair (λ = 1, constant ψ) is dropped. This operator is NOT
-    the dense LES operator: its leading eigenvalues cluster near 1.
+    ``n_components + 1`` eigenpairs of ``A`` come from thick-restart Lanczos with full
+    reorthogonalisation (residual ≤ ``tol``); the trivial pair (λ = 1, constant ψ) is dropped.
+    This operator is NOT the dense LES operator: its leading eigenvalues cluster near 1.
 
     Parameters
     ----------

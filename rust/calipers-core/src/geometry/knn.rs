@@ -19,31 +19,42 @@ pub fn knn(x: &Points<'_>, k: usize) -> Vec<(usize, f64)> {
     let mut out = vec![(0usize, 0.0f64); n * k];
     out.par_chunks_mut(QUERY_BLOCK * k)
         .enumerate()
-        .for_each(|(b, ob)| {
-            let start = b * QUERY_BLOCK;
-            let rows = ob.len() / k;
-            let q = all.subrows(start, rows);
-            // n × rows, column-major: each query's inner products are one contiguous column.
-            let mut g = Mat::<f64>::zeros(n, rows);
-            linalg::gemm(g.as_mut(), all, q.transpose());
-            let mut best: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
-            for r in 0..rows {
-                let i = start + r;
-                best.clear();
-                let gi = g.col_as_slice(r);
-                for (j, (&nj, &gij)) in norms.iter().zip(gi).enumerate() {
-                    if j == i {
-                        continue;
+        // One n × QUERY_BLOCK product buffer per worker, reused: allocating it per block cost
+        // more in page faults than the product itself.
+        .for_each_init(
+            || Mat::<f64>::zeros(n, QUERY_BLOCK),
+            |g, (b, ob)| {
+                let start = b * QUERY_BLOCK;
+                let rows = ob.len() / k;
+                let q = all.subrows(start, rows);
+                // n × rows, column-major: each query's inner products are one contiguous column.
+                linalg::gemm(g.as_mut().subcols_mut(0, rows), all, q.transpose());
+                let mut best: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
+                for r in 0..rows {
+                    let i = start + r;
+                    best.clear();
+                    // Candidate distances in one vectorisable sweep, then a scan whose test
+                    // against the current k-th distance is almost always false.
+                    let gi = g.col_as_slice_mut(r);
+                    let ni = norms[i];
+                    gi.iter_mut()
+                        .zip(&norms)
+                        .for_each(|(gij, nj)| *gij = ni + nj - 2.0 * *gij);
+                    gi[i] = f64::INFINITY;
+                    let mut worst = f64::INFINITY;
+                    for (j, &d2) in gi.iter().enumerate() {
+                        if j != i && (best.len() < k || d2 <= worst) {
+                            push_best(&mut best, k, (d2, j));
+                            worst = best.last().map_or(f64::INFINITY, |b| b.0);
+                        }
                     }
-                    let d2 = norms[i] + nj - 2.0 * gij;
-                    push_best(&mut best, k, (d2, j));
+                    for (slot, &(_, j)) in ob[r * k..(r + 1) * k].iter_mut().zip(&best) {
+                        *slot = (j, sq_dist(x.row(i), x.row(j)));
+                    }
+                    ob[r * k..(r + 1) * k].sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
                 }
-                for (slot, &(_, j)) in ob[r * k..(r + 1) * k].iter_mut().zip(&best) {
-                    *slot = (j, sq_dist(x.row(i), x.row(j)));
-                }
-                ob[r * k..(r + 1) * k].sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-            }
-        });
+            },
+        );
     out
 }
 

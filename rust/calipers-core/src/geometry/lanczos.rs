@@ -1,12 +1,18 @@
-//! Leading eigenpairs of a symmetric sparse matrix by Lanczos with full reorthogonalisation.
+//! Leading eigenpairs of a symmetric sparse matrix by thick-restart Lanczos (Wu & Simon 2000)
+//! with full reorthogonalisation.
 //!
-//! The Krylov basis grows until the largest `nev` Ritz pairs have residual norms
-//! `|β_m s_{m,i}| ≤ tol` (each Ritz value is then within `tol` of an eigenvalue). Every reduction
-//! is a sequential loop over a fixed partition, so the result is bit-identical for any number of
-//! threads. Single-pass sketches are deliberately not used: on kNN operators, whose leading
-//! eigenvalues cluster near 1, they are badly inaccurate.
+//! The basis holds at most `m ≈ 2·nev + 24` vectors (contiguous columns), so each step's
+//! reorthogonalisation reads a small, cache-friendly block instead of a basis that grows with
+//! the iteration count. When it is full, the projected matrix `T = Vᵀ A V` gives Ritz pairs; the
+//! top ones whose residual norms `|β s_{m,i}|` are all ≤ `tol` are returned (each Ritz value is
+//! then within `tol` of an eigenvalue); otherwise the best `keep` Ritz vectors and the residual
+//! vector become the start of the next cycle. Every reduction runs over a fixed partition of the
+//! rows and is summed in order, so the result is bit-identical for any number of threads.
+//! Single-pass sketches are deliberately not used: on kNN operators, whose leading eigenvalues
+//! cluster near 1, they are badly inaccurate.
 
-use faer::Mat;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::linalg::{self, ROW_BLOCK};
@@ -46,6 +52,9 @@ pub struct Eigenpairs {
     pub converged: bool,
 }
 
+/// Rows per fixed part of the parallel reductions (a multiple of 8: parts stay aligned).
+const PART_ROWS: usize = 2048;
+
 /// Top `nev` (largest algebraic) eigenpairs of the symmetric `a`.
 pub fn top_eigenpairs(
     a: &Csr,
@@ -61,68 +70,127 @@ pub fn top_eigenpairs(
             format!("needs 1 <= n_eigs <= n = {n} (got {nev})"),
         ));
     }
-    let max_dim = n.min((12 * nev).max(400));
-    let mut next_check = n.min((2 * nev + 20).max(nev + 10));
+    let m = n.min((2 * nev + 24).max(nev + 32));
+    let keep = (nev + (m - nev) / 2).min(m.saturating_sub(1)).max(1);
+    let max_matvecs = (60 * m).max(3000);
     let mut rng = Rng::new(seed);
-    let mut basis: Vec<Vec<f64>> = Vec::new();
-    let mut alpha: Vec<f64> = Vec::new();
-    let mut beta: Vec<f64> = Vec::new();
-    let mut v = random_unit(n, &mut rng, &basis)?;
-    let mut w = vec![0.0; n];
+    // Columns 0..m are the basis, column m the next (residual) direction.
+    let mut v = Mat::<f64>::zeros(n, m + 1);
+    let mut t = Mat::<f64>::zeros(m, m);
+    let mut w = Mat::<f64>::zeros(n, 1);
+    random_unit(v.as_mut(), 0, &mut rng)?;
+    let (mut j, mut beta, mut matvecs) = (0usize, 0.0f64, 0usize);
     loop {
-        a.matvec(&v, &mut w);
-        basis.push(v);
-        let h1 = project_out(&basis, &mut w);
-        let h2 = project_out(&basis, &mut w);
-        let j = basis.len() - 1;
-        alpha.push(h1[j] + h2[j]);
-        let b = linalg::dot(&w, &w).sqrt();
-        let m = basis.len();
-        if m == next_check || m == max_dim {
-            let ritz = ritz_pairs(&alpha, &beta, nev.min(m))?;
-            let worst = ritz
-                .1
-                .iter()
-                .map(|&s_last| (b * s_last).abs())
-                .fold(0.0, f64::max);
-            let converged = worst <= tol;
-            if converged || m == max_dim || nev > m {
-                if nev > m {
-                    return Err(Error::Numerical(format!(
-                        "the Krylov space has dimension {m} < {nev}; the operator is reducible"
-                    )));
+        while j < m {
+            a.matvec(v.col_as_slice(j), w.col_as_slice_mut(0));
+            matvecs += 1;
+            // The couplings already known from T (β_{j−1}, or the kept Ritz vectors' after a
+            // restart) and the Rayleigh quotient α are removed first, so that the full pass
+            // only corrects rounding-level components and one pass is nearly always enough.
+            let mut h = vec![0.0; j + 1];
+            for i in 0..j {
+                if t[(i, j)] != 0.0 {
+                    h[i] = t[(i, j)];
+                    axpy(-h[i], v.col_as_slice(i), w.col_as_slice_mut(0));
                 }
-                let vectors = ritz_vectors(&basis, &ritz.2);
-                return Ok(Eigenpairs {
-                    values: ritz.0,
-                    vectors,
-                    converged,
-                });
             }
-            next_check = max_dim.min(m + m / 2);
-            monitor.tick(m, max_dim)?;
+            h[j] = linalg::dot(v.col_as_slice(j), w.col_as_slice(0));
+            axpy(-h[j], v.col_as_slice(j), w.col_as_slice_mut(0));
+            let before = norm(w.col_as_slice(0));
+            let h1 = project_out(v.as_ref().subcols(0, j + 1), w.col_as_slice_mut(0));
+            h.iter_mut().zip(&h1).for_each(|(x, y)| *x += y);
+            let mut b = norm(w.col_as_slice(0));
+            // Second pass (DGKS) only when the first one cancelled much of w.
+            if b < std::f64::consts::FRAC_1_SQRT_2 * before {
+                let h2 = project_out(v.as_ref().subcols(0, j + 1), w.col_as_slice_mut(0));
+                h.iter_mut().zip(&h2).for_each(|(x, y)| *x += y);
+                b = norm(w.col_as_slice(0));
+            }
+            for (i, &hi) in h.iter().enumerate() {
+                t[(i, j)] = hi;
+                t[(j, i)] = hi;
+            }
+            let scale = (0..=j).map(|i| t[(i, i)].abs()).fold(1e-300, f64::max);
+            if b > 1e-12 * scale {
+                beta = b;
+                let (src, dst) = (w.col_as_slice(0), v.col_as_slice_mut(j + 1));
+                dst.iter_mut().zip(src).for_each(|(d, s)| *d = s / b);
+            } else {
+                // Invariant subspace: go on with a fresh direction orthogonal to it (none is
+                // needed once the basis spans the whole space).
+                beta = 0.0;
+                if j + 1 < n {
+                    random_unit(v.as_mut(), j + 1, &mut rng)?;
+                }
+            }
+            if j + 1 < m {
+                t[(j + 1, j)] = beta;
+                t[(j, j + 1)] = beta;
+            }
+            j += 1;
         }
-        if b > 1e-10 * alpha.iter().map(|a| a.abs()).fold(1e-300, f64::max) {
-            beta.push(b);
-            w.iter_mut().for_each(|x| *x /= b);
-            v = std::mem::replace(&mut w, vec![0.0; n]);
-        } else {
-            // Invariant subspace found: continue with a fresh direction orthogonal to it.
-            beta.push(0.0);
-            v = random_unit(n, &mut rng, &basis)?;
+        let (values, vecs) = linalg::sym_eig(t.as_ref(), true)?;
+        let s = vecs.ok_or_else(|| Error::Numerical("projected eigenvectors missing".into()))?;
+        // Ritz pairs in decreasing order of value.
+        let order: Vec<usize> = (0..m).rev().collect();
+        let residual = |c: usize| (beta * s[(m - 1, c)]).abs();
+        let converged = order[..nev].iter().all(|&c| residual(c) <= tol);
+        if converged || matvecs >= max_matvecs || m == n {
+            let top = Mat::<f64>::from_fn(m, nev, |i, c| s[(i, order[c])]);
+            return Ok(Eigenpairs {
+                values: order[..nev].iter().map(|&c| values[c]).collect(),
+                vectors: combine(v.as_ref().subcols(0, m), top.as_ref()),
+                converged: converged || m == n,
+            });
         }
+        // Thick restart: the best `keep` Ritz vectors, then the residual direction.
+        let kept = Mat::<f64>::from_fn(m, keep, |i, c| s[(i, order[c])]);
+        let y = combine(v.as_ref().subcols(0, m), kept.as_ref());
+        v.as_mut().subcols_mut(0, keep).copy_from(&y);
+        let (head, tail) = v.as_mut().split_at_col_mut(m);
+        head.col_mut(keep).copy_from(tail.col(0));
+        t.fill(0.0);
+        for c in 0..keep {
+            t[(c, c)] = values[order[c]];
+            let coupling = beta * s[(m - 1, order[c])];
+            t[(c, keep)] = coupling;
+            t[(keep, c)] = coupling;
+        }
+        j = keep;
+        monitor.tick(matvecs, max_matvecs)?;
     }
 }
 
-fn random_unit(n: usize, rng: &mut Rng, basis: &[Vec<f64>]) -> Result<Vec<f64>> {
+/// `y += a x` (sequential: too little work per call to pay for waking the pool).
+fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
+}
+
+fn norm(x: &[f64]) -> f64 {
+    linalg::dot(x, x).sqrt()
+}
+
+/// Writes a random unit vector orthogonal to columns `0..col` of `v` into column `col`.
+fn random_unit(mut v: MatMut<'_, f64>, col: usize, rng: &mut Rng) -> Result<()> {
+    let n = v.nrows();
+    let mut x = Mat::<f64>::zeros(n, 1);
     for _ in 0..8 {
-        let mut v: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
-        project_out(basis, &mut v);
-        project_out(basis, &mut v);
-        let norm = linalg::dot(&v, &v).sqrt();
-        if norm > 1e-8 {
-            v.iter_mut().for_each(|x| *x /= norm);
-            return Ok(v);
+        x.col_as_slice_mut(0)
+            .iter_mut()
+            .for_each(|e| *e = rng.normal());
+        for _ in 0..2 {
+            project_out(v.as_ref().subcols(0, col), x.col_as_slice_mut(0));
+        }
+        let nrm = norm(x.col_as_slice(0));
+        if nrm > 1e-8 {
+            let dst = v.as_mut().col_mut(col);
+            dst.try_as_col_major_mut()
+                .map(|d| d.as_slice_mut())
+                .ok_or_else(|| Error::Numerical("basis column not contiguous".into()))?
+                .iter_mut()
+                .zip(x.col_as_slice(0))
+                .for_each(|(d, s)| *d = s / nrm);
+            return Ok(());
         }
     }
     Err(Error::Numerical(
@@ -130,69 +198,70 @@ fn random_unit(n: usize, rng: &mut Rng, basis: &[Vec<f64>]) -> Result<Vec<f64>> 
     ))
 }
 
-/// `w -= V (Vᵀ w)`; returns `Vᵀ w`.
-fn project_out(basis: &[Vec<f64>], w: &mut [f64]) -> Vec<f64> {
-    if basis.is_empty() {
+/// `w -= V (Vᵀ w)` for the orthonormal columns `V`; returns `Vᵀ w`. Partial products over fixed
+/// row parts are summed in part order (thread-count independent).
+fn project_out(v: MatRef<'_, f64>, w: &mut [f64]) -> Vec<f64> {
+    let c = v.ncols();
+    if c == 0 {
         return Vec::new();
     }
-    let h: Vec<f64> = basis.par_iter().map(|v| linalg::dot(v, w)).collect();
-    w.par_chunks_mut(ROW_BLOCK).enumerate().for_each(|(b, wb)| {
-        let (off, len) = (b * ROW_BLOCK, wb.len());
-        for (v, &hj) in basis.iter().zip(&h) {
-            for (x, vi) in wb.iter_mut().zip(&v[off..off + len]) {
-                *x -= hj * vi;
-            }
+    let partials: Vec<Vec<f64>> = w
+        .par_chunks(PART_ROWS)
+        .enumerate()
+        .map(|(p, wp)| {
+            let vp = v.subrows(p * PART_ROWS, wp.len());
+            (0..c).map(|k| linalg::dot(column(vp, k), wp)).collect()
+        })
+        .collect();
+    let mut h = vec![0.0; c];
+    for part in &partials {
+        h.iter_mut().zip(part).for_each(|(x, y)| *x += y);
+    }
+    w.par_chunks_mut(PART_ROWS).enumerate().for_each(|(p, wp)| {
+        let vp = v.subrows(p * PART_ROWS, wp.len());
+        for (k, &hk) in h.iter().enumerate() {
+            wp.iter_mut()
+                .zip(column(vp, k))
+                .for_each(|(x, vi)| *x -= hk * vi);
         }
     });
     h
 }
 
-/// Top `k` Ritz values (decreasing), the last components of their eigenvectors, and those
-/// eigenvectors (`m × k`) of the tridiagonal `T`.
-fn ritz_pairs(alpha: &[f64], beta: &[f64], k: usize) -> Result<(Vec<f64>, Vec<f64>, Mat<f64>)> {
-    let m = alpha.len();
-    let t = Mat::<f64>::from_fn(m, m, |i, j| {
-        if i == j {
-            alpha[i]
-        } else if i == j + 1 {
-            beta[j]
-        } else if j == i + 1 {
-            beta[i]
-        } else {
-            0.0
-        }
-    });
-    let (vals, vecs) = linalg::sym_eig(t.as_ref(), true)?;
-    let vecs = vecs.ok_or_else(|| Error::Numerical("tridiagonal eigenvectors missing".into()))?;
-    let order: Vec<usize> = (0..m).rev().take(k).collect();
-    let values = order.iter().map(|&c| vals[c]).collect();
-    let last = order.iter().map(|&c| vecs[(m - 1, c)]).collect();
-    let s = Mat::<f64>::from_fn(m, k, |i, c| vecs[(i, order[c])]);
-    Ok((values, last, s))
+/// Column `k` of a column-major view as a slice.
+fn column(v: MatRef<'_, f64>, k: usize) -> &[f64] {
+    v.col(k)
+        .try_as_col_major()
+        .map(|c| c.as_slice())
+        .unwrap_or(&[])
 }
 
-/// `Y = V S` for the basis columns `V` (`n × m`) and `S` (`m × k`).
-fn ritz_vectors(basis: &[Vec<f64>], s: &Mat<f64>) -> Mat<f64> {
-    let n = basis.first().map_or(0, |v| v.len());
-    let k = s.ncols().max(1);
-    let s_rows: Vec<Vec<f64>> = (0..s.nrows())
-        .map(|j| (0..s.ncols()).map(|c| s[(j, c)]).collect())
+/// `V S` (`n × k`), computed over fixed row parts in parallel.
+fn combine(v: MatRef<'_, f64>, s: MatRef<'_, f64>) -> Mat<f64> {
+    let (n, k) = (v.nrows(), s.ncols());
+    let mut out = Mat::<f64>::zeros(n, k);
+    let parts: Vec<(usize, Mat<f64>)> = (0..n.div_ceil(PART_ROWS))
+        .into_par_iter()
+        .map(|p| {
+            let (start, len) = (p * PART_ROWS, PART_ROWS.min(n - p * PART_ROWS));
+            let mut block = Mat::<f64>::zeros(len, k);
+            matmul(
+                block.as_mut(),
+                Accum::Replace,
+                v.subrows(start, len),
+                s,
+                1.0,
+                Par::Seq,
+            );
+            (start, block)
+        })
         .collect();
-    let mut rows = vec![0.0f64; n * k];
-    rows.par_chunks_mut(ROW_BLOCK * k)
-        .enumerate()
-        .for_each(|(b, yb)| {
-            let off = b * ROW_BLOCK;
-            for (v, sj) in basis.iter().zip(&s_rows) {
-                for (r, yr) in yb.chunks_mut(k).enumerate() {
-                    let vij = v[off + r];
-                    for (y, sjc) in yr.iter_mut().zip(sj) {
-                        *y += vij * sjc;
-                    }
-                }
-            }
-        });
-    Mat::<f64>::from_fn(n, s.ncols(), |i, c| rows[i * k + c])
+    for (start, block) in parts {
+        out.as_mut()
+            .subrows_mut(start, block.nrows())
+            .copy_from(&block);
+    }
+    out
 }
 
 #[cfg(test)]

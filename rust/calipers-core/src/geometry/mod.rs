@@ -170,10 +170,12 @@ fn exact_spectrum(
         ));
     }
     par::install(|| {
-        let (a, eps) = kernel::dense_operator(x, sigma)?;
+        let op = kernel::dense_operator(x, sigma)?;
+        let eps = op.bandwidth;
         // Past this rank the spectrum decays too slowly for the low-rank route to pay off.
         let max_rank = x.n.min((x.n / 8).max(4 * n_eigs).max(512));
-        if let Some(s) = pivchol::top_eigenvalues(&a, x.n, tol, max_rank, monitor)? {
+        let row_of = |i: usize, out: &mut [f64]| op.row_into(i, out);
+        if let Some(s) = pivchol::top_eigenvalues(&op.diagonal(), row_of, tol, max_rank, monitor)? {
             return Ok(Spectrum {
                 eigenvalues: s.eigenvalues,
                 bandwidth: eps,
@@ -181,6 +183,7 @@ fn exact_spectrum(
                 error_bound: s.residual_trace,
             });
         }
+        let a = op.into_matrix();
         let (mut values, _) =
             linalg::sym_eig(faer::MatRef::from_row_major_slice(&a, x.n, x.n), false)?;
         values.reverse();

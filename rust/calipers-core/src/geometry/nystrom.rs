@@ -10,7 +10,7 @@ use faer::{Mat, MatMut, MatRef};
 use rayon::prelude::*;
 
 use super::Points;
-use super::linalg::{self, ROW_BLOCK, sq_dist};
+use super::linalg::{self, ROW_BLOCK, exp_nonpos, sq_dist};
 use crate::error::{Error, Result};
 use crate::par::Monitor;
 
@@ -27,7 +27,7 @@ pub fn top_eigenvalues(
     let m = landmarks.len();
     let inv = 1.0 / eps;
     let w = Mat::<f64>::from_fn(m, m, |a, b| {
-        (-sq_dist(x.row(landmarks[a]), x.row(landmarks[b])) * inv).exp()
+        exp_nonpos(-sq_dist(x.row(landmarks[a]), x.row(landmarks[b])) * inv)
     });
     let (wvals, u) = linalg::sym_eig(w.as_ref(), true)?;
     let u = u.ok_or_else(|| Error::Numerical("landmark eigenvectors missing".into()))?;
@@ -59,16 +59,23 @@ fn factor_rows(x: &Points<'_>, landmarks: &[usize], inv: f64, rmat: MatRef<'_, f
     if r == 0 {
         return f;
     }
+    // Landmark coordinates gathered once, contiguous, for cache-friendly distance sweeps.
+    let lm: Vec<f64> = landmarks.iter().flat_map(|&a| x.row(a)).copied().collect();
     f.par_chunks_mut(ROW_BLOCK * r)
         .enumerate()
         .for_each(|(b, fb)| {
             let rows = fb.len() / r;
-            let c = Mat::<f64>::from_fn(rows, m, |k, a| {
-                (-sq_dist(x.row(b * ROW_BLOCK + k), x.row(landmarks[a])) * inv).exp()
-            });
+            let mut c = vec![0.0f64; rows * m];
+            for (k, ck) in c.chunks_exact_mut(m).enumerate() {
+                let xi = x.row(b * ROW_BLOCK + k);
+                for (v, la) in ck.iter_mut().zip(lm.chunks_exact(x.d)) {
+                    *v = sq_dist(xi, la);
+                }
+                ck.iter_mut().for_each(|v| *v = exp_nonpos(-*v * inv));
+            }
             linalg::gemm(
                 MatMut::from_row_major_slice_mut(fb, rows, r),
-                c.as_ref(),
+                MatRef::from_row_major_slice(&c, rows, m),
                 rmat,
             );
         });

@@ -13,6 +13,9 @@ use super::linalg::{self, ROW_BLOCK};
 use crate::error::Result;
 use crate::par::Monitor;
 
+/// Multiply-adds per step below which the step runs sequentially.
+const PARALLEL_WORK: usize = 1 << 20;
+
 /// Outcome: the eigenvalues of `L Lᵀ` in decreasing order, the rank used and the trace of the
 /// remainder (an upper bound on every eigenvalue's error).
 pub struct PivotedSpectrum {
@@ -21,22 +24,25 @@ pub struct PivotedSpectrum {
     pub residual_trace: f64,
 }
 
-/// Pivoted Cholesky of the row-major symmetric PSD `n × n` matrix `a`; `None` when the rank
-/// would exceed `max_rank` before the remainder's trace falls to `tol`.
+/// Pivoted Cholesky of a symmetric PSD `n × n` matrix given by its diagonal and a function that
+/// writes row `i` into a buffer (only the pivot rows are ever read); `None` when the rank would
+/// exceed `max_rank` before the remainder's trace falls to `tol`.
 pub fn top_eigenvalues(
-    a: &[f64],
-    n: usize,
+    diagonal: &[f64],
+    row_of: impl Fn(usize, &mut [f64]),
     tol: f64,
     max_rank: usize,
     monitor: &dyn Monitor,
 ) -> Result<Option<PivotedSpectrum>> {
-    let mut resid: Vec<f64> = (0..n).map(|i| a[i * n + i].max(0.0)).collect();
+    let n = diagonal.len();
+    let mut resid: Vec<f64> = diagonal.iter().map(|v| v.max(0.0)).collect();
     let max_diag = resid.iter().cloned().fold(0.0, f64::max);
     // Below this a pivot is rounding noise: stop rather than amplify it.
     let floor = 64.0 * f64::EPSILON * max_diag;
     let mut cap = n.min(256);
     let mut l = vec![0.0f64; n * cap];
     let mut col = vec![0.0f64; n];
+    let mut prow = vec![0.0f64; n];
     let mut rank = 0;
     while rank < n {
         let trace: f64 = resid.iter().sum();
@@ -57,19 +63,28 @@ pub fn top_eigenvalues(
             l = grow_rows(&l, n, cap, new_cap);
             cap = new_cap;
         }
-        let prow = &a[piv * n..(piv + 1) * n];
+        row_of(piv, &mut prow);
         let lp: Vec<f64> = l[piv * cap..piv * cap + rank].to_vec();
         let scale = 1.0 / dmax.sqrt();
-        col.par_chunks_mut(ROW_BLOCK)
-            .zip(l.par_chunks(ROW_BLOCK * cap))
-            .enumerate()
-            .for_each(|(b, (cb, lb))| {
-                for (k, c) in cb.iter_mut().enumerate() {
-                    let i = b * ROW_BLOCK + k;
-                    let li = &lb[k * cap..k * cap + rank];
-                    *c = (prow[i] - linalg::dot(li, &lp)) * scale;
-                }
-            });
+        let fill = |(b, (cb, lb)): (usize, (&mut [f64], &[f64]))| {
+            for (k, c) in cb.iter_mut().enumerate() {
+                let i = b * ROW_BLOCK + k;
+                let li = &lb[k * cap..k * cap + rank];
+                *c = (prow[i] - linalg::dot(li, &lp)) * scale;
+            }
+        };
+        // Small steps run on this thread: waking the pool would cost more CPU than it saves.
+        if n * rank < PARALLEL_WORK {
+            col.chunks_mut(ROW_BLOCK)
+                .zip(l.chunks(ROW_BLOCK * cap))
+                .enumerate()
+                .for_each(fill);
+        } else {
+            col.par_chunks_mut(ROW_BLOCK)
+                .zip(l.par_chunks(ROW_BLOCK * cap))
+                .enumerate()
+                .for_each(fill);
+        }
         for i in 0..n {
             l[i * cap + rank] = col[i];
             resid[i] = (resid[i] - col[i] * col[i]).max(0.0);
@@ -141,8 +156,16 @@ mod tests {
                 a[i * n + j] = (0..3).map(|k| lam[k] * v[i][k] * v[j][k]).sum();
             }
         }
-        let s = top_eigenvalues(&a, n, 1e-14, n, &Silent).unwrap().unwrap();
-        assert!(top_eigenvalues(&a, n, 1e-14, 2, &Silent).unwrap().is_none());
+        let diag: Vec<f64> = (0..n).map(|i| a[i * n + i]).collect();
+        let row = |i: usize, out: &mut [f64]| out.copy_from_slice(&a[i * n..(i + 1) * n]);
+        let s = top_eigenvalues(&diag, row, 1e-14, n, &Silent)
+            .unwrap()
+            .unwrap();
+        assert!(
+            top_eigenvalues(&diag, row, 1e-14, 2, &Silent)
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(s.rank, 3);
         for (got, want) in s.eigenvalues.iter().zip(lam) {
             assert!((got - want).abs() < 1e-12, "{got} {want}");
