@@ -8,6 +8,7 @@
 pub mod dominance;
 pub mod error;
 pub mod fairness;
+pub mod fastmath;
 pub mod geometry;
 pub mod irt;
 pub mod knn;

@@ -8,7 +8,6 @@
 //! * [`diffusion_map`]: the kNN-sparse diffusion operator and its leading eigenpairs (Lanczos).
 
 pub mod kernel;
-pub mod knn;
 pub mod lanczos;
 pub mod linalg;
 pub mod nystrom;
@@ -294,6 +293,14 @@ pub struct DiffusionMapParams {
     pub seed: u64,
 }
 
+/// Every point's `k` nearest other points as `(index, squared distance)`, row-major `n × k`,
+/// from the shared exact search (certified equal to brute force).
+fn knn_pairs(x: &Points<'_>, k: usize) -> Result<Vec<(usize, f64)>> {
+    let points = crate::knn::Points::new(x.data, x.d)?;
+    let found = crate::knn::exact_knn(points, k, &par::Silent)?;
+    Ok(found.indices.into_iter().zip(found.sqdist).collect())
+}
+
 /// kNN diffusion map: exact kNN graph, Gaussian weights symmetrised by max with self-loops,
 /// α density normalisation, symmetric conjugate, top `n_components + 1` eigenpairs by Lanczos.
 pub fn diffusion_map(
@@ -314,7 +321,7 @@ pub fn diffusion_map(
         ));
     }
     par::install(|| {
-        let neighbours = knn::knn(x, p.k);
+        let neighbours = knn_pairs(x, p.k)?;
         monitor.tick(1, 3)?;
         let epsilon = match p.epsilon {
             Some(e) => e,

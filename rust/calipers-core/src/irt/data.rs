@@ -95,7 +95,7 @@ impl<'a, C: Cell> Responses<'a, C> {
     }
 }
 
-pub use super::fastmath::{bernoulli_loglik, sigmoid, softplus};
+pub use crate::fastmath::{bernoulli_loglik, sigmoid, softplus};
 
 /// Logit of a proportion, clipped away from 0 and 1.
 pub fn clipped_logit(p: f64) -> f64 {

@@ -9,13 +9,13 @@
 use rayon::prelude::*;
 
 use super::data::{Cell, Responses};
-use super::fastmath::sigmoid;
 use super::kernels::{ItemSums, RowSums};
 use super::linalg;
 use super::params::{
     Fit, FitOptions, Params, Slopes, dot, initial_params, loglik, max_change, orient, standardise,
 };
 use crate::error::{Error, Result};
+use crate::fastmath::sigmoid;
 use crate::par::{self, Monitor};
 
 /// Largest move of any single parameter in one Newton step.

@@ -6,7 +6,7 @@
 //! (never by threads or vector width), so every machine and thread count gives the same bits.
 
 use super::data::Cell;
-use super::fastmath::{bernoulli_loglik, sigmoid};
+use crate::fastmath::{bernoulli_loglik, sigmoid};
 
 /// Cells per block of the row kernel: the block's terms are buffered, then summed pairwise.
 const BLOCK: usize = 64;

@@ -9,7 +9,6 @@
 
 mod data;
 mod em;
-mod fastmath;
 mod jml;
 mod kernels;
 mod linalg;

@@ -1,4 +1,5 @@
-//! Branch-free `exp`, logistic and softplus for the IRT cell loops.
+//! Branch-free `exp`, logistic and softplus for the cell loops of IRT and the kernels of
+//! geometry.
 //!
 //! libm's `exp` and `ln_1p` are scalar calls, so loops over cells that use them cannot be
 //! vectorised and spend most of their time there. These versions use only arithmetic, `min`/
@@ -83,6 +84,44 @@ pub fn bernoulli_loglik(y: f64, z: f64) -> f64 {
     y * z - softplus(z)
 }
 
+/// `exp(x)` for `x ≤ 0` (kernel values), within 2 ulp of the correctly rounded result for
+/// `x ≥ −708` and flushing smoothly through the subnormal range to ~0 below. Branch-free
+/// (Cody–Waite reduction, degree-13 Taylor polynomial on `|r| ≤ ln2/2`, scaling by two powers of
+/// two) so that loops over it vectorise: libm's `exp` was 70% of the Nyström run time.
+#[inline]
+pub fn exp_nonpos(x: f64) -> f64 {
+    const INV_FACT: [f64; 14] = [
+        1.0,
+        1.0,
+        1.0 / 2.0,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5_040.0,
+        1.0 / 40_320.0,
+        1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+        1.0 / 6_227_020_800.0,
+    ];
+    let x = x.clamp(-745.0, 0.0);
+    let t = x * std::f64::consts::LOG2_E + SHIFTER;
+    let kf = t - SHIFTER;
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
+    let mut p = INV_FACT[13];
+    for c in INV_FACT[..13].iter().rev() {
+        p = p * r + c;
+    }
+    // k = round(x·log2 e) ∈ [−1075, 0] sits in the low mantissa bits of t; 2^k is applied as
+    // 2^(k/2)·2^(k − k/2) so that both factors are normal numbers.
+    let k = (t.to_bits() as i64).wrapping_sub(SHIFTER.to_bits() as i64);
+    let k1 = k >> 1;
+    let two_pow = |e: i64| f64::from_bits(((e + 1023) as u64) << 52);
+    p * two_pow(k1) * two_pow(k - k1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +163,19 @@ mod tests {
         }
         assert_eq!(softplus(1000.0), 1000.0);
         assert!(softplus(-1000.0) >= 0.0 && softplus(-1000.0) < 1e-300);
+    }
+
+    #[test]
+    fn exp_nonpos_matches_libm() {
+        let mut worst = 0.0f64;
+        for i in 0..200_001 {
+            let x = -708.0 * i as f64 / 200_000.0;
+            let (got, want) = (exp_nonpos(x), x.exp());
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst <= 2.5 * f64::EPSILON, "relative error {worst}");
+        assert_eq!(exp_nonpos(0.0), 1.0);
+        assert!(exp_nonpos(-740.0) < 1e-320 && exp_nonpos(-1e9) < 1e-320);
+        assert!(exp_nonpos(-745.0) >= 0.0);
     }
 }
