@@ -11,9 +11,10 @@ Sizes (the peers get smaller sizes where the large one takes minutes on 2 cores)
      in the research notes, ~3 min under load; not rerun here to keep the script short).
   C. 2,000 × 50,000: calipers JML (time and memory).
   D. scoring one new model on 100 fixed items (MAP, MLE, EAP), time per call.
-py-irt and irtorch need torch (not installed on this machine); their anchors from the research
-notes: py-irt ~17 min at its default 2,000 epochs on 400 × 20,000; irtorch JML did not finish
-400 × 20,000 in 600 s.
+py-irt and irtorch need torch (optional for calipers): their rows in A appear when they import,
+e.g. run this script with a torch environment's Python and calipers on PYTHONPATH. Anchors from
+the research notes: py-irt ~17 min at its default 2,000 epochs on 400 × 20,000; irtorch JML did
+not finish 400 × 20,000 in 600 s.
 
 Run: .venv/bin/python bench/bench_irt.py [--quick]   (--targets: only the issue's absolute
 targets, each re-timed: best, median and max)
@@ -212,6 +213,60 @@ def girth_row(Y, truth) -> Timing | None:
     return measured("girth 0.8 (twopl_jml)", fit, describe, 1, "girth", Y.shape)
 
 
+def pyirt_row(Y, truth, epochs: int = 200) -> Timing | None:
+    """py-irt 2PL (pyro SVI). Needs torch: run this script with a torch environment's Python."""
+    try:
+        import pandas as pd
+        from py_irt.config import IrtConfig
+        from py_irt.dataset import Dataset
+        from py_irt.training import IrtModelTrainer
+    except ImportError:
+        return None
+    cols = [f"i{j}" for j in range(Y.shape[1])]
+    frame = pd.DataFrame(Y, columns=cols)
+    frame.insert(0, "subject", [f"m{i}" for i in range(Y.shape[0])])
+
+    def fit():
+        data = Dataset.from_pandas(frame, subject_column="subject", item_columns=cols)
+        config = IrtConfig(model_type="2pl", epochs=epochs, priors="vague", seed=0)
+        trainer = IrtModelTrainer(data_path=None, config=config, dataset=data, verbose=False)
+        trainer.train(device="cpu")
+        p = trainer.best_params
+        item_at = {name: k for k, name in p["item_ids"].items()}
+        subject_at = {name: k for k, name in p["subject_ids"].items()}
+        items = [item_at[c] for c in cols]
+        subjects = [subject_at[f"m{i}"] for i in range(Y.shape[0])]
+        disc, diff = np.asarray(p["disc"])[items], np.asarray(p["diff"])[items]
+        # logit = disc · (ability − diff): intercept form b = disc · diff
+        return disc * diff, disc, np.asarray(p["ability"])[subjects]
+
+    def describe(out):
+        return recovery(out[0], out[1], out[2], truth) + f" ({epochs} epochs; default 2,000)"
+
+    return measured(f"py-irt (2pl, {epochs} epochs, CPU)", fit, describe)
+
+
+def irtorch_row(Y, truth) -> Timing | None:
+    """irtorch 2PL by its JML (Adam). Needs torch."""
+    try:
+        import torch
+        from irtorch.estimation_algorithms import JML
+        from irtorch.models import TwoParameterLogistic
+    except ImportError:
+        return None
+    data = torch.tensor(Y, dtype=torch.float32)
+
+    def fit():
+        model = TwoParameterLogistic(data=data)
+        model.fit(train_data=data, algorithm=JML(), device="cpu")
+        d = model.bias_param.detach().numpy().astype(np.float64)
+        a = model.weight_param.detach().numpy().astype(np.float64)
+        theta = model.algorithm.training_theta_scores.detach().numpy()[:, 0]
+        return -d, a, theta  # logit = a·θ + d: intercept form b = −d
+
+    return measured("irtorch (2PL, JML, CPU)", fit, lambda out: recovery(*out, truth))
+
+
 def scoring_rows() -> list[Timing]:
     Y, *_ = simulate(400, 2000, seed=1)
     m = calipers_fit(Y)
@@ -281,7 +336,12 @@ def main() -> None:
         calipers_row("calipers EM (61 nodes, tol 1e-3)", Y, truth, kind="em"),
     ]
     rows.append(numpy_row(Y, truth))
-    for row in (mirt_row(Y, truth), girth_row(Y, truth)):
+    for row in (
+        mirt_row(Y, truth),
+        girth_row(Y, truth),
+        pyirt_row(Y, truth),
+        irtorch_row(Y, truth),
+    ):
         if row is not None:
             rows.append(row)
     print(table("2PL, 400 models × 2,000 items", rows, "calipers JML"))

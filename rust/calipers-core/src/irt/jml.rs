@@ -42,6 +42,7 @@ pub fn fit_jml<C: Cell>(
     let mut slope_damping = Damping::new(1, 1);
     let mut converged = false;
     let mut n_iter = 0;
+    let mut last_change = f64::INFINITY;
     while n_iter < opts.max_iter {
         n_iter += 1;
         let before = params.clone();
@@ -61,10 +62,17 @@ pub fn fit_jml<C: Cell>(
         })?;
         ensure_finite_params(&params)?;
         monitor.tick(n_iter, opts.max_iter)?;
-        if max_change(&before, &params) < opts.tol {
+        let change = max_change(&before, &params);
+        if change < opts.tol {
             converged = true;
             break;
         }
+        if change >= last_change {
+            for damping in [&mut theta_damping, &mut item_damping, &mut slope_damping] {
+                damping.trust = CAUTIOUS_TRUST;
+            }
+        }
+        last_change = change;
     }
     standardise(&mut params, opts.slopes, true);
     orient(&mut params);
@@ -151,13 +159,13 @@ fn guard(k: usize, h: &mut [f64], hmax: &[f64]) {
     }
 }
 
-/// The Newton step h⁻¹g, written into `g`. A step longer than [`TRUST`] in some coordinate
+/// The Newton step h⁻¹g, written into `g`. A step longer than `trust` in some coordinate
 /// (far from the optimum, or saturated data) is recomputed from the guarded system (see
 /// [`guard`]), which cannot overshoot, and capped at [`MAX_STEP`]; short steps near the
 /// optimum stay plain Newton, so convergence stays fast.
-fn guarded_newton(k: usize, h: &mut [f64], hmax: &[f64], g: &mut [f64]) {
+fn guarded_newton(k: usize, h: &mut [f64], hmax: &[f64], g: &mut [f64], trust: f64) {
     let (h0, g0) = (h.to_vec(), g.to_vec());
-    if linalg::solve_spd(k, h, g) && g.iter().all(|v| v.abs() <= TRUST) {
+    if linalg::solve_spd(k, h, g) && g.iter().all(|v| v.abs() <= trust) {
         return;
     }
     h.copy_from_slice(&h0);
@@ -169,9 +177,12 @@ fn guarded_newton(k: usize, h: &mut [f64], hmax: &[f64], g: &mut [f64]) {
     cap_step(g, MAX_STEP);
 }
 
-/// Largest plain-Newton move accepted without the guard (the step cap: the starting values
-/// lie on the unsaturated side of the optimum, where full Newton steps are reliable).
+/// Largest plain-Newton move accepted without the guard at first (the step cap: the starting
+/// values lie on the unsaturated side of the optimum, where full Newton steps are reliable).
 const TRUST: f64 = MAX_STEP;
+/// The bound used once the largest parameter change stops shrinking (weakly identified data,
+/// e.g. few models: LiveXiv's 19 models oscillate under full steps and converge under this).
+const CAUTIOUS_TRUST: f64 = 0.5;
 
 /// Fraction of the curvature bound below which Newton systems are raised (see [`guard`]).
 const GUARD: f64 = 0.5;
@@ -183,6 +194,8 @@ struct Damping {
     width: usize,
     prev: Vec<f64>,
     radius: Vec<f64>,
+    /// Largest plain-Newton move accepted without the guard (see [`guarded_newton`]).
+    trust: f64,
 }
 
 impl Damping {
@@ -191,6 +204,7 @@ impl Damping {
             width,
             prev: vec![0.0; n * width],
             radius: vec![MAX_STEP; n],
+            trust: TRUST,
         }
     }
 
@@ -223,6 +237,7 @@ fn theta_step<C: Cell>(
 ) {
     let d = p.dims;
     let prec = opts.prior_sd_theta.powi(-2);
+    let trust = damping.trust;
     let (a, b) = (&p.a, &p.b);
     p.theta
         .par_chunks_mut(d)
@@ -232,24 +247,38 @@ fn theta_step<C: Cell>(
         .for_each(|(l, ((theta, prev), radius))| {
             let row = resp.row(l);
             let mut step = if d == 1 {
-                vec![theta_newton_1d(row, a, b, theta[0], prec)]
+                vec![theta_newton_1d(row, a, b, theta[0], prec, trust)]
             } else {
-                theta_newton(row, a, b, theta, prec)
+                theta_newton(row, a, b, theta, prec, trust)
             };
             Damping::apply(prev, radius, &mut step);
             theta.iter_mut().zip(&step).for_each(|(t, s)| *t += s);
         });
 }
 
-fn theta_newton_1d<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: f64, prec: f64) -> f64 {
+fn theta_newton_1d<C: Cell>(
+    row: &[C],
+    a: &[f64],
+    b: &[f64],
+    theta: f64,
+    prec: f64,
+    trust: f64,
+) -> f64 {
     let [g, h, hm] = pulp::Arch::new().dispatch(RowSums { row, a, b, theta });
     let mut g = [g - prec * theta];
     let mut h = [h + prec];
-    guarded_newton(1, &mut h, &[0.25 * hm + prec], &mut g);
+    guarded_newton(1, &mut h, &[0.25 * hm + prec], &mut g, trust);
     g[0]
 }
 
-fn theta_newton<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: &[f64], prec: f64) -> Vec<f64> {
+fn theta_newton<C: Cell>(
+    row: &[C],
+    a: &[f64],
+    b: &[f64],
+    theta: &[f64],
+    prec: f64,
+    trust: f64,
+) -> Vec<f64> {
     let d = theta.len();
     let mut g = vec![0.0; d];
     let mut h = vec![0.0; d * d];
@@ -278,7 +307,7 @@ fn theta_newton<C: Cell>(row: &[C], a: &[f64], b: &[f64], theta: &[f64], prec: f
             hm[k * d + j] = hm[j * d + k];
         }
     }
-    guarded_newton(d, &mut h, &hm, &mut g);
+    guarded_newton(d, &mut h, &hm, &mut g, trust);
     g
 }
 
@@ -379,6 +408,7 @@ fn item_step<C: Cell>(
     let (d, m) = (p.dims, resp.n_items);
     let k = d + 1;
     let stride = k + 2 * k * k;
+    let trust = damping.trust;
     let chunks: Vec<_> = par::chunk_ranges(m, ITEM_CHUNK).collect();
     let sums: Vec<f64> = chunks
         .par_iter()
@@ -409,7 +439,7 @@ fn item_step<C: Cell>(
                             hm[q * k + j] = hm[j * k + q];
                         }
                     }
-                    guarded_newton(k, &mut h, &hm, &mut g);
+                    guarded_newton(k, &mut h, &hm, &mut g, trust);
                     g
                 })
                 .collect();
@@ -439,12 +469,12 @@ fn item_step<C: Cell>(
                 hma += s[k + k * k];
                 let mut g = [s[1] - prec_b * *bi];
                 let mut h = [s[k + 3] + prec_b];
-                guarded_newton(1, &mut h, &[s[k + k * k + 3] + prec_b], &mut g);
+                guarded_newton(1, &mut h, &[s[k + k * k + 3] + prec_b], &mut g, trust);
                 damping.apply_at(i, &mut g);
                 *bi += g[0];
             }
             let mut g = [ga];
-            guarded_newton(1, &mut [ha], &[hma], &mut g);
+            guarded_newton(1, &mut [ha], &[hma], &mut g, trust);
             slope_damping.apply_at(0, &mut g);
             let mut a_new = a0 + g[0];
             if opts.positive {
