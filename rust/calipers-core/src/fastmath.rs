@@ -16,30 +16,45 @@ const SHIFTER: f64 = 6_755_399_441_055_744.0;
 const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000); // 0.6931471803691238
 const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76); // 1.9082149292705877e-10
 
+/// 1/j! for j = 0..=13: the Taylor series of e^r, whose degree-13 truncation is below half an
+/// ulp for |r| ≤ ln 2 / 2.
+const INV_FACT: [f64; 14] = [
+    1.0,
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5_040.0,
+    1.0 / 40_320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 6_227_020_800.0,
+];
+
+/// Cody–Waite reduction x = k·ln 2 + r with |r| ≤ ln 2 / 2: returns (t, e^r), where k sits in
+/// the low mantissa bits of t (k = t − SHIFTER). Plain multiply and add, Horner order.
+#[inline(always)]
+fn reduce(x: f64) -> (f64, f64) {
+    let t = x * std::f64::consts::LOG2_E + SHIFTER;
+    let k = t - SHIFTER;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let mut p = INV_FACT[13];
+    for c in INV_FACT[..13].iter().rev() {
+        p = p * r + c;
+    }
+    (t, p)
+}
+
 /// e^x for |x| ≤ 708 (clamped beyond; NaN propagates).
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
-    let x = x.clamp(-EXP_BOUND, EXP_BOUND);
-    let t = x * std::f64::consts::LOG2_E + SHIFTER;
-    let k = t - SHIFTER;
-    let r = (x - k * LN2_HI) - k * LN2_LO; // |r| ≤ ln2 / 2
-    // Taylor series of e^r to degree 12: truncation < 2e-16 relative for |r| ≤ 0.35.
-    let mut p = 1.0 / 479_001_600.0;
-    p = p * r + 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    let (t, p) = reduce(x.clamp(-EXP_BOUND, EXP_BOUND));
     // 2^k from the low bits of t (k + 1023 ∈ [2, 2045] after the clamp).
-    let scale = f64::from_bits(t.to_bits().wrapping_add(1023) << 52);
-    p * scale
+    p * f64::from_bits(t.to_bits().wrapping_add(1023) << 52)
 }
 
 /// The logistic function 1 / (1 + e^−z).
@@ -90,30 +105,7 @@ pub fn bernoulli_loglik(y: f64, z: f64) -> f64 {
 /// two) so that loops over it vectorise: libm's `exp` was 70% of the Nyström run time.
 #[inline]
 pub fn exp_nonpos(x: f64) -> f64 {
-    const INV_FACT: [f64; 14] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5_040.0,
-        1.0 / 40_320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 6_227_020_800.0,
-    ];
-    let x = x.clamp(-745.0, 0.0);
-    let t = x * std::f64::consts::LOG2_E + SHIFTER;
-    let kf = t - SHIFTER;
-    let r = (x - kf * LN2_HI) - kf * LN2_LO;
-    let mut p = INV_FACT[13];
-    for c in INV_FACT[..13].iter().rev() {
-        p = p * r + c;
-    }
+    let (t, p) = reduce(x.clamp(-745.0, 0.0));
     // k = round(x·log2 e) ∈ [−1075, 0] sits in the low mantissa bits of t; 2^k is applied as
     // 2^(k/2)·2^(k − k/2) so that both factors are normal numbers.
     let k = (t.to_bits() as i64).wrapping_sub(SHIFTER.to_bits() as i64);
