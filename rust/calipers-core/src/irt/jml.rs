@@ -43,10 +43,11 @@ pub fn fit_jml<C: Cell>(
     let mut converged = false;
     let mut n_iter = 0;
     let mut last_change = f64::INFINITY;
+    let mut trust = TRUST;
     while n_iter < opts.max_iter {
         n_iter += 1;
         let before = params.clone();
-        par::install(|| theta_step(resp, &mut params, opts, &mut theta_damping))?;
+        par::install(|| theta_step(resp, &mut params, opts, &mut theta_damping, trust))?;
         // Projecting the abilities back to mean 0 / identity covariance without moving the
         // items removes the flat scale direction (fast convergence) and, unlike moving the
         // items to compensate, cannot feed a runaway growth of the discriminations.
@@ -58,6 +59,7 @@ pub fn fit_jml<C: Cell>(
                 opts,
                 &mut item_damping,
                 &mut slope_damping,
+                trust,
             )
         })?;
         ensure_finite_params(&params)?;
@@ -68,9 +70,7 @@ pub fn fit_jml<C: Cell>(
             break;
         }
         if change >= last_change {
-            for damping in [&mut theta_damping, &mut item_damping, &mut slope_damping] {
-                damping.trust = CAUTIOUS_TRUST;
-            }
+            trust = CAUTIOUS_TRUST;
         }
         last_change = change;
     }
@@ -194,8 +194,6 @@ struct Damping {
     width: usize,
     prev: Vec<f64>,
     radius: Vec<f64>,
-    /// Largest plain-Newton move accepted without the guard (see [`guarded_newton`]).
-    trust: f64,
 }
 
 impl Damping {
@@ -204,7 +202,6 @@ impl Damping {
             width,
             prev: vec![0.0; n * width],
             radius: vec![MAX_STEP; n],
-            trust: TRUST,
         }
     }
 
@@ -234,10 +231,10 @@ fn theta_step<C: Cell>(
     p: &mut Params,
     opts: &FitOptions,
     damping: &mut Damping,
+    trust: f64,
 ) {
     let d = p.dims;
     let prec = opts.prior_sd_theta.powi(-2);
-    let trust = damping.trust;
     let (a, b) = (&p.a, &p.b);
     p.theta
         .par_chunks_mut(d)
@@ -404,11 +401,11 @@ fn item_step<C: Cell>(
     opts: &FitOptions,
     damping: &mut Damping,
     slope_damping: &mut Damping,
+    trust: f64,
 ) {
     let (d, m) = (p.dims, resp.n_items);
     let k = d + 1;
     let stride = k + 2 * k * k;
-    let trust = damping.trust;
     let chunks: Vec<_> = par::chunk_ranges(m, ITEM_CHUNK).collect();
     let sums: Vec<f64> = chunks
         .par_iter()
