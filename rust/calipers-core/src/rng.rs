@@ -18,6 +18,21 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The SplitMix64 sequence that seeds stream `stream` under user seed `seed`: every generator
+/// state is drawn from it, so distinct (seed, stream) pairs start far apart.
+fn seed_words(seed: u64, stream: u64) -> impl Iterator<Item = u64> {
+    let start = mix64(seed ^ mix64(stream.wrapping_mul(GOLDEN).wrapping_add(GOLDEN)));
+    (1..).map(move |k: u64| mix64(start.wrapping_add(k.wrapping_mul(GOLDEN))))
+}
+
+/// The all-zero state is the one fixed point of xoshiro: replace it (it has probability 2^-256).
+fn nonzero_state(mut s: [u64; 4]) -> [u64; 4] {
+    if s == [0; 4] {
+        s[0] = GOLDEN;
+    }
+    s
+}
+
 /// A xoshiro256++ generator.
 #[derive(Clone, Debug)]
 pub struct Rng {
@@ -27,16 +42,10 @@ pub struct Rng {
 impl Rng {
     /// The generator of stream `stream` under user seed `seed`.
     pub fn stream(seed: u64, stream: u64) -> Self {
-        let mut x = mix64(seed ^ mix64(stream.wrapping_mul(GOLDEN).wrapping_add(GOLDEN)));
-        let mut s = [0u64; 4];
-        for word in &mut s {
-            x = x.wrapping_add(GOLDEN);
-            *word = mix64(x);
+        let mut words = seed_words(seed, stream);
+        Rng {
+            s: nonzero_state(std::array::from_fn(|_| words.next().unwrap_or(GOLDEN))),
         }
-        if s == [0; 4] {
-            s[0] = GOLDEN; // the all-zero state is the one fixed point of xoshiro
-        }
-        Rng { s }
     }
 
     /// A generator for a single, unchunked computation.
@@ -92,21 +101,68 @@ impl Rng {
         }
     }
 
-    /// Adds one multinomial(n, uniform) draw to `counts` (length n): the bootstrap resample
-    /// of n items as counts, in O(n).
-    pub fn add_bootstrap_counts(&mut self, counts: &mut [u32]) {
-        let n = counts.len() as u64;
-        for _ in 0..n {
-            counts[self.below(n) as usize] += 1;
-        }
-    }
-
     /// Fisher–Yates shuffle.
     pub fn shuffle<T>(&mut self, xs: &mut [T]) {
         for i in (1..xs.len()).rev() {
             let j = self.below(i as u64 + 1) as usize;
             xs.swap(i, j);
         }
+    }
+}
+
+/// Generators stepped together by [`LaneRng`].
+pub const LANES: usize = 4;
+
+/// [`LANES`] independent xoshiro256++ generators stepped together: one step gives `LANES`
+/// words. The state is stored word-major (`s[word][lane]`), so that each state word is one
+/// four-lane vector register. Used where random words are the bottleneck: the bootstrap's
+/// item draws.
+#[derive(Clone, Debug)]
+pub struct LaneRng {
+    s: [[u64; LANES]; 4],
+}
+
+impl LaneRng {
+    /// The generators of stream `stream` under user seed `seed`. Lane 0 starts where
+    /// `Rng::stream(seed, stream)` starts; the other lanes take their states from the rest of
+    /// the same SplitMix64 seeding sequence.
+    pub fn stream(seed: u64, stream: u64) -> Self {
+        let mut words = seed_words(seed, stream);
+        let lanes: [[u64; 4]; LANES] = std::array::from_fn(|_| {
+            nonzero_state(std::array::from_fn(|_| words.next().unwrap_or(GOLDEN)))
+        });
+        LaneRng {
+            s: std::array::from_fn(|word| std::array::from_fn(|lane| lanes[lane][word])),
+        }
+    }
+
+    /// The state, word-major: `state()[word][lane]`.
+    pub fn state(&self) -> [[u64; LANES]; 4] {
+        self.s
+    }
+
+    /// Replaces the state with one returned by [`LaneRng::state`] and advanced elsewhere (by a
+    /// vectorised copy of [`LaneRng::next_words`]).
+    pub fn set_state(&mut self, s: [[u64; LANES]; 4]) {
+        self.s = s;
+    }
+
+    /// One xoshiro256++ step of every lane, written on whole lane arrays (the bootstrap's draws
+    /// run an AVX2 copy of it on registers, `resample::draws`, tested to give the same words).
+    #[inline(always)]
+    pub fn next_words(&mut self) -> [u64; LANES] {
+        let [s0, s1, s2, s3] = &mut self.s;
+        std::array::from_fn(|l| {
+            let out = s0[l].wrapping_add(s3[l]).rotate_left(23).wrapping_add(s0[l]);
+            let t = s1[l] << 17;
+            s2[l] ^= s0[l];
+            s3[l] ^= s1[l];
+            s1[l] ^= s2[l];
+            s0[l] ^= s3[l];
+            s2[l] ^= t;
+            s3[l] = s3[l].rotate_left(45);
+            out
+        })
     }
 }
 
@@ -160,9 +216,31 @@ mod tests {
     }
 
     #[test]
-    fn bootstrap_counts_sum_to_n() {
-        let mut counts = vec![0u32; 1000];
-        Rng::new(4).add_bootstrap_counts(&mut counts);
-        assert_eq!(counts.iter().map(|&c| c as usize).sum::<usize>(), 1000);
+    fn each_lane_is_a_plain_xoshiro_stream() {
+        let mut lanes = LaneRng::stream(7, 3);
+        let seeds: Vec<u64> = seed_words(7, 3).take(4 * LANES).collect();
+        let mut plain: Vec<Rng> = seeds
+            .chunks(4)
+            .map(|w| Rng {
+                s: [w[0], w[1], w[2], w[3]],
+            })
+            .collect();
+        for _ in 0..100 {
+            let words = lanes.next_words();
+            for (l, rng) in plain.iter_mut().enumerate() {
+                assert_eq!(words[l], rng.next_u64());
+            }
+        }
+        assert_eq!(plain[0].s, {
+            let mut r = Rng::stream(7, 3);
+            (0..100).for_each(|_| {
+                r.next_u64();
+            });
+            r.s
+        });
+        assert_ne!(
+            LaneRng::stream(7, 4).next_words(),
+            LaneRng::stream(7, 3).next_words()
+        );
     }
 }

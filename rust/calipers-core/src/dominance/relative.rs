@@ -10,8 +10,8 @@ use super::ratio::{
 };
 use crate::error::{Error, Result};
 use crate::par::{Monitor, install, map_chunks};
-use crate::resample::{check_chunks, check_samples, chunk_replicates, draw_replicate};
-use crate::rng::Rng;
+use crate::resample::{check_chunks, check_samples, chunk_replicates, draw_replicate_blocks};
+use crate::rng::LaneRng;
 
 /// A sample sorted once: its order statistics and the item index of each.
 struct Sorted {
@@ -96,7 +96,7 @@ pub fn bootstrap_one_vs_all(
     let m = samples.len();
     let parts = map_chunks(chunks.len(), monitor, |i| {
         let chunk = chunks.start + i;
-        let mut rng = Rng::stream(seed, chunk as u64);
+        let mut rng = LaneRng::stream(seed, chunk as u64);
         let mut scratch = Scratch {
             items: vec![0u32; if paired { samples[0].len() } else { 0 }],
             counts: sorted.iter().map(|s| vec![0u32; s.values.len()]).collect(),
@@ -128,7 +128,7 @@ pub fn bootstrap_one_vs_all(
 /// Fills `counts[k][r]` with the multiplicity of model k's r-th order statistic. Paired: one
 /// resample of the items (`items` holds per-item counts), mapped through each model's sort.
 fn draw_counts(
-    rng: &mut Rng,
+    rng: &mut LaneRng,
     sorted: &[Sorted],
     paired: bool,
     items: &mut [u32],
@@ -136,7 +136,9 @@ fn draw_counts(
 ) {
     if paired {
         items.fill(0);
-        draw_replicate(rng, items.len(), |i| items[i] += 1);
+        draw_replicate_blocks(rng, items.len(), |block| {
+            block.iter().for_each(|&i| items[i as usize] += 1)
+        });
         for (s, c) in sorted.iter().zip(counts.iter_mut()) {
             for (slot, &item) in c.iter_mut().zip(&s.items) {
                 *slot = items[item];
@@ -145,7 +147,9 @@ fn draw_counts(
     } else {
         for c in counts.iter_mut() {
             c.fill(0);
-            draw_replicate(rng, c.len(), |r| c[r] += 1);
+            draw_replicate_blocks(rng, c.len(), |block| {
+                block.iter().for_each(|&r| c[r as usize] += 1)
+            });
         }
     }
 }
@@ -249,7 +253,7 @@ mod tests {
     fn expanded_and_weighted_kernels_agree_on_resamples() {
         let d = data(3, 25);
         let sorted: Vec<Sorted> = d.iter().map(|s| sort_sample(s)).collect();
-        let mut rng = Rng::new(5);
+        let mut rng = LaneRng::stream(5, 0);
         for paired in [true, false] {
             for order in [Order::First, Order::Second] {
                 let mut scratch = Scratch {

@@ -2,10 +2,10 @@
 
 use std::ops::Range;
 
-use super::{check_chunks, check_samples, chunk_replicates, draw_replicate_pairs};
+use super::{BLOCK, check_chunks, check_samples, chunk_replicates, draw_replicate_blocks};
 use crate::error::Result;
 use crate::par::{Monitor, map_chunks};
-use crate::rng::Rng;
+use crate::rng::LaneRng;
 
 /// Bootstrap means of each sample for the replicates in `chunks`, row-major
 /// (replicate, sample). Paired: one resample of the items per replicate, shared by all
@@ -34,7 +34,7 @@ pub fn bootstrap_means(
     };
     let parts = map_chunks(chunks.len(), monitor, |i| {
         let chunk = chunks.start + i;
-        let mut rng = Rng::stream(seed, chunk as u64);
+        let mut rng = LaneRng::stream(seed, chunk as u64);
         let reps = chunk_replicates(chunk, n_resamples);
         let mut out = Vec::with_capacity(reps.len() * m);
         for _ in reps {
@@ -42,7 +42,7 @@ pub fn bootstrap_means(
                 paired_replicate(&mut rng, &item_major, m, &mut out);
             } else {
                 for s in samples {
-                    out.push(sample_mean(&mut rng, s, 1, 0));
+                    out.push(sample_mean(&mut rng, s));
                 }
             }
         }
@@ -51,66 +51,84 @@ pub fn bootstrap_means(
     Ok(parts.concat())
 }
 
-/// Mean of column `col` of a row-major (items × width) table over one resample of its rows,
-/// with two accumulators to break the floating-point dependency chain.
+/// Per-column sums of a row-major (items × `M`) table over one resample of its rows. Draw j
+/// goes to accumulator j mod `P` (blocks hold a multiple of `P` draws, so j counts from the
+/// replicate's start), which breaks the floating-point dependency chains; the accumulators
+/// are then added in a fixed tree. The order depends only on the draws, so the bits do too.
 #[inline]
-fn sample_mean(rng: &mut Rng, table: &[f64], width: usize, col: usize) -> f64 {
-    let n = table.len() / width;
-    let (mut s0, mut s1) = (0.0, 0.0);
-    draw_replicate_pairs(rng, n, |a, b| {
-        s0 += table[a * width + col];
-        if let Some(b) = b {
-            s1 += table[b * width + col];
+fn resampled_sums<const M: usize, const P: usize>(rng: &mut LaneRng, table: &[f64]) -> [f64; M] {
+    const { assert!(BLOCK % P == 0) };
+    let n = table.len() / M;
+    let mut acc = [[0.0; M]; P];
+    // Draws are below n, so every row is in bounds; the fixed widths let the compiler unroll.
+    let row = |i: u32| &table[i as usize * M..][..M];
+    draw_replicate_blocks(rng, n, |block| {
+        let groups = block.chunks_exact(P);
+        let rest = groups.remainder();
+        for group in groups {
+            for (a, &i) in acc.iter_mut().zip(group) {
+                add_row(a, row(i));
+            }
+        }
+        for (a, &i) in acc.iter_mut().zip(rest) {
+            add_row(a, row(i));
         }
     });
-    (s0 + s1) / n as f64
+    std::array::from_fn(|k| tree_sum(acc.map(|a| a[k])))
 }
 
-fn paired_replicate(rng: &mut Rng, item_major: &[f64], m: usize, out: &mut Vec<f64>) {
+#[inline(always)]
+fn add_row<const M: usize>(acc: &mut [f64; M], row: &[f64]) {
+    for (a, x) in acc.iter_mut().zip(row) {
+        *a += x;
+    }
+}
+
+/// Sum of `P` (a power of two) values as a balanced tree: pairs of neighbours first.
+fn tree_sum<const P: usize>(mut v: [f64; P]) -> f64 {
+    let mut len = P;
+    while len > 1 {
+        len /= 2;
+        for i in 0..len {
+            v[i] = v[2 * i] + v[2 * i + 1];
+        }
+    }
+    v[0]
+}
+
+fn sample_mean(rng: &mut LaneRng, x: &[f64]) -> f64 {
+    let [sum] = resampled_sums::<1, 8>(rng, x);
+    sum / x.len() as f64
+}
+
+fn paired_replicate(rng: &mut LaneRng, item_major: &[f64], m: usize, out: &mut Vec<f64>) {
     // Few models (the common case) get accumulators in registers: the generic loop over a
-    // heap vector of width m runs about 1.7x slower for two models. The summation order is
-    // the same in every branch, so the bits are too.
+    // heap vector of width m runs about 1.7x slower for two models.
+    let n = (item_major.len() / m) as f64;
     match m {
-        1 => out.push(sample_mean(rng, item_major, 1, 0)),
-        2 => paired_fixed::<2>(rng, item_major, out),
-        3 => paired_fixed::<3>(rng, item_major, out),
-        4 => paired_fixed::<4>(rng, item_major, out),
+        1 => out.push(sample_mean(rng, item_major)),
+        2 => out.extend(resampled_sums::<2, 4>(rng, item_major).map(|s| s / n)),
+        3 => out.extend(resampled_sums::<3, 4>(rng, item_major).map(|s| s / n)),
+        4 => out.extend(resampled_sums::<4, 4>(rng, item_major).map(|s| s / n)),
         _ => paired_any(rng, item_major, m, out),
     }
 }
 
-fn paired_fixed<const M: usize>(rng: &mut Rng, item_major: &[f64], out: &mut Vec<f64>) {
-    let n = item_major.len() / M;
-    let (mut acc0, mut acc1) = ([0.0; M], [0.0; M]);
-    // Draws are below n, so every row is in bounds; the fixed width lets the compiler unroll.
-    let row = |i: usize| &item_major[i * M..][..M];
-    draw_replicate_pairs(rng, n, |a, b| {
-        let x = row(a);
-        for k in 0..M {
-            acc0[k] += x[k];
-        }
-        if let Some(b) = b {
-            let y = row(b);
-            for k in 0..M {
-                acc1[k] += y[k];
-            }
-        }
-    });
-    out.extend((0..M).map(|k| (acc0[k] + acc1[k]) / n as f64));
-}
-
-fn paired_any(rng: &mut Rng, item_major: &[f64], m: usize, out: &mut Vec<f64>) {
+fn paired_any(rng: &mut LaneRng, item_major: &[f64], m: usize, out: &mut Vec<f64>) {
     let n = item_major.len() / m;
+    // Two accumulators per model: draw j goes to the one of parity j.
     let mut acc = vec![0.0; 2 * m];
     let (acc0, acc1) = acc.split_at_mut(m);
-    let row = |i: usize| &item_major[i * m..(i + 1) * m];
-    draw_replicate_pairs(rng, n, |a, b| {
-        for (x, s0) in row(a).iter().zip(acc0.iter_mut()) {
-            *s0 += x;
-        }
-        if let Some(b) = b {
-            for (y, s1) in row(b).iter().zip(acc1.iter_mut()) {
-                *s1 += y;
+    let row = |i: u32| &item_major[i as usize * m..][..m];
+    draw_replicate_blocks(rng, n, |block| {
+        for pair in block.chunks(2) {
+            for (x, s0) in row(pair[0]).iter().zip(acc0.iter_mut()) {
+                *s0 += x;
+            }
+            if let Some(&b) = pair.get(1) {
+                for (y, s1) in row(b).iter().zip(acc1.iter_mut()) {
+                    *s1 += y;
+                }
             }
         }
     });
@@ -150,25 +168,39 @@ mod tests {
     #[test]
     fn every_paired_width_gives_the_means_of_the_drawn_indices() {
         let b = 40;
-        let n = 31; // odd: the last draw comes alone
-        let idx = bootstrap_indices(&[n], 5, b, 0..n_chunks(b), &Silent).unwrap();
-        for m in 1..=6 {
-            let data: Vec<Vec<f64>> = (0..m)
-                .map(|k| {
-                    (0..n)
-                        .map(|i| ((i * 13 + k * 7) % 17) as f64 * 0.3)
-                        .collect()
-                })
-                .collect();
-            let samples: Vec<&[f64]> = data.iter().map(|v| v.as_slice()).collect();
-            let means = bootstrap_means(&samples, true, 5, b, 0..n_chunks(b), &Silent).unwrap();
-            for (r, rep) in idx.chunks(n).enumerate() {
-                for (k, s) in data.iter().enumerate() {
-                    let direct = rep.iter().map(|&i| s[i as usize]).sum::<f64>() / n as f64;
-                    assert!((means[r * m + k] - direct).abs() < 1e-12, "m = {m}");
+        // Odd sizes: the last group of accumulators is partial; 601 spans three blocks.
+        for n in [31, 601] {
+            let idx = bootstrap_indices(&[n], 5, b, 0..n_chunks(b), &Silent).unwrap();
+            for m in 1..=6 {
+                let data: Vec<Vec<f64>> = (0..m)
+                    .map(|k| {
+                        (0..n)
+                            .map(|i| ((i * 13 + k * 7) % 17) as f64 * 0.3)
+                            .collect()
+                    })
+                    .collect();
+                let samples: Vec<&[f64]> = data.iter().map(|v| v.as_slice()).collect();
+                let means = bootstrap_means(&samples, true, 5, b, 0..n_chunks(b), &Silent).unwrap();
+                for (r, rep) in idx.chunks(n).enumerate() {
+                    for (k, s) in data.iter().enumerate() {
+                        let direct = rep.iter().map(|&i| s[i as usize]).sum::<f64>() / n as f64;
+                        assert!(
+                            (means[r * m + k] - direct).abs() < 1e-12,
+                            "n = {n}, m = {m}"
+                        );
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn tree_sum_adds_neighbours_first() {
+        let v = [1.0, 1e16, -1e16, 1.0];
+        // (1 + 1e16) + (-1e16 + 1) = 1e16 - 1e16 = 0 in floating point; left to right gives 1.
+        assert_eq!(tree_sum(v), 0.0);
+        assert_eq!(tree_sum([2.0; 8]), 16.0);
+        assert_eq!(tree_sum([3.5]), 3.5);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The bootstrap engine shared by every resampling capability.
 //!
 //! Replicates are grouped in fixed chunks of [`CHUNK`] replicates; chunk `c` draws from its own
-//! stream `Rng::stream(seed, c)` and chunk results are concatenated in chunk order. A caller may
+//! stream `LaneRng::stream(seed, c)` and chunk results are concatenated in chunk order. A caller may
 //! therefore compute any range of chunks anywhere (another thread, process or machine) and
 //! obtain exactly the bits a single local call would give.
 //!
@@ -14,7 +14,7 @@ mod draws;
 mod means;
 mod permutation;
 
-pub use draws::{Below32, bootstrap_indices, draw_replicate, draw_replicate_pairs};
+pub use draws::{BLOCK, bootstrap_indices, draw_replicate, draw_replicate_blocks};
 pub use means::bootstrap_means;
 pub use permutation::{permutation_null_paired, permutation_null_unpaired};
 
