@@ -153,7 +153,10 @@ impl LaneRng {
     pub fn next_words(&mut self) -> [u64; LANES] {
         let [s0, s1, s2, s3] = &mut self.s;
         std::array::from_fn(|l| {
-            let out = s0[l].wrapping_add(s3[l]).rotate_left(23).wrapping_add(s0[l]);
+            let out = s0[l]
+                .wrapping_add(s3[l])
+                .rotate_left(23)
+                .wrapping_add(s0[l]);
             let t = s1[l] << 17;
             s2[l] ^= s0[l];
             s3[l] ^= s1[l];
