@@ -132,6 +132,9 @@ const ROW_CHUNK: usize = 4096;
 /// (`n` values), added in group order, so the sums do not depend on the thread count.
 const SWEEP_GROUPS: usize = 64;
 
+/// One sweep group's result: `(row, Σ_{j>row} K w)` for its rows, and its column partial sums.
+type GroupSums = (Vec<(usize, f64)>, Vec<f64>);
+
 /// One row of squared distances `Σ_c (x_c[j] − x_c[i])²` (coordinates summed in order) for
 /// `j = j0..j0 + out.len()`, optionally mapped through `exp(−d² / bandwidth)`. Vectorised over
 /// `j` by `pulp::Arch::dispatch` (plain multiply/add, so every instruction set gives the same
@@ -326,7 +329,7 @@ impl DenseOperator {
     /// the pairs `i < j`: each kernel value is computed once and used for both rows.
     fn symmetric_sums(&self, weights: Option<&[f64]>) -> Vec<f64> {
         let n = self.n;
-        let parts: Vec<(Vec<(usize, f64)>, Vec<f64>)> = (0..SWEEP_GROUPS)
+        let parts: Vec<GroupSums> = (0..SWEEP_GROUPS)
             .into_par_iter()
             .map(|g| {
                 let mut col = vec![0.0f64; n];
