@@ -15,16 +15,18 @@ dimensions through the spectra of their diffusion operators:
 Two ways to get the eigenvalues:
 
 ``method="exact"``
-    Forms the dense operator (``8 n²`` bytes, e.g. 200 MB at n = 5,000; refused above
-    n = 30,000) and factors it by pivoted Cholesky until the trace of the remainder is at most
-    ``1e-6 · gamma``. The remainder is positive semi-definite, so every returned eigenvalue is
-    within that bound of the true one (Weyl), i.e. each descriptor entry is exact to 1e-6.
-    Fast-decaying spectra (manifold-like data such as the tori) need a rank of a few hundred,
-    so this costs ``O(n² d + n r²)``; when the rank would exceed ``max(n/8, 4·n_eigs, 512)``
-    (slowly decaying spectra, e.g. 64-d embeddings) it switches to a full dense symmetric
+    Evaluates the dense operator matrix-free (refused above n = 30,000) and factors it by
+    pivoted Cholesky until the trace of the remainder is at most ``1e-6 · gamma``. The
+    remainder is positive semi-definite, so every returned eigenvalue is within that bound of
+    the true one (Weyl), i.e. each descriptor entry is exact to 1e-6. The kernel is never
+    stored: the median of D² is selected from one counting sweep over the pairs, ``q`` and
+    ``p`` come from two symmetric sweeps (each kernel value computed once for both of its
+    entries), and the pivoted Cholesky recomputes only the rows it pivots on. Fast-decaying
+    spectra (manifold-like data such as the tori) need a rank of a few hundred, so this costs
+    ``O(n² d + n r²)`` time in ``O(n r)`` memory; when the rank would exceed
+    ``max(n/8, 4·n_eigs, 512)`` (slowly decaying spectra, e.g. 64-d embeddings) it forms the
+    ``n × n`` operator (``8 n²`` bytes, 200 MB at n = 5,000) for a full dense symmetric
     eigendecomposition (``O(n³)``, much slower: see ``bench/RESULTS.md``).
-    Peak memory about ``8 n²`` bytes (the kernel; the median is selected in place and the
-    normalisations are kept as a diagonal scaling, applied to the pivot rows only).
 ``method="nystrom"``
     Landmark Nyström factorisation ``K ≈ F Fᵀ`` with ``n_landmarks`` uniformly drawn landmarks
     (seeded); the normalisations act on the rows of ``F`` and the eigenvalues come from an
@@ -373,7 +375,9 @@ class DiffusionMap:
     self-loops of weight 1, α density normalisation ``K_a = Q^-α K Q^-α``, and the symmetric
     conjugate ``A = P^{-1/2} K_a P^{-1/2}`` of the Markov matrix ``P⁻¹ K_a``. The top
     ``n_components + 1`` eigenpairs of ``A`` come from thick-restart Lanczos with full
-    reorthogonalisation (residual ≤ ``tol``); the trivial pair (λ = 1, constant ψ) is dropped.
+    reorthogonalisation, after its first cycle on a Chebyshev polynomial filter of ``A`` (same
+    eigenvectors, wider gaps: fewer steps), with every returned pair checked on ``A`` itself
+    (residual ``||A y - λ y|| ≤ tol``); the trivial pair (λ = 1, constant ψ) is dropped.
     This operator is NOT the dense LES operator: its leading eigenvalues cluster near 1.
 
     Parameters

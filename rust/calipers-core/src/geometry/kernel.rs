@@ -61,12 +61,18 @@ pub fn bandwidth(sigma: f64, median: f64) -> Result<f64> {
     Ok(eps)
 }
 
-/// The paper's operator in factored form: `A = S K S` with the Gaussian kernel `K` (row-major
-/// `n × n`, unit diagonal) and `S = diag(scale)`, `scale_i = 1 / (q_i √p_i)`, where `q = K 1`
-/// and `p = Q⁻¹ K Q⁻¹ 1`. Keeping `K` and `S` apart lets the pivoted Cholesky read only the rows
-/// it pivots on, with no `n²` scaling passes.
+/// The paper's operator `A = S K S`, matrix-free: the Gaussian kernel `K` (unit diagonal) is
+/// never stored; any row of it is recomputed from the points on demand (`n` distances and `n`
+/// exponentials, cheap next to reading an `n²` matrix back from memory). `S = diag(scale)`,
+/// `scale_i = 1 / (q_i √p_i)`, with `q = K 1` and `p = Q⁻¹ K Q⁻¹ 1`. The pivoted Cholesky reads
+/// only the ~r rows it pivots on, so the whole operator costs two symmetric sweeps over the
+/// pairs (upper triangle only) plus `r` rows, in `O(n)` memory.
 pub struct DenseOperator {
-    pub kernel: Vec<f64>,
+    /// Coordinate-major copy of the points: coordinate `c` of point `j` at `coords[c·n + j]`.
+    coords: Vec<f64>,
+    dim: usize,
+    /// `1 / bandwidth`.
+    inv_bandwidth: f64,
     pub scale: Vec<f64>,
     pub n: usize,
     /// Kernel bandwidth `sigma · median(D²)`.
@@ -74,36 +80,47 @@ pub struct DenseOperator {
 }
 
 impl DenseOperator {
-    /// Diagonal of `A`.
+    /// Diagonal of `A` (the kernel's diagonal is exactly 1).
     pub fn diagonal(&self) -> Vec<f64> {
-        (0..self.n)
-            .map(|i| self.scale[i] * self.kernel[i * self.n + i] * self.scale[i])
-            .collect()
+        self.scale.iter().map(|s| s * 1.0 * s).collect()
     }
 
     /// Row `i` of `A` into `out`.
     pub fn row_into(&self, i: usize, out: &mut [f64]) {
-        let (n, si) = (self.n, self.scale[i]);
         out.par_chunks_mut(ROW_CHUNK)
-            .zip(self.kernel[i * n..(i + 1) * n].par_chunks(ROW_CHUNK))
-            .zip(self.scale.par_chunks(ROW_CHUNK))
-            .for_each(|((o, k), s)| {
-                for ((o, k), s) in o.iter_mut().zip(k).zip(s) {
-                    *o = si * k * s;
-                }
-            });
+            .enumerate()
+            .for_each(|(c, o)| self.row_part(i, c * ROW_CHUNK, o));
     }
 
-    /// `A` itself (row-major), consuming the factors.
-    pub fn into_matrix(self) -> Vec<f64> {
-        let (n, s) = (self.n, self.scale);
-        let mut a = self.kernel;
-        a.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
-            let si = s[i];
-            for (v, sj) in row.iter_mut().zip(&s) {
-                *v = si * *v * sj; // same rounding as `row_into`
-            }
+    /// Entries `j0..j0 + out.len()` of row `i` of `A`.
+    fn row_part(&self, i: usize, j0: usize, out: &mut [f64]) {
+        self.kernel_row(i, j0, out);
+        let si = self.scale[i];
+        for (o, s) in out.iter_mut().zip(&self.scale[j0..]) {
+            *o = si * *o * s;
+        }
+    }
+
+    /// `K(i, j0..j0 + out.len())` into `out`: the same bits for `K(i, j)` and `K(j, i)`.
+    fn kernel_row(&self, i: usize, j0: usize, out: &mut [f64]) {
+        pulp::Arch::new().dispatch(Row {
+            coords: &self.coords,
+            n: self.n,
+            dim: self.dim,
+            i,
+            j0,
+            out,
+            inv_bandwidth: Some(self.inv_bandwidth),
         });
+    }
+
+    /// `A` itself (row-major `n × n`; only the dense-eigendecomposition fallback needs it).
+    pub fn into_matrix(self) -> Vec<f64> {
+        let n = self.n;
+        let mut a = vec![0.0f64; n * n];
+        a.par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, row)| self.row_part(i, 0, row));
         a
     }
 }
@@ -111,34 +128,266 @@ impl DenseOperator {
 /// Columns per parallel piece when one row of `A` is formed.
 const ROW_CHUNK: usize = 4096;
 
+/// Fixed number of row groups of the symmetric sweeps: each keeps its own column partial sums
+/// (`n` values), added in group order, so the sums do not depend on the thread count.
+const SWEEP_GROUPS: usize = 64;
+
+/// One sweep group's result: `(row, Σ_{j>row} K w)` for its rows, and its column partial sums.
+type GroupSums = (Vec<(usize, f64)>, Vec<f64>);
+
+/// One row of squared distances `Σ_c (x_c[j] − x_c[i])²` (coordinates summed in order) for
+/// `j = j0..j0 + out.len()`, optionally mapped through `exp(−d² / bandwidth)`. Vectorised over
+/// `j` by `pulp::Arch::dispatch` (plain multiply/add, so every instruction set gives the same
+/// bits as the scalar build).
+struct Row<'a> {
+    coords: &'a [f64],
+    n: usize,
+    dim: usize,
+    i: usize,
+    j0: usize,
+    out: &'a mut [f64],
+    inv_bandwidth: Option<f64>,
+}
+
+impl pulp::WithSimd for Row<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            coords,
+            n,
+            dim,
+            i,
+            j0,
+            out,
+            inv_bandwidth,
+        } = self;
+        let len = out.len();
+        out.fill(0.0);
+        for c in 0..dim {
+            let col = &coords[c * n..(c + 1) * n];
+            let xi = col[i];
+            for (o, x) in out.iter_mut().zip(&col[j0..j0 + len]) {
+                let t = x - xi;
+                *o += t * t;
+            }
+        }
+        if let Some(inv) = inv_bandwidth {
+            for o in out.iter_mut() {
+                *o = exp_nonpos(-*o * inv);
+            }
+        }
+    }
+}
+
+/// Counts the values of `row` below `a` and appends those in `[a, b]` to `inside`.
+struct Bracket<'a> {
+    row: &'a [f64],
+    a: f64,
+    b: f64,
+    inside: &'a mut Vec<f64>,
+}
+
+impl pulp::WithSimd for Bracket<'_> {
+    type Output = usize;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> usize {
+        let Self { row, a, b, inside } = self;
+        // Branch-free count (vectorises); the bracket holds a few percent of the values.
+        let below = row.iter().map(|&v| u64::from(v < a)).sum::<u64>() as usize;
+        for &v in row {
+            if v >= a && v <= b {
+                inside.push(v);
+            }
+        }
+        below
+    }
+}
+
+/// Sum with four interleaved accumulators (vectorisable, fixed order).
+#[inline(always)]
+fn sum4(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let chunks = v.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for x in rest {
+        s += x;
+    }
+    s
+}
+
+/// `Σ_j w_j v_j`, four interleaved accumulators (vectorisable, fixed order).
+#[inline(always)]
+fn dot4(v: &[f64], w: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (cv, cw) = (v.chunks_exact(4), w.chunks_exact(4));
+    let (rv, rw) = (cv.remainder(), cw.remainder());
+    for (a, b) in cv.zip(cw) {
+        for ((s, x), y) in acc.iter_mut().zip(a).zip(b) {
+            *s += x * y;
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in rv.iter().zip(rw) {
+        s += x * y;
+    }
+    s
+}
+
+/// Row-sum kernel of the symmetric sweeps: `Σ_j w_j k_j` over a kernel row and `col_j += c k_j`.
+struct SymmetricUpdate<'a> {
+    kernel: &'a [f64],
+    weights: Option<&'a [f64]>,
+    col: &'a mut [f64],
+    coeff: f64,
+}
+
+impl pulp::WithSimd for SymmetricUpdate<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> f64 {
+        let Self {
+            kernel,
+            weights,
+            col,
+            coeff,
+        } = self;
+        for (c, k) in col.iter_mut().zip(kernel) {
+            *c += coeff * k;
+        }
+        match weights {
+            Some(w) => dot4(kernel, w),
+            None => sum4(kernel),
+        }
+    }
+}
+
+impl DenseOperator {
+    fn new(x: &Points<'_>, bandwidth: f64) -> Self {
+        let (n, dim) = (x.n, x.d);
+        let mut coords = vec![0.0f64; n * dim];
+        for (j, row) in x.data.chunks_exact(dim).enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                coords[c * n + j] = *v;
+            }
+        }
+        DenseOperator {
+            coords,
+            dim,
+            inv_bandwidth: 1.0 / bandwidth,
+            scale: Vec::new(),
+            n,
+            bandwidth,
+        }
+    }
+
+    fn distance_row(&self, i: usize, j0: usize, out: &mut [f64]) {
+        pulp::Arch::new().dispatch(Row {
+            coords: &self.coords,
+            n: self.n,
+            dim: self.dim,
+            i,
+            j0,
+            out,
+            inv_bandwidth: None,
+        });
+    }
+
+    /// `Σ_c (x_c[j] − x_c[i])²`, the same bits as [`Self::distance_row`]'s entry `j`.
+    fn pair_sq_dist(&self, i: usize, j: usize) -> f64 {
+        let mut s = 0.0;
+        for col in self.coords.chunks_exact(self.n) {
+            let t = col[j] - col[i];
+            s += t * t;
+        }
+        s
+    }
+
+    /// The rows of group `g` of the symmetric sweeps: rows `i` and `n − 1 − i` are paired so
+    /// that every group holds about the same number of pairs.
+    fn group_rows(&self, g: usize) -> impl Iterator<Item = usize> + use<> {
+        let n = self.n;
+        let pairs = n.div_ceil(2);
+        let per = pairs.div_ceil(SWEEP_GROUPS);
+        let (lo, hi) = ((g * per).min(pairs), ((g + 1) * per).min(pairs));
+        (lo..hi).flat_map(move |p| {
+            let mirror = n - 1 - p;
+            std::iter::once(p).chain((mirror != p).then_some(mirror))
+        })
+    }
+
+    /// `Σ_{j≠i} K_ij w_j` for every `i` (`w = 1` when `weights` is `None`), from one sweep over
+    /// the pairs `i < j`: each kernel value is computed once and used for both rows.
+    fn symmetric_sums(&self, weights: Option<&[f64]>) -> Vec<f64> {
+        let n = self.n;
+        let parts: Vec<GroupSums> = (0..SWEEP_GROUPS)
+            .into_par_iter()
+            .map(|g| {
+                let mut col = vec![0.0f64; n];
+                let mut buf = vec![0.0f64; n];
+                let rows: Vec<(usize, f64)> = self
+                    .group_rows(g)
+                    .map(|i| {
+                        let k = &mut buf[..n - 1 - i];
+                        self.kernel_row(i, i + 1, k);
+                        let coeff = weights.map_or(1.0, |w| w[i]);
+                        let row = pulp::Arch::new().dispatch(SymmetricUpdate {
+                            kernel: k,
+                            weights: weights.map(|w| &w[i + 1..]),
+                            col: &mut col[i + 1..],
+                            coeff,
+                        });
+                        (i, row)
+                    })
+                    .collect();
+                (rows, col)
+            })
+            .collect();
+        let mut total = vec![0.0f64; n];
+        for (_, col) in &parts {
+            for (t, c) in total.iter_mut().zip(col) {
+                *t += c;
+            }
+        }
+        for (rows, _) in &parts {
+            for &(i, r) in rows {
+                total[i] += r;
+            }
+        }
+        total
+    }
+}
+
 /// The dense operator of `x` for bandwidth `sigma · median(D²)`. Eigenvalues of `A` lie in
-/// [0, 1], the largest is 1. Squared distances are computed once, in the buffer that then holds
-/// the kernel.
+/// [0, 1], the largest is 1. Only `O(n)` memory: see [`DenseOperator`].
 pub fn dense_operator(x: &Points<'_>, sigma: f64) -> Result<DenseOperator> {
     let n = x.n;
-    let mut k = vec![0.0f64; n * n];
-    k.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
-        let xi = x.row(i);
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = sq_dist(xi, x.row(j));
-        }
-    });
-    let eps = bandwidth(sigma, median_of_square(&k, n))?;
-    let inv = 1.0 / eps;
-    // Kernel in place, and its row sums q in the same sweep.
-    let q: Vec<f64> = k
-        .par_chunks_mut(n)
-        .map(|row| {
-            row.iter_mut().for_each(|v| *v = exp_nonpos(-*v * inv));
-            row.iter().sum::<f64>()
-        })
+    let mut op = DenseOperator::new(x, 1.0);
+    let eps = bandwidth(sigma, median_of_pairs(&op))?;
+    op.inv_bandwidth = 1.0 / eps;
+    op.bandwidth = eps;
+    // q = K 1 (the diagonal contributes exactly 1).
+    let q: Vec<f64> = op
+        .symmetric_sums(None)
+        .into_iter()
+        .map(|s| 1.0 + s)
         .collect();
     let inv_q: Vec<f64> = q.iter().map(|v| 1.0 / v).collect();
     // p = Q⁻¹ K Q⁻¹ 1, the degrees after density normalisation.
-    let p: Vec<f64> = k
-        .par_chunks(n)
+    let p: Vec<f64> = op
+        .symmetric_sums(Some(&inv_q))
+        .into_iter()
         .zip(&inv_q)
-        .map(|(row, iq)| iq * row.iter().zip(&inv_q).map(|(a, b)| a * b).sum::<f64>())
+        .map(|(s, iq)| iq * (iq + s))
         .collect();
     if let Some(i) = p.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
         return Err(Error::Numerical(format!(
@@ -147,21 +396,18 @@ pub fn dense_operator(x: &Points<'_>, sigma: f64) -> Result<DenseOperator> {
             p[i]
         )));
     }
-    let scale = inv_q.iter().zip(&p).map(|(iq, p)| iq / p.sqrt()).collect();
-    Ok(DenseOperator {
-        kernel: k,
-        scale,
-        n,
-        bandwidth: eps,
-    })
+    op.scale = inv_q.iter().zip(&p).map(|(iq, p)| iq / p.sqrt()).collect();
+    debug_assert_eq!(op.scale.len(), n);
+    Ok(op)
 }
 
-/// Median of the symmetric row-major `n × n` matrix `d2` with zero diagonal (as the full-matrix
-/// median in [`median_from_upper`]), read in place: a strided sample brackets the wanted order
-/// statistics, one sweep counts the values below the bracket and collects those inside, and
-/// the answer is selected among those few. Falls back to selecting over the whole upper
-/// triangle if the bracket misses (exact either way).
-fn median_of_square(d2: &[f64], n: usize) -> f64 {
+/// Median of the full `n × n` matrix of squared distances (diagonal zeros included, as
+/// [`median_from_upper`]), without storing it: a strided sample of the pairs brackets the
+/// wanted order statistics, one sweep counts the pairs below the bracket and collects those
+/// inside, and the answer is selected among those few. Falls back to selecting over all pairs
+/// if the bracket misses (exact either way).
+fn median_of_pairs(op: &DenseOperator) -> f64 {
+    let n = op.n;
     if n < 2 {
         return 0.0;
     }
@@ -173,21 +419,24 @@ fn median_of_square(d2: &[f64], n: usize) -> f64 {
         [Some(a), Some(b)] => (a, b),
         [Some(a), None] | [None, Some(a)] => (a, a),
     };
-    let stats = upper_order_stats(d2, n, first, last);
+    let stats = upper_order_stats(op, first, last);
     let value = |r: Option<usize>| r.map_or(0.0, |r| stats[r - first]);
     0.5 * (value(ranks[0]) + value(ranks[1]))
 }
 
-/// Order statistics `first..=last` (0-based ranks) of the strict upper triangle of `d2`.
-fn upper_order_stats(d2: &[f64], n: usize, first: usize, last: usize) -> Vec<f64> {
+/// Order statistics `first..=last` (0-based ranks) of the squared distances of pairs `i < j`.
+fn upper_order_stats(op: &DenseOperator, first: usize, last: usize) -> Vec<f64> {
+    let n = op.n;
     let count = n * (n - 1) / 2;
-    let upper = |i: usize| &d2[i * n + i + 1..(i + 1) * n];
-    // Deterministic sample: about 2^16 values at a fixed stride through the upper triangle.
+    // Deterministic sample: about 2^16 pairs at a fixed stride through the upper triangle.
     let stride = (count / 65_536).max(1);
     let mut sample: Vec<f64> = (0..n)
-        .flat_map(|i| {
+        .into_par_iter()
+        .flat_map_iter(|i| {
             let start = (stride - (i * (2 * n - i - 1) / 2) % stride) % stride;
-            upper(i).iter().skip(start).step_by(stride).copied()
+            (i + 1 + start..n)
+                .step_by(stride)
+                .map(move |j| op.pair_sq_dist(i, j))
         })
         .collect();
     sample.sort_unstable_by(f64::total_cmp);
@@ -203,17 +452,21 @@ fn upper_order_stats(d2: &[f64], n: usize, first: usize, last: usize) -> Vec<f64
         sample[idx]
     };
     let (a, b) = (at(first, false), at(last, true));
-    let parts: Vec<(usize, Vec<f64>)> = (0..n)
+    let parts: Vec<(usize, Vec<f64>)> = (0..SWEEP_GROUPS)
         .into_par_iter()
-        .map(|i| {
+        .map(|g| {
+            let mut buf = vec![0.0f64; n];
             let mut below = 0;
             let mut inside = Vec::new();
-            for &v in upper(i) {
-                if v < a {
-                    below += 1;
-                } else if v <= b {
-                    inside.push(v);
-                }
+            for i in op.group_rows(g) {
+                let row = &mut buf[..n - 1 - i];
+                op.distance_row(i, i + 1, row);
+                below += pulp::Arch::new().dispatch(Bracket {
+                    row,
+                    a,
+                    b,
+                    inside: &mut inside,
+                });
             }
             (below, inside)
         })
@@ -221,7 +474,14 @@ fn upper_order_stats(d2: &[f64], n: usize, first: usize, last: usize) -> Vec<f64
     let below: usize = parts.iter().map(|p| p.0).sum();
     let mut inside: Vec<f64> = parts.into_iter().flat_map(|p| p.1).collect();
     if first < below || last >= below + inside.len() {
-        inside = (0..n).flat_map(|i| upper(i).iter().copied()).collect();
+        inside = (0..n)
+            .into_par_iter()
+            .flat_map_iter(|i| {
+                let mut row = vec![0.0f64; n - 1 - i];
+                op.distance_row(i, i + 1, &mut row);
+                row
+            })
+            .collect();
         return select_range(inside, first, last);
     }
     select_range(inside, first - below, last - below)
@@ -265,13 +525,13 @@ mod tests {
             let want = 0.5 * (full[(m - 1) / 2] + full[m / 2]);
             let rows: Vec<usize> = (0..n).collect();
             assert_eq!(median_sq_dist(&x, &rows), want, "n={n}");
-            assert_eq!(median_of_square(&square(&x), n), want, "n={n}");
+            assert_eq!(median_of_pairs(&DenseOperator::new(&x, 1.0)), want, "n={n}");
             let smooth: Vec<f64> = (0..n * 2)
                 .map(|i| ((i * 7919) % 1009) as f64 / 7.0)
                 .collect();
             let y = Points::new(&smooth, n, 2).unwrap();
             let mut all = square(&y);
-            let got = median_of_square(&all, n);
+            let got = median_of_pairs(&DenseOperator::new(&y, 1.0));
             all.sort_by(f64::total_cmp);
             assert_eq!(got, 0.5 * (all[(m - 1) / 2] + all[m / 2]), "n={n}");
         }
@@ -292,6 +552,39 @@ mod tests {
                 assert!((a[i * 20 + j] - a[j * 20 + i]).abs() < 1e-15);
             }
             assert_eq!(diag[i], a[i * 21]);
+        }
+    }
+
+    /// The matrix-free operator equals the paper's formulas evaluated on a stored matrix
+    /// (odd n, 3-d points: several sweep groups, an unpaired middle row).
+    #[test]
+    fn matrix_free_operator_matches_plain_dense_formulas() {
+        let n = 301;
+        let data: Vec<f64> = (0..n * 3)
+            .map(|i| ((i * 7919) % 1013) as f64 / 97.0)
+            .collect();
+        let x = Points::new(&data, n, 3).unwrap();
+        let d2 = square(&x);
+        let mut sorted = d2.clone();
+        sorted.sort_by(f64::total_cmp);
+        let eps = 2.0 * 0.5 * (sorted[(n * n - 1) / 2] + sorted[n * n / 2]);
+        let k: Vec<f64> = d2.iter().map(|v| (-v / eps).exp()).collect();
+        let q: Vec<f64> = k.chunks(n).map(|r| r.iter().sum()).collect();
+        let p: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| k[i * n + j] / (q[i] * q[j])).sum())
+            .collect();
+        let op = dense_operator(&x, 2.0).unwrap();
+        assert_eq!(op.bandwidth, eps);
+        let a = op.into_matrix();
+        for i in 0..n {
+            for j in 0..n {
+                let want = k[i * n + j] / (q[i] * p[i].sqrt() * q[j] * p[j].sqrt());
+                let got = a[i * n + j];
+                assert!(
+                    (got - want).abs() <= 1e-14 * want.abs().max(1e-300) + 1e-300,
+                    "{i},{j}"
+                );
+            }
         }
     }
 }

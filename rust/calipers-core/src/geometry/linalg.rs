@@ -55,15 +55,21 @@ pub fn gemm(dst: MatMut<'_, f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
 /// Gram matrix `GᵀG` of a row-major `n × r` matrix, computed over fixed row super-chunks in
 /// parallel and summed in chunk order (thread-count independent).
 pub fn gram(g: &[f64], n: usize, r: usize) -> Mat<f64> {
+    gram_of(MatRef::from_row_major_slice(g, n, r))
+}
+
+/// Gram matrix `GᵀG` of any `n × r` view, as [`gram`].
+pub fn gram_of(g: MatRef<'_, f64>) -> Mat<f64> {
+    let (n, r) = (g.nrows(), g.ncols());
     if n == 0 || r == 0 {
         return Mat::zeros(r, r);
     }
     let rows_per_part = n.div_ceil(GRAM_PARTS).max(1);
-    let partials: Vec<Mat<f64>> = g
-        .par_chunks(rows_per_part * r)
-        .map(|part| {
-            let rows = part.len() / r;
-            let view = MatRef::from_row_major_slice(part, rows, r);
+    let partials: Vec<Mat<f64>> = (0..n.div_ceil(rows_per_part))
+        .into_par_iter()
+        .map(|p| {
+            let start = p * rows_per_part;
+            let view = g.subrows(start, rows_per_part.min(n - start));
             let mut acc = Mat::<f64>::zeros(r, r);
             matmul(
                 acc.as_mut(),

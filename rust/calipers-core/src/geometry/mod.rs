@@ -3,8 +3,8 @@
 //!
 //! * [`diffusion_spectrum`]: leading eigenvalues of the paper's dense operator — Gaussian kernel
 //!   `exp(−D²/(σ·median D²))`, α = 1 density normalisation, symmetric conjugate of the Markov
-//!   matrix (eigenvalues in [0, 1]) — either exactly (dense operator + pivoted Cholesky with a
-//!   certified error bound) or by a landmark Nyström factorisation that never forms `n × n`.
+//!   matrix (eigenvalues in [0, 1]) — either exactly (matrix-free operator + pivoted Cholesky
+//!   with a certified error bound) or by a landmark Nyström factorisation that never forms `n × n`.
 //! * [`diffusion_map`]: the kNN-sparse diffusion operator and its leading eigenpairs (Lanczos).
 
 pub mod kernel;
@@ -23,7 +23,8 @@ use crate::par::{self, Monitor};
 use crate::rng::Rng;
 use linalg::sq_dist;
 
-/// Largest n for the exact (dense) mode: its operator takes `8 n²` bytes (7.2 GB at 30,000).
+/// Largest n for the exact (dense) mode: it is matrix-free, but its dense-eigendecomposition
+/// fallback forms an `8 n²`-byte operator (7.2 GB at 30,000).
 pub const MAX_EXACT_N: usize = 30_000;
 
 /// A row-major `n × d` point cloud, validated (non-empty, d ≥ 1, finite).
@@ -314,6 +315,12 @@ pub fn diffusion_map(
             format!("needs 1 <= k < n = {} (got {})", x.n, p.k),
         ));
     }
+    if u32::try_from(x.n).is_err() {
+        return Err(Error::invalid(
+            "X",
+            format!("has {} rows; the kNN graph supports at most 2^32 − 1", x.n),
+        ));
+    }
     if p.n_components == 0 || p.n_components >= x.n {
         return Err(Error::invalid(
             "n_components",
@@ -390,7 +397,7 @@ fn sparse_operator(
     for i in 0..n {
         indptr[i + 1] += indptr[i];
     }
-    let indices: Vec<usize> = edges.iter().map(|e| e.1).collect();
+    let indices: Vec<u32> = edges.iter().map(|e| e.1 as u32).collect();
     let mut values: Vec<f64> = edges.iter().map(|e| e.2).collect();
     let row_sums = |values: &[f64]| -> Vec<f64> {
         (0..n)
@@ -420,10 +427,10 @@ fn sparse_operator(
     ))
 }
 
-fn scale_sym(values: &mut [f64], indptr: &[usize], indices: &[usize], s: &[f64]) {
+fn scale_sym(values: &mut [f64], indptr: &[usize], indices: &[u32], s: &[f64]) {
     for i in 0..s.len() {
         for e in indptr[i]..indptr[i + 1] {
-            values[e] *= s[i] * s[indices[e]];
+            values[e] *= s[i] * s[indices[e] as usize];
         }
     }
 }

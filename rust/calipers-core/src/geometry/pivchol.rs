@@ -7,14 +7,16 @@
 //! Gram matrix `Lᵀ L`. The diffusion operator's spectrum decays fast, so `r ≪ n` and this is far
 //! cheaper than a full eigendecomposition (`O(n r²)` instead of `O(n³)`).
 
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 use super::linalg::{self, ROW_BLOCK};
 use crate::error::Result;
 use crate::par::Monitor;
 
-/// Multiply-adds per step below which the step runs sequentially.
-const PARALLEL_WORK: usize = 1 << 20;
+/// Multiply-adds per step below which the step runs on the calling thread.
+const PARALLEL_WORK: usize = 1 << 16;
 
 /// Outcome: the eigenvalues of `L Lᵀ` in decreasing order, the rank used and the trace of the
 /// remainder (an upper bound on every eigenvalue's error).
@@ -39,10 +41,10 @@ pub fn top_eigenvalues(
     let max_diag = resid.iter().cloned().fold(0.0, f64::max);
     // Below this a pivot is rounding noise: stop rather than amplify it.
     let floor = 64.0 * f64::EPSILON * max_diag;
-    let mut cap = n.min(256);
-    let mut l = vec![0.0f64; n * cap];
+    // L is column-major, so each new column is one contiguous write and each step's update
+    // `A[:, p] − L L[p, :]ᵀ` is a matrix-vector product over contiguous columns.
+    let mut l = Mat::<f64>::zeros(n, n.min(256));
     let mut col = vec![0.0f64; n];
-    let mut prow = vec![0.0f64; n];
     let mut rank = 0;
     while rank < n {
         let trace: f64 = resid.iter().sum();
@@ -58,36 +60,17 @@ pub fn top_eigenvalues(
         if rank >= max_rank {
             return Ok(None);
         }
-        if rank == cap {
-            let new_cap = (2 * cap).min(n);
-            l = grow_rows(&l, n, cap, new_cap);
-            cap = new_cap;
+        if rank == l.ncols() {
+            let new_cap = (2 * rank).min(n);
+            l.resize_with(n, new_cap, |_, _| 0.0);
         }
-        row_of(piv, &mut prow);
-        let lp: Vec<f64> = l[piv * cap..piv * cap + rank].to_vec();
+        row_of(piv, &mut col);
+        let lp = Mat::<f64>::from_fn(rank, 1, |i, _| l[(piv, i)]);
         let scale = 1.0 / dmax.sqrt();
-        let fill = |(b, (cb, lb)): (usize, (&mut [f64], &[f64]))| {
-            for (k, c) in cb.iter_mut().enumerate() {
-                let i = b * ROW_BLOCK + k;
-                let li = &lb[k * cap..k * cap + rank];
-                *c = (prow[i] - linalg::dot(li, &lp)) * scale;
-            }
-        };
-        // Small steps run on this thread: waking the pool would cost more CPU than it saves.
-        if n * rank < PARALLEL_WORK {
-            col.chunks_mut(ROW_BLOCK)
-                .zip(l.chunks(ROW_BLOCK * cap))
-                .enumerate()
-                .for_each(fill);
-        } else {
-            col.par_chunks_mut(ROW_BLOCK)
-                .zip(l.par_chunks(ROW_BLOCK * cap))
-                .enumerate()
-                .for_each(fill);
-        }
-        for i in 0..n {
-            l[i * cap + rank] = col[i];
-            resid[i] = (resid[i] - col[i] * col[i]).max(0.0);
+        next_column(l.as_ref().subcols(0, rank), lp.as_ref(), scale, &mut col);
+        l.col_as_slice_mut(rank).copy_from_slice(&col);
+        for (r, c) in resid.iter_mut().zip(&col) {
+            *r = (*r - c * c).max(0.0);
         }
         resid[piv] = 0.0;
         rank += 1;
@@ -96,8 +79,7 @@ pub fn top_eigenvalues(
         }
     }
     let residual_trace: f64 = resid.iter().sum();
-    let packed = pack(&l, n, cap, rank);
-    let g = linalg::gram(&packed, n, rank);
+    let g = linalg::gram_of(l.as_ref().subcols(0, rank));
     let (mut values, _) = linalg::sym_eig(g.as_ref(), false)?;
     values.reverse();
     for v in &mut values {
@@ -110,25 +92,23 @@ pub fn top_eigenvalues(
     }))
 }
 
-fn grow_rows(l: &[f64], n: usize, cap: usize, new_cap: usize) -> Vec<f64> {
-    let mut out = vec![0.0f64; n * new_cap];
-    out.par_chunks_mut(new_cap)
-        .zip(l.par_chunks(cap))
-        .for_each(|(dst, src)| dst[..cap].copy_from_slice(src));
-    out
-}
-
-fn pack(l: &[f64], n: usize, cap: usize, rank: usize) -> Vec<f64> {
-    if rank == cap {
-        return l.to_vec();
+/// `col ← (col − L lp) · scale` over fixed row blocks (parallel when the step is large; the
+/// blocks are the same either way, so the bits do not depend on the thread count).
+fn next_column(l: MatRef<'_, f64>, lp: MatRef<'_, f64>, scale: f64, col: &mut [f64]) {
+    let update = |(b, cb): (usize, &mut [f64])| {
+        let rows = cb.len();
+        let lb = l.subrows(b * ROW_BLOCK, rows);
+        let mut dst = MatMut::from_column_major_slice_mut(cb, rows, 1);
+        if lb.ncols() > 0 {
+            matmul(dst.as_mut(), Accum::Add, lb, lp, -1.0, Par::Seq);
+        }
+        cb.iter_mut().for_each(|c| *c *= scale);
+    };
+    if l.nrows() * l.ncols() < PARALLEL_WORK {
+        col.chunks_mut(ROW_BLOCK).enumerate().for_each(update);
+    } else {
+        col.par_chunks_mut(ROW_BLOCK).enumerate().for_each(update);
     }
-    let mut out = vec![0.0f64; n * rank];
-    if rank > 0 {
-        out.par_chunks_mut(rank)
-            .zip(l.par_chunks(cap))
-            .for_each(|(dst, src)| dst.copy_from_slice(&src[..rank]));
-    }
-    out
 }
 
 #[cfg(test)]
