@@ -295,6 +295,54 @@ mod tests {
         }
     }
 
+    /// Brute force over every row, compared bit for bit (indices and distances).
+    fn check_all(data: &[f64], dim: usize, k: usize) {
+        let p = Points::new(data, dim).unwrap();
+        let nb = exact_knn(p, k, &par::Silent).unwrap();
+        check_rows(p, &nb, k, 0..p.len());
+    }
+
+    #[test]
+    fn f32_screening_is_exact_on_large_offsets_and_ties() {
+        // A lattice of spacing 1e-3 shifted by 1e6: f32 cannot hold the raw coordinates
+        // (spacing 0.06 there), only the centred ones; the lattice gives exact distance ties
+        // (decided by index) and near-ties one rounding apart.
+        let (dim, k) = (3, 6);
+        let mut data = Vec::new();
+        for i in 0..9 {
+            for j in 0..9 {
+                for l in 0..9 {
+                    let jitter = if (i + j + l) % 7 == 0 { 1e-12 } else { 0.0 };
+                    data.extend([
+                        1e6 + 1e-3 * i as f64 + jitter,
+                        -3e6 + 1e-3 * j as f64,
+                        1e-3 * l as f64,
+                    ]);
+                }
+            }
+        }
+        check_all(&data, dim, k);
+        // Clustered points with a huge far cluster: the f32 margin (relative to the largest
+        // norm) cannot certify the small-scale rows, which fall back to the f64 search.
+        let (dim, k) = (16, 9);
+        let mut rng = Rng::new(7);
+        let mut data = Vec::new();
+        for i in 0..5000 {
+            let (scale, shift) = if i % 10 == 0 { (1.0, 1e5) } else { (1e-4, 0.0) };
+            let c = (i % 13) as f64;
+            for t in 0..dim {
+                data.push(shift + scale * (c + rng.normal()) + if t == 0 { c } else { 0.0 });
+            }
+            if i % 97 == 96 {
+                // Exact duplicate of the previous point.
+                let prev = data[data.len() - 2 * dim..data.len() - dim].to_vec();
+                data.truncate(data.len() - dim);
+                data.extend(prev);
+            }
+        }
+        check_all(&data, dim, k);
+    }
+
     #[test]
     fn approximate_recall_is_high() {
         let data = random_points(3000, 8, 2);
