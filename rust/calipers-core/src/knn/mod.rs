@@ -7,7 +7,10 @@
 //!   ‖q − c‖ − r exceeds its current k-th distance. A rounding-error margin and an exact
 //!   re-rank make the answer exact: the reported distances are recomputed directly and every
 //!   row is certified against the matrix-product error bound (rows that cannot be certified,
-//!   e.g. with many exact ties, are redone by direct brute force). On clustered data this
+//!   e.g. with many exact ties, are redone by direct brute force). The all-points search
+//!   screens first with f32 products on the centred rows (twice the SIMD lanes) under a
+//!   correspondingly wider certified margin; rows that pass certify exactly as above, the
+//!   others are searched again in f64. On clustered data this
 //!   touches a small part of the n² pairs; on structureless high-dimensional data it falls
 //!   back to blocked brute force.
 //! * [`approximate_knn`]: random-projection forest + NN-descent refinement.
