@@ -103,6 +103,11 @@ impl DenseOperator {
 
     /// `K(i, j0..j0 + out.len())` into `out`: the same bits for `K(i, j)` and `K(j, i)`.
     fn kernel_row(&self, i: usize, j0: usize, out: &mut [f64]) {
+        self.row(i, j0, out, Some(self.inv_bandwidth));
+    }
+
+    /// Squared distances of row `i` (or their kernel values, given `1 / bandwidth`).
+    fn row(&self, i: usize, j0: usize, out: &mut [f64], inv_bandwidth: Option<f64>) {
         pulp::Arch::new().dispatch(Row {
             coords: &self.coords,
             n: self.n,
@@ -110,7 +115,7 @@ impl DenseOperator {
             i,
             j0,
             out,
-            inv_bandwidth: Some(self.inv_bandwidth),
+            inv_bandwidth,
         });
     }
 
@@ -291,15 +296,7 @@ impl DenseOperator {
     }
 
     fn distance_row(&self, i: usize, j0: usize, out: &mut [f64]) {
-        pulp::Arch::new().dispatch(Row {
-            coords: &self.coords,
-            n: self.n,
-            dim: self.dim,
-            i,
-            j0,
-            out,
-            inv_bandwidth: None,
-        });
+        self.row(i, j0, out, None);
     }
 
     /// `Σ_c (x_c[j] − x_c[i])²`, the same bits as [`Self::distance_row`]'s entry `j`.
