@@ -48,14 +48,6 @@ pub fn draw_replicate_blocks(rng: &mut LaneRng, n: usize, mut visit: impl FnMut(
     }
 }
 
-/// The draws of [`draw_replicate_blocks`] one index at a time.
-#[inline]
-pub fn draw_replicate(rng: &mut LaneRng, n: usize, mut visit: impl FnMut(usize)) {
-    draw_replicate_blocks(rng, n, |block| {
-        block.iter().for_each(|&i| visit(i as usize));
-    });
-}
-
 /// Lemire's unbiased map of 32-bit words into `[0, n)`.
 #[derive(Clone, Copy, Debug)]
 struct Bounded {
@@ -294,7 +286,9 @@ mod tests {
         let mut rng = LaneRng::stream(5, 0);
         let mut hist = [0usize; 7];
         for _ in 0..100_000 {
-            draw_replicate(&mut rng, 7, |i| hist[i] += 1);
+            draw_replicate_blocks(&mut rng, 7, |b| {
+                b.iter().for_each(|&i| hist[i as usize] += 1)
+            });
         }
         for h in hist {
             assert!((h as f64 / 100_000.0 - 1.0).abs() < 0.02, "{hist:?}");

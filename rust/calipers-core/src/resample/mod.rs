@@ -14,7 +14,7 @@ mod draws;
 mod means;
 mod permutation;
 
-pub use draws::{BLOCK, bootstrap_indices, draw_replicate, draw_replicate_blocks};
+pub use draws::{BLOCK, bootstrap_indices, draw_replicate_blocks};
 pub use means::bootstrap_means;
 pub use permutation::{permutation_null_paired, permutation_null_unpaired};
 
