@@ -82,6 +82,26 @@ def sklearn_graph(x: np.ndarray, k: int, theta: float) -> sp.csr_matrix:
     return g.maximum(g.T).tocsr()
 
 
+def exact_knn_only(x: np.ndarray):
+    return _core.fairness_knn(x, K_NEIGHBORS, "exact", 8, 24, 10, 0.001, 0)
+
+
+def knn_only_rows(x: np.ndarray, repeat: int, sklearn_repeat: int) -> list:
+    """The kNN search alone: calipers' exact search, and scikit-learn's unless its repeat is 0."""
+    rows = [timed("calipers exact kNN only", lambda: exact_knn_only(x), repeat=repeat)]
+    if sklearn_repeat:
+        rows.append(
+            measure(
+                "sklearn NearestNeighbors kNN only",
+                lambda: sklearn_knn(x, K_NEIGHBORS),
+                repeat=sklearn_repeat,
+                memory=False,
+                note=NO_MEM,
+            )
+        )
+    return rows
+
+
 def case_a(rows: list, notes: list) -> None:
     n, d = 10_000, 50
     x, f = blobs(n, d), np.random.default_rng(1).normal(size=(n, 2))
@@ -97,19 +117,9 @@ def case_a(rows: list, notes: list) -> None:
     )
     rows.append(timed("calipers GLIF (auto = exact kNN)", lambda: auto.fit(x, f)))
     rows.append(timed("calipers GLIF (approximate kNN)", lambda: approx.fit(x, f)))
-    knn = lambda: _core.fairness_knn(x, K_NEIGHBORS, "exact", 8, 24, 10, 0.001, 0)  # noqa: E731
-    rows.append(timed("calipers exact kNN only", knn))
-    rows.append(
-        measure(
-            "sklearn NearestNeighbors kNN only",
-            lambda: sklearn_knn(x, K_NEIGHBORS),
-            repeat=3,
-            memory=False,
-            note=NO_MEM,
-        )
-    )
+    rows.extend(knn_only_rows(x, REPEAT, sklearn_repeat=3))
     want = sklearn_knn(x, K_NEIGHBORS)[1]
-    got = knn()[0]
+    got = exact_knn_only(x)[0]
     notes.append(
         f"A: calipers exact kNN = sklearn's lists: {np.array_equal(np.sort(got, 1), np.sort(want, 1))}"
     )
@@ -220,18 +230,8 @@ def case_b(rows: list, notes: list) -> None:
             repeat=1,
         )
     )
-    knn = lambda: _core.fairness_knn(x, K_NEIGHBORS, "exact", 8, 24, 10, 0.001, 0)  # noqa: E731
-    rows.append(timed("calipers exact kNN only", knn, repeat=3))
-    if "--full" in sys.argv:  # about 150 s on the 2-core machine
-        rows.append(
-            measure(
-                "sklearn NearestNeighbors kNN only",
-                lambda: sklearn_knn(x, K_NEIGHBORS),
-                repeat=1,
-                memory=False,
-                note=NO_MEM,
-            )
-        )
+    # scikit-learn's search takes about 150 s here: only with --full.
+    rows.extend(knn_only_rows(x, 3, sklearn_repeat=1 if "--full" in sys.argv else 0))
 
 
 def case_c(rows: list, notes: list) -> None:
