@@ -11,9 +11,10 @@ def set_num_threads(n: int) -> None:
 
     The default is the ``CALIPERS_NUM_THREADS`` environment variable, else every core.
     Results never depend on this number: seeded computations are bit-identical for any
-    thread count.
+    thread count. At most ``8 * cores`` (at least 64) threads are allowed; a larger
+    ``CALIPERS_NUM_THREADS`` is capped there.
     """
-    _core.set_num_threads(check_scalar(n, "n", kind=int, low=1))
+    _core.set_num_threads(check_scalar(n, "n", kind=int, low=1, high=_core.max_num_threads()))
 
 
 def get_num_threads() -> int:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .exceptions import InvalidArgumentError, NonFiniteError, ShapeError
+from .exceptions import InvalidArgumentError, MemoryBudgetError, NonFiniteError, ShapeError
 
 NanPolicy = Literal["raise", "omit", "propagate"]
 _SEED_BITS = 64
@@ -26,9 +26,10 @@ def as_float_array(
     finite: bool = True,
 ) -> np.ndarray:
     """Return ``x`` as a C-contiguous float64 array after checking ndim, emptiness, finiteness."""
+    reject_complex(x, name)
     try:
         arr = np.ascontiguousarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgumentError(f"{name}: could not convert to a float array ({exc})") from None
     check_ndim(arr, name, ndim)
     if not allow_empty and arr.size == 0:
@@ -36,6 +37,18 @@ def as_float_array(
     if finite:
         check_finite(arr, name)
     return arr
+
+
+def reject_complex(x: Any, name: str) -> None:
+    """Raise InvalidArgumentError for complex input, which float conversion would truncate."""
+    try:
+        is_complex = np.iscomplexobj(x)
+    except (TypeError, ValueError):  # ragged or odd input: the float conversion reports it
+        return
+    if is_complex:
+        raise InvalidArgumentError(
+            f"{name}: has complex values; pass real numbers (e.g. x.real or abs(x))"
+        )
 
 
 def check_ndim(arr: np.ndarray, name: str, ndim: int | tuple[int, ...] | None) -> None:
@@ -114,11 +127,13 @@ def check_scalar(
     return value
 
 
-def seed_from_rng(rng: Any) -> int:
+def seed_from_rng(rng: Any, name: str = "rng") -> int:
     """Reduce ``rng`` (None, int, or numpy Generator/SeedSequence) to one 64-bit seed.
 
     None draws fresh entropy, so results differ between calls; pass an int for
-    reproducibility. A Generator is advanced by one draw, like any other consumer.
+    reproducibility. A Generator is advanced by one draw, like any other consumer. Integer
+    seeds must lie in [0, 2**64): a larger one would otherwise wrap onto a small seed's stream.
+    ``name`` is the argument's name in the caller (``rng`` or ``random_state``).
     """
     if rng is None:
         return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
@@ -127,9 +142,37 @@ def seed_from_rng(rng: Any) -> int:
     if isinstance(rng, np.random.SeedSequence):
         return int(rng.generate_state(1, dtype=np.uint64)[0])
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        if rng < 0:
-            raise InvalidArgumentError(f"rng: seed must be >= 0, got {rng}")
-        return int(rng) % 2**_SEED_BITS
+        if not 0 <= rng < 2**_SEED_BITS:
+            raise InvalidArgumentError(
+                f"{name}: seed must be in [0, 2**64), got {rng}; pass a smaller int or a "
+                "numpy.random.Generator"
+            )
+        return int(rng)
     raise InvalidArgumentError(
-        f"rng: expected None, an int seed or a numpy.random.Generator, got {type(rng).__name__}"
+        f"{name}: expected None, an int seed or a numpy.random.Generator, got {type(rng).__name__}"
     )
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def check_memory(n_bytes: float, name: str, fix: str) -> None:
+    """Raise MemoryBudgetError naming ``name`` when ``n_bytes`` exceeds the memory budget.
+
+    The budget is the machine's physical memory or ``CALIPERS_MAX_MEMORY`` (the same rule as
+    the Rust core's), so Python-side allocations are refused before numpy aborts or swaps.
+    """
+    from . import _core
+
+    budget = _core.memory_budget()
+    if n_bytes > budget:
+        raise MemoryBudgetError(
+            f"{name}: would need {_format_bytes(n_bytes)} of memory, more than the "
+            f"{_format_bytes(budget)} available (set CALIPERS_MAX_MEMORY to change the limit); "
+            f"{fix}"
+        )

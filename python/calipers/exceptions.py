@@ -10,6 +10,7 @@ __all__ = [
     "CalipersError",
     "ConvergenceWarning",
     "InvalidArgumentError",
+    "MemoryBudgetError",
     "NonFiniteError",
     "NotFittedError",
     "NumericalError",
@@ -31,6 +32,14 @@ class ShapeError(InvalidArgumentError):
 
 class NonFiniteError(InvalidArgumentError):
     """NaN or infinite values where finite ones are required."""
+
+
+class MemoryBudgetError(InvalidArgumentError, MemoryError):
+    """The requested work would need more memory than calipers allows one call to take.
+
+    The budget is the machine's physical memory, or ``CALIPERS_MAX_MEMORY`` (bytes, or with a
+    K/M/G/T suffix) when set. The message names the argument that sized the allocation.
+    """
 
 
 class NumericalError(CalipersError, ArithmeticError):

@@ -236,7 +236,7 @@ class IRT:
         """
         self._check_params()
         codes = _encode_responses(Y, mask, self.responses)
-        seed = seed_from_rng(self.random_state) if self.dims > 1 else 0
+        seed = seed_from_rng(self.random_state, "random_state") if self.dims > 1 else 0
         core_model = "2pl" if self.model == "2pl" else "1pl"
         if self.device != "cpu":
             out = self._fit_torch(codes, core_model, seed)

@@ -682,7 +682,7 @@ class TinyBenchmark:
             raise InvalidArgumentError(
                 f"Y: {n_models} training models are too few for cross-validation; pass at least 4"
             )
-        seed = seed_from_rng(self.random_state)
+        seed = seed_from_rng(self.random_state, "random_state")
         folds = _folds(n_models, min(self.cv_folds, n_models), seed)
         c = 1.0 if self.method in ("random", "fisher") else 4.0
         v = _item_variance(bench)

@@ -18,6 +18,9 @@ pub enum Error {
     /// The computation itself failed (singular system, breakdown).
     #[error("{0}")]
     Numerical(String),
+    /// The work would need more memory than the budget (`crate::mem`).
+    #[error("{arg}: {reason}")]
+    Memory { arg: &'static str, reason: String },
     /// The caller asked to stop (Ctrl-C in Python).
     #[error("interrupted")]
     Interrupted,

@@ -12,13 +12,24 @@ use crate::error::{Error, Result};
 /// pool object but none of its threads, so it must build its own (else it would wait forever).
 static POOL: RwLock<Option<(u32, Arc<rayon::ThreadPool>)>> = RwLock::new(None);
 
-/// Threads used when the user has not chosen: `CALIPERS_NUM_THREADS`, else all cores.
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most worker threads calipers starts: 8 per core, at least 64. More only costs memory
+/// and scheduling (each thread reserves a stack), and a typo like 10**6 must not start a million.
+pub fn max_num_threads() -> usize {
+    (8 * available_cores()).max(64)
+}
+
+/// Threads used when the user has not chosen: `CALIPERS_NUM_THREADS` (capped at
+/// `max_num_threads`), else all cores.
 fn default_num_threads() -> usize {
     std::env::var("CALIPERS_NUM_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .map_or_else(available_cores, |n| n.min(max_num_threads()))
 }
 
 fn build_pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
@@ -34,6 +45,13 @@ fn build_pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
 pub fn set_num_threads(n: usize) -> Result<()> {
     if n == 0 {
         return Err(Error::invalid("n", "must be at least 1"));
+    }
+    let cap = max_num_threads();
+    if n > cap {
+        return Err(Error::invalid(
+            "n",
+            format!("{n} threads is more than the limit of {cap} (8 per core); pass at most {cap}"),
+        ));
     }
     let pool = build_pool(n)?;
     *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some((std::process::id(), pool));

@@ -12,6 +12,7 @@ fn class_name(e: &Error) -> &'static str {
         Error::Shape { .. } => "ShapeError",
         Error::NonFinite { .. } => "NonFiniteError",
         Error::Numerical(_) => "NumericalError",
+        Error::Memory { .. } => "MemoryBudgetError",
         Error::Interrupted => "KeyboardInterrupt",
     }
 }

@@ -28,9 +28,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fairness::register(m)?;
     irt::register(m)?;
     geometry::register(m)?;
-    irt::register(m)?;
-    resample::register(m)?;
-    dominance::register(m)?;
     tiny::register(m)?;
     Ok(())
 }
