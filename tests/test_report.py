@@ -25,6 +25,11 @@ from calipers.irt import IRT
 from calipers.report import ReportOptions, build_report, derive_seed, write_report
 from calipers.report import build as report_build
 from calipers.report import sections as report_sections
+from calipers.report.item_flags import (
+    benjamini_hochberg,
+    models_needed,
+    negative_discrimination_test,
+)
 from calipers.report.example import example_cache_path, example_data
 from calipers.tiny import TinyBenchmark
 
@@ -301,7 +306,14 @@ def test_fixture_item_analysis_matches_irt(fixture_report):
     assert doc["answered_by_all"] == items[share == 1].tolist()
     assert doc["answered_by_none"] == items[share == 0].tolist()
     negative = (model.a_[:, 0] < 0) & (share > 0) & (share < 1)
-    assert sorted(doc["negative_discrimination"]) == sorted(items[negative].tolist())
+    assert sorted(doc["negative_estimate"]) == sorted(items[negative].tolist())
+    alpha = doc["negative_discrimination_test"]["alpha"]
+    flags = negative_discrimination_test(data.scores, model.theta_[:, 0], alpha)
+    significant = negative & flags.significant
+    assert sorted(doc["negative_discrimination"]) == sorted(items[significant].tolist())
+    assert set(doc["negative_discrimination"]) <= set(doc["negative_estimate"])
+    got_p = np.array(doc["negative_discrimination_test"]["pvalue"], dtype=float)  # null = NaN
+    np.testing.assert_array_equal(got_p, flags.pvalue)
 
 
 def test_fixture_subset_matches_tinybenchmark(fixture_report):
@@ -644,3 +656,111 @@ def test_example_report_renders_in_chromium(example_report, tmp_path):
     keep = os.environ.get("CALIPERS_SCREENSHOT_DIR")
     if keep:
         shutil.copy(shot, Path(keep) / "example-report.png")
+
+
+# ------------------------------------------------------------ negative-discrimination flags
+
+
+def _brute_force_rank_sum_p(correct: np.ndarray, ability: np.ndarray) -> float:
+    """P(rank sum of the correct models <= observed) over every k-subset, written plainly."""
+    from itertools import combinations
+
+    ranks = stats.rankdata(ability)
+    k = int(correct.sum())
+    observed = ranks[correct == 1].sum()
+    sums = [sum(ranks[list(c)]) for c in combinations(range(len(ranks)), k)]
+    return float(np.mean(np.array(sums) <= observed + 1e-9))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_negative_discrimination_pvalues_equal_brute_force(ties):
+    rng = np.random.default_rng(3)
+    n_models, n_items = 9, 40
+    ability = rng.normal(size=n_models)
+    if ties:
+        ability = np.round(ability)  # several models share an ability: mid-ranks
+    scores = (rng.random((n_models, n_items)) < 0.5).astype(float)
+    res = negative_discrimination_test(scores, ability, 0.05)
+    for j in range(n_items):
+        k = scores[:, j].sum()
+        if 0 < k < n_models:
+            assert res.pvalue[j] == pytest.approx(_brute_force_rank_sum_p(scores[:, j], ability))
+        else:
+            assert np.isnan(res.pvalue[j])
+
+
+def test_negative_discrimination_matches_exact_mann_whitney():
+    rng = np.random.default_rng(4)
+    ability = rng.normal(size=15)
+    scores = (rng.random((15, 30)) < 0.4).astype(float)
+    res = negative_discrimination_test(scores, ability, 0.05)
+    for j in range(30):
+        right, wrong = ability[scores[:, j] == 1], ability[scores[:, j] == 0]
+        if len(right) and len(wrong):
+            ref = stats.mannwhitneyu(right, wrong, alternative="less", method="exact").pvalue
+            assert res.pvalue[j] == pytest.approx(ref, rel=1e-9)
+
+
+def test_negative_discrimination_handles_missing_cells_per_pattern():
+    rng = np.random.default_rng(5)
+    ability = rng.normal(size=12)
+    scores = (rng.random((12, 20)) < 0.5).astype(float)
+    scores[:4, :10] = np.nan  # the first four models did not see the first ten items
+    res = negative_discrimination_test(scores, ability, 0.05)
+    for j in range(20):
+        seen = ~np.isnan(scores[:, j])
+        col = scores[seen, j]
+        if 0 < col.sum() < col.size:
+            want = _brute_force_rank_sum_p(col, ability[seen])
+            assert res.pvalue[j] == pytest.approx(want)
+
+
+def test_negative_discrimination_large_panel_uses_normal_approximation():
+    rng = np.random.default_rng(6)
+    ability = rng.normal(size=200)
+    scores = (rng.random((200, 50)) < 0.5).astype(float)
+    res = negative_discrimination_test(scores, ability, 0.05)
+    for j in range(50):
+        right, wrong = ability[scores[:, j] == 1], ability[scores[:, j] == 0]
+        ref = stats.mannwhitneyu(
+            right, wrong, alternative="less", method="asymptotic", use_continuity=True
+        ).pvalue
+        assert res.pvalue[j] == pytest.approx(ref, rel=1e-6)
+
+
+def test_negative_discrimination_flags_planted_items_not_noise():
+    rng = np.random.default_rng(7)
+    n_models, n_items = 60, 400
+    theta = np.sort(rng.normal(size=n_models))
+    b = rng.normal(size=n_items)
+    a = np.full(n_items, 1.5)
+    a[:10] = -3.0  # ten reversed items
+    prob = 1 / (1 + np.exp(-(a * (theta[:, None] - b))))
+    scores = (rng.random(prob.shape) < prob).astype(float)
+    res = negative_discrimination_test(scores, theta, 0.05)
+    assert res.significant[:10].sum() >= 8
+    assert res.significant[10:].sum() <= 2
+    # 19 models and pure noise: nothing survives the correction.
+    noise = (rng.random((19, 2000)) < 0.5).astype(float)
+    res = negative_discrimination_test(noise, rng.normal(size=19), 0.05)
+    assert not res.significant.any()
+
+
+def test_benjamini_hochberg_matches_scipy():
+    rng = np.random.default_rng(8)
+    p = rng.random(200) ** 3
+    np.testing.assert_allclose(benjamini_hochberg(p), stats.false_discovery_control(p))
+    with_nan = p.copy()
+    with_nan[::7] = np.nan
+    got = benjamini_hochberg(with_nan)
+    keep = ~np.isnan(with_nan)
+    assert np.isnan(got[~keep]).all()
+    np.testing.assert_allclose(got[keep], stats.false_discovery_control(with_nan[keep]))
+
+
+def test_models_needed_for_a_lone_item():
+    from math import comb
+
+    n = models_needed(0.05, 21_606)
+    assert comb(n, n // 2) * 0.05 >= 21_606 > comb(n - 1, (n - 1) // 2) * 0.05
+    assert n == 22

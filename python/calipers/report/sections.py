@@ -25,6 +25,7 @@ from .data import (
     metric_name,
 )
 from .html import esc, figure, fmt, fmt_ci, fmt_p, note, paragraph, table
+from .item_flags import NegativeDiscriminationTest, negative_discrimination_test
 
 __all__ = [
     "Section",
@@ -694,6 +695,9 @@ def item_analysis(rd: ReportData, options: ReportOptions, progress: Progress) ->
     all_wrong = (n_obs > 0) & (n_correct == 0)
     negative = (a < 0) & ~all_right & ~all_wrong
     ability = model.theta_[:, 0]
+    # A negative estimate is flagged only when the rank test says it is not noise.
+    reversed_test = negative_discrimination_test(data.scores, ability, options.alpha)
+    significant = negative & reversed_test.significant
     # How the stronger half of the models does on each item against the weaker half.
     strong = ability >= np.median(ability)
     gap = _mean_where(data.scores, observed, strong) - _mean_where(data.scores, observed, ~strong)
@@ -703,7 +707,7 @@ def item_analysis(rd: ReportData, options: ReportOptions, progress: Progress) ->
         if data.scenario is not None
         else np.full(data.shape[1], "all items", dtype=object)
     )
-    flagged = all_right | all_wrong | negative
+    flagged = all_right | all_wrong | significant
     parts = [
         paragraph(
             f"A two-parameter logistic IRT model, P(model <i>l</i> answers item <i>i</i>) = "
@@ -734,19 +738,20 @@ def item_analysis(rd: ReportData, options: ReportOptions, progress: Progress) ->
             data,
         ),
         _flag_table(
-            "Negative discrimination",
-            negative,
-            "stronger models fail them more often than weaker ones: check the reference answer "
-            "and the item text",
+            "Significantly negative discrimination",
+            significant,
+            "stronger models fail them more often than weaker ones, beyond chance: check the "
+            "reference answer and the item text",
             data,
             {
                 "share correct": share,
                 "strong minus weak models": gap,
                 "discrimination a": a,
-                "difficulty b": b,
+                "p (BH)": reversed_test.pvalue_bh,
             },
-            order=np.argsort(a, kind="stable"),
+            order=np.argsort(np.nan_to_num(reversed_test.pvalue, nan=2.0), kind="stable"),
         ),
+        paragraph(_negative_discrimination_note(negative, significant, reversed_test, options)),
     ]
     if caught:
         parts.append(note("; ".join(esc(w) for w in caught)))
@@ -754,8 +759,16 @@ def item_analysis(rd: ReportData, options: ReportOptions, progress: Progress) ->
     summary = [
         f"Item analysis: {int(all_right.sum())} of {n_items} items were answered correctly by "
         f"every model and {int(all_wrong.sum())} by none, so they do not separate models; "
-        f"{int(negative.sum())} have negative IRT discrimination (stronger models fail them more "
-        "often), which is worth checking for wrong reference answers."
+        f"{int(negative.sum())} have a negative estimated IRT discrimination, and "
+        f"{int(significant.sum())} of these significantly so (stronger models fail them more "
+        f"often beyond chance, {options.alpha:.0%} false discovery rate): those are worth "
+        "checking for wrong reference answers."
+        + (
+            ""
+            if data.shape[0] >= reversed_test.min_models
+            else f" With {data.shape[0]} models few items can reach significance "
+            f"(a lone item needs about {reversed_test.min_models} models)."
+        )
     ]
     ids = np.asarray(data.items, dtype=object)
     return Section(
@@ -775,12 +788,39 @@ def item_analysis(rd: ReportData, options: ReportOptions, progress: Progress) ->
             "strong_minus_weak": gap,
             "answered_by_all": ids[all_right].tolist(),
             "answered_by_none": ids[all_wrong].tolist(),
-            "negative_discrimination": ids[negative][
-                np.argsort(a[negative], kind="stable")
+            "negative_estimate": ids[negative][np.argsort(a[negative], kind="stable")].tolist(),
+            "negative_discrimination": ids[significant][
+                np.argsort(reversed_test.pvalue[significant], kind="stable")
             ].tolist(),
+            "negative_discrimination_test": {
+                "method": "exact one-sided rank-sum test of correctness against IRT ability, "
+                "Benjamini-Hochberg over the tested items",
+                "alpha": options.alpha,
+                "n_tested": reversed_test.n_tested,
+                "pvalue": reversed_test.pvalue,
+                "pvalue_bh": reversed_test.pvalue_bh,
+                "min_models_for_a_lone_item": reversed_test.min_models,
+            },
             "warnings": caught,
         },
         summary=summary,
+    )
+
+
+def _negative_discrimination_note(
+    negative: np.ndarray,
+    significant: np.ndarray,
+    test: NegativeDiscriminationTest,
+    options: ReportOptions,
+) -> str:
+    return (
+        f"{int(negative.sum())} items have a negative estimated discrimination; with few models "
+        "most such signs are noise. An item is flagged only when the models answering it "
+        "correctly are significantly weaker than those that do not (exact one-sided rank-sum "
+        "test of correctness against the fitted ability, Benjamini&ndash;Hochberg over the "
+        f"{test.n_tested} items answered by some but not all models, false discovery rate "
+        f"{options.alpha:.0%}): {int(significant.sum())} items. A perfectly reversed item "
+        f"could be flagged on its own only with at least {test.min_models} models."
     )
 
 
