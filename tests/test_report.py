@@ -25,12 +25,12 @@ from calipers.irt import IRT
 from calipers.report import ReportOptions, build_report, derive_seed, write_report
 from calipers.report import build as report_build
 from calipers.report import sections as report_sections
+from calipers.report.example import example_cache_path, example_data
 from calipers.report.item_flags import (
     benjamini_hochberg,
     models_needed,
     negative_discrimination_test,
 )
-from calipers.report.example import example_cache_path, example_data
 from calipers.tiny import TinyBenchmark
 
 SECTION_IDS = ["summary", "overview", "leaderboard", "pairwise", "risk", "items", "subset"]
