@@ -237,11 +237,36 @@ def _read_table(path: Path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         sep = "\t" if suffix == ".tsv" else ","
-        return pd.read_csv(path, sep=sep)
+        return _read_csv_keeping_labels(path, sep)
     except pd.errors.EmptyDataError:
         raise ShapeError(f"{path}: the file is empty; it needs a header and rows") from None
     except (ValueError, ImportError, OSError) as exc:
         raise InvalidArgumentError(f"{path}: could not be read as a table ({exc})") from None
+
+
+# Label columns are read as text, exactly as written: item "007" stays "007" (not 7), a model
+# called "NA" stays "NA" (not missing). Only an empty cell is a missing label.
+_LABEL_COLUMNS = ("model", "item", "scenario", "subscenario", "metric")
+# pandas' default missing-value spellings, applied to the score columns only.
+_SCORE_NA_VALUES = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+
+
+def _read_csv_keeping_labels(path: Path, sep: str) -> pd.DataFrame:
+    header = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
+    labels = {c for c in header if c in _LABEL_COLUMNS}
+    if header and not set(LONG_COLUMNS) <= set(header) and "model" not in header:
+        labels.add(header[0])  # a wide matrix: the first column holds the model names
+    na_values = {c: [""] if c in labels else _SCORE_NA_VALUES for c in header}
+    return pd.read_csv(
+        path,
+        sep=sep,
+        dtype={c: str for c in labels},
+        keep_default_na=False,
+        na_values=na_values,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ a handler takes the parsed arguments and returns an exit code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,3 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("calipers: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, and how to see the traceback
+        if os.environ.get("CALIPERS_DEBUG"):
+            raise
+        print(
+            f"calipers: internal error: {type(exc).__name__}: {exc} (this is a bug in calipers; "
+            "rerun with CALIPERS_DEBUG=1 for the traceback and report it)",
+            file=sys.stderr,
+        )
+        return 2

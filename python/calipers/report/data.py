@@ -151,6 +151,7 @@ class ReportData:
                 f"{self.data.source or 'results'}: has {self.data.shape[0]} model; a report "
                 "compares models, so it needs scores of at least 2"
             )
+        _check_unit_interval(self.data)
         if self.risk is not None:
             self.risk = _align(self.risk, self.data)
         n_items = self.data.shape[1]
@@ -183,6 +184,21 @@ class ReportData:
     def is_binary(self) -> bool:
         values = self.overall.scores
         return bool(np.isin(values, (0.0, 1.0)).all())
+
+
+def _check_unit_interval(data: EvalData) -> None:
+    """The report's statistics (means as accuracies, IRT on 0/1 scores, the tiny subset's
+    error) read scores as shares of credit: a score outside [0, 1] is a unit mistake."""
+    with np.errstate(invalid="ignore"):
+        outside = (data.scores < 0) | (data.scores > 1)
+    if outside.any():
+        row, col = (int(i) for i in np.argwhere(outside)[0])
+        raise InvalidArgumentError(
+            f"{data.source or 'results'}: score {data.scores[row, col]:g} of model "
+            f"{data.models[row]!r} on item {data.items[col]!r} is outside [0, 1] "
+            f"({int(outside.sum())} such score(s)); the report needs 0/1 correctness or "
+            "scores in [0, 1]: rescale them (e.g. divide a 0-100 score by 100)"
+        )
 
 
 def metric_name(data: EvalData) -> str:
