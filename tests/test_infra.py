@@ -109,3 +109,16 @@ def test_json_safe_output_is_strict_json():
     d = R(np.array([[1.0, np.nan], [np.inf, -np.inf]]), np.float64("nan")).to_dict(json_safe=True)
     assert d == {"values": [[1.0, None], [1e308, -1e308]], "scalar": None}
     json.dumps(d, allow_nan=False)
+
+
+def test_version_has_one_source():
+    """Cargo.toml's workspace version is the package's (maturin) and the module's."""
+    import importlib.metadata
+    import re
+    from pathlib import Path
+
+    cargo = (Path(__file__).resolve().parents[1] / "Cargo.toml").read_text()
+    workspace = re.search(r'\[workspace\.package\]\s*version = "([^"]+)"', cargo)
+    assert workspace is not None
+    assert calipers.__version__ == workspace.group(1)
+    assert importlib.metadata.version("calipers") == calipers.__version__
