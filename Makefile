@@ -19,9 +19,10 @@ run: install
 lint: install
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(BIN)/ruff check python tests bench examples
-	$(BIN)/ruff format --check python tests bench examples
+	$(BIN)/ruff check python tests bench examples scripts
+	$(BIN)/ruff format --check python tests bench examples scripts
 	$(BIN)/python -m mypy.stubtest calipers._core --allowlist stubtest-allowlist.txt
+	$(BIN)/python scripts/check_unused_deps.py
 
 test-rust:
 	cargo test --workspace

@@ -97,6 +97,28 @@ def test_core_errors_map_to_calipers_exceptions():
         _core.wasserstein_pp(np.array([np.nan]), np.ones(2), 1.0)
 
 
+@pytest.mark.parametrize(
+    "kind, cls",
+    [
+        ("invalid", "InvalidArgumentError"),
+        ("shape", "ShapeError"),
+        ("non_finite", "NonFiniteError"),
+        ("numerical", "NumericalError"),
+        ("memory", "MemoryBudgetError"),
+        ("interrupted", "KeyboardInterrupt"),
+    ],
+)
+def test_every_core_error_variant_maps_to_its_class(kind, cls):
+    import builtins
+
+    from calipers import _core, exceptions
+
+    expected = getattr(exceptions, cls, None) or getattr(builtins, cls)
+    with pytest.raises(expected) as info:
+        _core.raise_core_error(kind)
+    assert type(info.value) is expected
+
+
 def test_json_safe_output_is_strict_json():
     import dataclasses
     import json
