@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -93,7 +92,7 @@ def build_report(
             "n_items": data.shape[1],
         },
         "options": dataclasses.asdict(options),
-        "summary": [_plain(s) for s in summary],
+        "summary": [H.plain_text(s) for s in summary],
         "sections": {section.key: section.data for section in done},
         "elapsed_seconds": round(elapsed, 3),
     }
@@ -145,10 +144,3 @@ def _default_title(data: EvalData) -> str:
     if data.source:
         return f"calipers report: {Path(str(data.source)).name}"
     return "calipers report"
-
-
-def _plain(text: str) -> str:
-    """Summary sentence without its HTML markup (for the JSON)."""
-    import html
-
-    return html.unescape(re.sub(r"<[^>]+>", "", text))

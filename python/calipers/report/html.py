@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = ["esc", "fmt", "fmt_ci", "fmt_p", "table", "figure", "page", "paragraph", "note"]
+
+
+def plain_text(markup: str) -> str:
+    """``markup`` without its HTML tags and entities (for the JSON and the terminal)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
 
 
 def esc(text: Any) -> str:

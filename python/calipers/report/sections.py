@@ -24,7 +24,7 @@ from .data import (
     derive_seed,
     metric_name,
 )
-from .html import esc, figure, fmt, fmt_ci, fmt_p, note, paragraph, table
+from .html import esc, figure, fmt, fmt_ci, fmt_p, note, paragraph, plain_text, table
 from .item_flags import NegativeDiscriminationTest, negative_discrimination_test
 
 __all__ = [
@@ -1016,16 +1016,9 @@ def _skipped(key: str, title: str, reason: str) -> Section:
         key=key,
         title=title,
         html=note(f"Not computed: {reason}."),
-        data={"skipped": _plain(reason)},
+        data={"skipped": plain_text(reason)},
         summary=[],
     )
-
-
-def _plain(text: str) -> str:
-    import html
-    import re
-
-    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 @contextlib.contextmanager
