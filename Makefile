@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-rust test-python lint bench clean
+.PHONY: install run test test-rust test-python test-wheel lint bench wheel clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,11 +30,22 @@ test-rust:
 test-python: install
 	$(BIN)/python -m pytest
 
-test: lint test-rust test-python
+# The wheel and sdist (one abi3 wheel for CPython >= 3.10) in dist/; reuses the release build.
+wheel: install
+	$(BIN)/python -m pip install --quiet "maturin>=1.9,<2"
+	rm -rf dist
+	$(BIN)/maturin build --release --out dist
+	$(BIN)/maturin sdist --out dist
+
+# The wheel as a user meets it: contents and size, then a fresh venv without Rust on PATH.
+test-wheel: wheel
+	$(BIN)/python scripts/check_wheel.py dist
+
+test: lint test-rust test-python test-wheel
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target dist

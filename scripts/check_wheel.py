@@ -1,0 +1,97 @@
+"""Check the built wheel as a user would meet it: `python scripts/check_wheel.py dist`.
+
+1. The wheel is one abi3 wheel (CPython >= 3.10), smaller than a size limit, with no test
+   data, benches or caches inside.
+2. It installs into a fresh virtual environment with no Rust toolchain on PATH, and a smoke
+   script runs there: the import, one call per capability, and `calipers report --example`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+MAX_WHEEL_BYTES = 15 * 2**20
+FORBIDDEN_PARTS = ("tests/", "bench/", "__pycache__", ".hypothesis", "shared/data")
+FORBIDDEN_SUFFIXES = (".npz", ".npy", ".csv", ".parquet", ".pyc")
+
+SMOKE = """
+import json, pathlib, subprocess, sys, tempfile
+import numpy as np
+import calipers
+from calipers import dominance, fairness, geometry, io, ot, resample, tiny
+from calipers.irt import IRT
+
+rng = np.random.default_rng(0)
+Y = (rng.random((20, 60)) < 0.5).astype(np.uint8)
+assert abs(ot.wasserstein([0.0, 1.0], [1.0, 2.0]) - 1.0) < 1e-12
+assert resample.bootstrap(rng.random(50), n_resamples=200, rng=0).confidence_interval.low < 1
+assert 0 <= dominance.violation_ratio(rng.random(30), rng.random(30)) <= 1
+assert fairness.kneighbors_graph(rng.normal(size=(50, 3)), 5).nnz > 0
+assert geometry.les_descriptor(rng.normal(size=(100, 3)), n_eigs=5).shape == (5,)
+assert IRT(model="2pl").fit(Y).b_.shape == (60,)
+assert tiny.kmeans_anchors(rng.normal(size=(60, 4)), 5, rng=0) is not None
+assert io.EvalData(scores=Y.astype(float), models=[f"m{i}" for i in range(20)],
+                   items=[f"i{j}" for j in range(60)]).shape == (20, 60)
+out = pathlib.Path(tempfile.mkdtemp()) / "report"
+subprocess.run([sys.executable, "-m", "calipers", "report", "--example", "--quiet",
+                "--out", str(out)], check=True)
+assert json.loads((out / "report.json").read_text())["sections"]
+print("smoke: ok", calipers.__version__)
+"""
+
+
+def check_contents(wheel: Path) -> None:
+    size = wheel.stat().st_size
+    assert "abi3" in wheel.name, f"{wheel.name}: not an abi3 wheel"
+    assert size <= MAX_WHEEL_BYTES, f"{wheel.name}: {size} bytes, over {MAX_WHEEL_BYTES}"
+    names = zipfile.ZipFile(wheel).namelist()
+    bad = [
+        n for n in names if any(p in n for p in FORBIDDEN_PARTS) or n.endswith(FORBIDDEN_SUFFIXES)
+    ]
+    assert not bad, f"{wheel.name}: holds files a user does not need: {bad[:5]}"
+    print(f"wheel: {wheel.name}, {size / 2**20:.1f} MiB, {len(names)} files")
+
+
+def path_without_rust() -> str:
+    keep = [
+        d
+        for d in os.environ.get("PATH", "").split(os.pathsep)
+        if d and not (Path(d) / "cargo").exists() and not (Path(d) / "rustc").exists()
+    ]
+    return os.pathsep.join(keep)
+
+
+def smoke_in_fresh_venv(wheel: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        venv = Path(tmp) / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        python = venv / "bin" / "python"
+        env = dict(os.environ, PATH=path_without_rust(), PIP_DISABLE_PIP_VERSION_CHECK="1")
+        env.pop("CARGO_HOME", None)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[report]"],
+            check=True,
+            env=env,
+        )
+        # Run from the temporary folder so the checkout's python/ cannot shadow the install.
+        subprocess.run([str(python), "-c", SMOKE], check=True, env=env, cwd=tmp)
+
+
+def main() -> int:
+    dist = Path(sys.argv[1] if len(sys.argv) > 1 else "dist")
+    wheels = sorted(dist.glob("calipers-*.whl"))
+    if len(wheels) != 1:
+        print(f"{dist}: expected one calipers wheel, found {[w.name for w in wheels]}")
+        return 1
+    check_contents(wheels[0])
+    smoke_in_fresh_venv(wheels[0].resolve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
