@@ -10,10 +10,16 @@ embedded example data (scikit-learn classifiers on the bundled digits data).
 
 from __future__ import annotations
 
-from .build import HTML_NAME, JSON_NAME, SECTIONS, Report, build_report, write_report
-from .data import ReportOptions, derive_seed
-from .example import example_data
-from .sections import Section
+from .._optional import require
+
+# The report's own dependencies (the [report] extra): a clear message when one is missing.
+for _module in ("matplotlib", "pandas", "tqdm"):
+    require(_module, "calipers.report")
+
+from .build import HTML_NAME, JSON_NAME, SECTIONS, Report, build_report, write_report  # noqa: E402
+from .data import ReportOptions, derive_seed  # noqa: E402
+from .example import example_data  # noqa: E402
+from .sections import Section  # noqa: E402
 
 __all__ = [
     "HTML_NAME",
