@@ -142,12 +142,13 @@ def seed_from_rng(rng: Any, name: str = "rng") -> int:
     if isinstance(rng, np.random.SeedSequence):
         return int(rng.generate_state(1, dtype=np.uint64)[0])
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        if not 0 <= rng < 2**_SEED_BITS:
+        seed = int(rng)
+        if not 0 <= seed < 2**_SEED_BITS:
             raise InvalidArgumentError(
                 f"{name}: seed must be in [0, 2**64), got {rng}; pass a smaller int or a "
                 "numpy.random.Generator"
             )
-        return int(rng)
+        return seed
     raise InvalidArgumentError(
         f"{name}: expected None, an int seed or a numpy.random.Generator, got {type(rng).__name__}"
     )

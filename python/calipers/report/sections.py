@@ -256,9 +256,9 @@ def leaderboard(rd: ReportData, options: ReportOptions, progress: Progress) -> S
             + _leaderboard_table(results[view.name], level)
             + "</details>"
         )
-    caught = {f"{name}: {w}" for name, res in results.items() for w in res["warnings"]}
-    if caught:
-        parts.append(note("; ".join(esc(w) for w in sorted(caught))))
+    all_caught = {f"{name}: {w}" for name, res in results.items() for w in res["warnings"]}
+    if all_caught:
+        parts.append(note("; ".join(esc(w) for w in sorted(all_caught))))
     top = [overall.models[i] for i in np.argsort(-first["p_best"], kind="stable")]
     parts.append(
         figure(
@@ -426,13 +426,13 @@ def pairwise_tests(rd: ReportData, options: ReportOptions, progress: Progress) -
         }
 
     overall = results[rd.overall.name]
-    order = [overall["models"].index(m) for m in overall["order"]]
+    ranked = [overall["models"].index(m) for m in overall["order"]]
     names = overall["order"]
-    diff = np.asarray(overall["difference"])[np.ix_(order, order)]
-    sig = np.asarray(overall["significant"])[np.ix_(order, order)]
+    diff = np.asarray(overall["difference"])[np.ix_(ranked, ranked)]
+    sig = np.asarray(overall["significant"])[np.ix_(ranked, ranked)]
     rows, classes = [], []
-    for k in range(len(order) - 1):
-        i, j = order[k], order[k + 1]
+    for k in range(len(ranked) - 1):
+        i, j = ranked[k], ranked[k + 1]
         real = bool(overall["significant"][i, j])
         rows.append(
             [
