@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-rust test-python test-wheel lint bench wheel clean
+.PHONY: install run test test-rust test-python test-wheel lint bench wheel docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,7 @@ test-rust:
 
 test-python: install
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q --doctest-modules python/calipers --ignore=python/calipers/torch
 
 # The wheel and sdist (one abi3 wheel for CPython >= 3.10) in dist/; reuses the release build.
 wheel: install
@@ -41,7 +42,7 @@ wheel: install
 test-wheel: wheel
 	$(BIN)/python scripts/check_wheel.py dist
 
-test: lint test-rust test-python test-wheel
+test: lint test-rust test-python test-wheel docs
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
@@ -49,3 +50,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) target dist
+
+# The documentation site (offline; warnings are errors; the gallery examples run).
+docs: install
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html

@@ -210,7 +210,7 @@ def les_descriptor(
     >>> import numpy as np
     >>> from calipers.geometry import les_descriptor
     >>> X = np.random.default_rng(0).normal(size=(300, 3))
-    >>> les_descriptor(X, n_eigs=5).round(2)[0]
+    >>> float(les_descriptor(X, n_eigs=5).round(2)[0])
     0.0
     """
     values = diffusion_spectrum(

@@ -54,7 +54,8 @@ def write_item_parameters(
     *,
     scenario: Sequence[str] | np.ndarray | None = None,
 ) -> Path:
-    """Save fitted item parameters as CSV or JSON: ``item``, ``b``, ``a_1`` .. ``a_D``[, scenario].
+    """Save fitted item parameters as CSV or JSON: columns ``item``, ``b``, ``a_1`` to ``a_D``
+    and ``scenario`` when given.
 
     ``a`` is (n_items,) or (n_items, D), ``b`` is (n_items,), in the convention
     P(correct) = sigmoid(a . theta - b).
