@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
 
 run: install
 	$(BIN)/calipers report --example --out report-out
@@ -53,5 +53,4 @@ clean:
 
 # The documentation site (offline; warnings are errors; the gallery examples run).
 docs: install
-	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
