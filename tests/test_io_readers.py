@@ -6,6 +6,7 @@ written from."""
 from __future__ import annotations
 
 import json
+import struct
 import zipfile
 from pathlib import Path
 
@@ -333,6 +334,55 @@ def test_inspect_prefers_successful_then_latest_log(tmp_path):
     assert io.read_inspect(tmp_path).scores.tolist() == [[1.0]]
 
 
+def test_inspect_unfinished_eval_log_reads_its_journal(tmp_path):
+    """A run still going (or killed) has no header.json yet; _journal/start.json has the spec."""
+    header = inspect_header("m/x", "t")
+    path = tmp_path / "running.eval"
+    with zipfile.ZipFile(path, "w") as archive:
+        start = {k: header[k] for k in ("version", "eval", "plan")}
+        archive.writestr("_journal/start.json", json.dumps(start))
+        archive.writestr("samples/1_epoch_1.json", json.dumps(inspect_sample(1, 1, "C")))
+    data = io.read_inspect(path)
+    assert data.models == ["m/x"] and data.scores.tolist() == [[1.0]]
+
+
+def mark_zstandard(path: Path) -> None:
+    """Set the compression method of every entry of a zip to Zstandard (93) in its local and
+    central headers, as Inspect's writer leaves them."""
+    with zipfile.ZipFile(path) as archive:
+        local_offsets = [info.header_offset for info in archive.infolist()]
+        central, count = archive.start_dir, len(archive.infolist())
+    raw = bytearray(path.read_bytes())
+    for offset in local_offsets:
+        raw[offset + 8 : offset + 10] = struct.pack("<H", 93)
+    for _ in range(count):
+        raw[central + 10 : central + 12] = struct.pack("<H", 93)
+        name, extra, comment = struct.unpack("<HHH", raw[central + 28 : central + 34])
+        central += 46 + name + extra + comment
+    path.write_bytes(bytes(raw))
+
+
+def test_inspect_reads_zstandard_archives(tmp_path):
+    """Inspect compresses .eval entries with Zstandard, in frames of at most 200 MiB."""
+    zstandard = pytest.importorskip("zstandard")
+    header = inspect_header("m/x", "t")
+    samples = [inspect_sample(j, 1, "C" if j % 2 else "I") for j in range(4)]
+    entries = {"header.json": json.dumps(header).encode()}
+    entries |= {f"samples/{s['id']}_epoch_1.json": json.dumps(s).encode() for s in samples}
+    path = tmp_path / "z.eval"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in entries.items():
+            half = len(data) // 2  # two frames, as a long entry has
+            compressor = zstandard.ZstdCompressor()
+            archive.writestr(
+                name, compressor.compress(data[:half]) + compressor.compress(data[half:])
+            )
+    mark_zstandard(path)
+    data = io.read_inspect(path)
+    assert data.items == [f"t/{j}" for j in range(4)]
+    assert data.scores.tolist() == [[0.0, 1.0, 0.0, 1.0]]
+
+
 def test_inspect_malformed_logs_name_file_and_fix(tmp_path):
     header = inspect_header("m/x", "t")
     good = write_eval_log(tmp_path / "good.eval", header, [inspect_sample(1, 1, "C")])
@@ -447,6 +497,11 @@ def test_lighteval_old_metrics_column_doc_ids_and_latest_run(tmp_path):
         InvalidArgumentError, match=r"no metric 'acc'; available: \['em', 'loglikelihood_acc'\]"
     ):
         io.read_lighteval(tmp_path, metric="acc")
+    # lighteval falls back to writing every column as text when a row cannot be stored as is
+    as_text = pd.DataFrame({"example": ["a", "b"], "metrics": ["{'em': 1.0}", '{"em": 0}']})
+    file = next(folder.glob("2025-04-01*/details_*.parquet"))
+    as_text.to_parquet(file)
+    assert io.read_lighteval(tmp_path).scores.tolist() == [[1.0, 0.0]]
 
 
 def test_lighteval_malformed_files_name_file_and_fix(tmp_path):
@@ -562,9 +617,9 @@ def test_leaderboard_details_read_to_the_written_matrix(tmp_path):
     # the plain harness reader names models from results_*.json and groups by its groups
     harness = io.read_results(tmp_path, format="lm_eval")
     assert harness.models == ["harness-name-0", "harness-name-1", "harness-name-2"]
-    assert dict(zip(harness.items, harness.scenario, strict=True))["leaderboard_bbh_navigate/0"] == (
-        "leaderboard"
-    )
+    assert dict(zip(harness.items, harness.scenario, strict=True))[
+        "leaderboard_bbh_navigate/0"
+    ] == ("leaderboard")
     acc = io.read_open_llm_leaderboard(tmp_path, tasks=["leaderboard_bbh_navigate"], metric="acc")
     np.testing.assert_array_equal(acc.scores, 1.0 - expected["leaderboard_bbh_navigate"])
 

@@ -15,7 +15,7 @@ from ..exceptions import InvalidArgumentError, ShapeError
 from .evaldata import EvalData
 
 # The harness names sample files samples_<task>_<datetime.isoformat() with ':' -> '-'>.jsonl
-# (one JSON object per line); versions before 0.4.3 wrote .json files holding one JSON list.
+# (one JSON object per line); earlier releases wrote .json files holding one JSON list.
 _SAMPLES_RE = re.compile(
     r"^samples_(?P<task>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.(?P<ext>jsonl?)(?:\.gz)?$"
 )
@@ -50,7 +50,8 @@ def read_lm_eval_harness(
     """Read an lm-evaluation-harness ``--log_samples`` output folder.
 
     The harness writes, for each model, ``<output_path>/<model_name_sanitized>/`` holding
-    ``results_<timestamp>.json`` and one ``samples_<task>_<timestamp>.jsonl`` per task. Each
+    ``results_<timestamp>.json`` and one ``samples_<task>_<timestamp>.jsonl`` per task (earlier
+    releases wrote ``.json`` files holding a list of the same records, read too). Each
     sample line has ``doc_id``, ``filter`` (``"none"``, ``"strict-match"``, ...), ``metrics``
     (the metric names) and one field per metric (``acc``, ``acc_norm``, ``exact_match``, ...).
 
