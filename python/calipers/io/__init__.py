@@ -28,6 +28,7 @@ Writers save item subsets (:func:`write_item_subset`) and fitted item parameters
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ def read_results(source: Any, format: str | None = None, **kwargs: Any) -> EvalD
         return _read_frame(frame, str(path), from_file=True, **kwargs)
     if fmt == "inspect" and "metric" in kwargs:
         kwargs["scorer"] = kwargs.pop("metric")
-    readers = {
+    readers: dict[str, Callable[..., EvalData]] = {
         "lm_eval": read_lm_eval_harness,
         "open_llm_leaderboard": read_open_llm_leaderboard,
         "helm": read_helm,
