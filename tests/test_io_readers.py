@@ -150,6 +150,15 @@ def test_helm_metric_split_perturbation_and_trials(tmp_path):
     assert io.read_helm(suite, split="valid").items == ["boolq/id9"]
     assert io.read_helm(suite, split=None).shape == (1, 5)
     assert io.read_helm(suite, metric="num_prompt_tokens").scores[0, 0] == 57.0
+    # a run without a correctness metric does not silently read a token count
+    other = tmp_path / "other"
+    stats = [{"instance_id": "id0", "stats": [helm_stat("num_prompt_tokens", 9.0)]}]
+    write_helm_run(other, "openai/gpt2", "boolq", stats)
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"none of the metrics \['exact_match'.*available: \['num_prompt_tokens'\]",
+    ):
+        io.read_helm(other)
     with pytest.raises(
         InvalidArgumentError, match=r"no metric 'bleu'; available: \[.*'exact_match'"
     ):

@@ -53,15 +53,17 @@ def choose_metric(
     defaults: Sequence[str],
     where: str,
     keyword: str = "metric",
+    first_as_default: bool = True,
 ) -> str:
     """The metric to read: ``wanted`` (a name, or the first present of several), else the first
-    of ``defaults`` present, else the first available. Names the available ones when none fits."""
+    of ``defaults`` present, else (with ``first_as_default``) the first available. Names the
+    available ones when none fits."""
     if isinstance(wanted, str):
         prefs = [wanted]
     elif wanted is not None:
         prefs = list(wanted)
     else:
-        prefs = [*defaults, *available[:1]]
+        prefs = [*defaults, *(available[:1] if first_as_default else [])]
     for name in prefs:
         if name in available:
             return name

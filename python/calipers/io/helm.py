@@ -67,7 +67,8 @@ def read_helm(
     metric : str or sequence of str, optional
         The per-instance stat to read, e.g. ``"exact_match"``; a sequence is an order of
         preference. Default: the first present of ``exact_match``, ``quasi_exact_match``,
-        ``prefix_exact_match``, ``quasi_prefix_exact_match`` and other correctness metrics.
+        ``prefix_exact_match``, ``quasi_prefix_exact_match`` and other correctness metrics; a
+        run with none of them is an error listing the metrics it has.
     split : str or None, default "test"
         Which split's instances to read (``"test"`` or ``"valid"``); None reads both.
     perturbation : str, optional
@@ -194,7 +195,11 @@ def _run_scores(
         for s in e["stats"]
         if split is None or _stat_split(s) == split
     }
-    name = choose_metric(sorted(available), metric, _DEFAULT_METRICS, str(file))
+    # HELM logs dozens of stats per instance (token counts, runtimes, ...): without a known
+    # correctness metric, the user must choose rather than get the first name.
+    name = choose_metric(
+        sorted(available), metric, _DEFAULT_METRICS, str(file), first_as_default=False
+    )
     per_instance: dict[str, dict[int, float]] = {}
     for k, entry in selected:
         trial = entry.get("train_trial_index", 0)
