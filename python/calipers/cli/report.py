@@ -25,7 +25,12 @@ RESULTS is one of:
     scenario, subscenario, metric (one row per model and item);
   * a wide matrix (.csv, .tsv or .parquet): one row per model (names in a 'model' column or
     the first column), one column per item;
-  * an lm-evaluation-harness --log_samples output folder (one sub-folder per model).
+  * an lm-evaluation-harness --log_samples output folder (one sub-folder per model), or Open
+    LLM Leaderboard details (samples_leaderboard_*.jsonl);
+  * a HELM suite folder (benchmark_output/runs/<suite>);
+  * Inspect AI logs (a .eval or .json log, or a folder of them);
+  * lighteval details (OUT/details/<model>/<timestamp>/details_<task>_<timestamp>.parquet).
+The format is detected from the names of the files; --format names it where that is ambiguous.
 Scores are 0/1 correctness or numbers in [0, 1]; empty cells are missing."""
 
 EPILOG = """\
@@ -61,6 +66,11 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         default="calipers-report",
         help="output folder, created if needed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["table", "lm_eval", "open_llm_leaderboard", "helm", "inspect", "lighteval"],
+        help="the format of RESULTS (default: detected)",
     )
     parser.add_argument(
         "--metric",
@@ -166,26 +176,28 @@ def _load_results(args: argparse.Namespace) -> tuple[Any, Any]:
     path = Path(args.results)
     if not path.exists():
         raise InvalidArgumentError(
-            f"RESULTS: {path} does not exist; pass a results table (.csv/.tsv/.parquet) or an "
-            "lm-evaluation-harness output folder, or --example"
+            f"RESULTS: {path} does not exist; pass a results table (.csv/.tsv/.parquet), a "
+            "harness output folder or log (see calipers report --help), or --example"
         )
-    data = _read(path, args.metric)
+    data = _read(path, args.metric, args.format)
     risk = None
     if args.risk_metric is not None and args.risk_metric != args.metric:
-        risk = _read(path, args.risk_metric)
+        risk = _read(path, args.risk_metric, args.format)
     return data, risk
 
 
-def _read(path: Path, metric: str | None) -> Any:
+def _read(path: Path, metric: str | None, fmt: str | None = None) -> Any:
     from ..io import read_results
 
     _check_long_header(path)
     kwargs = {} if metric is None else {"metric": metric}
     try:
-        return read_results(path, **kwargs)
+        return read_results(path, format=fmt, **kwargs)
     except InvalidArgumentError as exc:
         # The library's advice names its keyword; on the command line it is the option.
         message = str(exc).replace("metric=...", "--metric NAME")
+        message = message.replace("scorer=...", "--metric NAME")
+        message = message.replace("format=...", "--format NAME")
         raise type(exc)(message) from None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,6 +114,43 @@ class EvalData:
             frame["subscenario"] = self.subscenario[cols]
         return frame
 
+    def to_frame(self, kind: str = "long", backend: str = "pandas") -> Any:
+        """The data as a table of the chosen kind and library.
+
+        Parameters
+        ----------
+        kind : {"long", "wide"}, default "long"
+            ``"long"``: one row per observed (model, item) with columns ``model``, ``item``,
+            ``score`` and ``scenario`` / ``subscenario`` where known (:meth:`to_long`).
+            ``"wide"``: one row per model, one column per item (:meth:`to_wide`); with polars,
+            which has no index, the model names are a first column ``model``.
+        backend : {"pandas", "polars"}, default "pandas"
+            The table library; polars is optional and imported only here.
+
+        Returns
+        -------
+        pandas.DataFrame or polars.DataFrame
+            Either reads back with :func:`calipers.io.read_results`.
+        """
+        if kind not in ("long", "wide"):
+            raise InvalidArgumentError(f"kind: must be 'long' or 'wide', got {kind!r}")
+        if backend not in ("pandas", "polars"):
+            raise InvalidArgumentError(f"backend: must be 'pandas' or 'polars', got {backend!r}")
+        frame = self.to_long() if kind == "long" else self.to_wide()
+        if backend == "pandas":
+            return frame
+        try:
+            import polars as pl
+        except ImportError:
+            raise InvalidArgumentError(
+                "backend: 'polars' needs the polars package; pip install polars, or use "
+                "backend='pandas'"
+            ) from None
+        if kind == "wide":
+            frame = frame.reset_index()
+            frame.columns = [str(c) for c in frame.columns]
+        return pl.from_pandas(frame)
+
     def __repr__(self) -> str:
         n_missing = int(np.isnan(self.scores).sum())
         parts = [f"{self.shape[0]} models x {self.shape[1]} items", f"{n_missing} missing"]
@@ -145,3 +183,41 @@ def _positions(names: Sequence[str], wanted: Sequence[str], what: str) -> np.nda
             f"EvalData.{what}"
         )
     return np.asarray([index[w] for w in wanted], dtype=np.intp)
+
+
+# --------------------------------------------------------------------------------------------
+# Tables from other libraries
+
+# Libraries whose tables are accepted wherever a pandas DataFrame is; each is converted with its
+# own to_pandas(), so one parser reads them all. Neither is imported unless such a table is
+# passed.
+_TABLE_LIBRARIES = ("polars", "pyarrow")
+
+
+def is_table(obj: Any) -> bool:
+    """Whether ``obj`` is a pandas, polars or pyarrow table."""
+    if isinstance(obj, pd.DataFrame):
+        return True
+    library = type(obj).__module__.split(".", 1)[0]
+    return library in _TABLE_LIBRARIES and type(obj).__name__ in (
+        "DataFrame",
+        "LazyFrame",
+        "Table",
+        "RecordBatch",
+    )
+
+
+def as_pandas(obj: Any) -> pd.DataFrame:
+    """A pandas DataFrame from a pandas, polars (eager or lazy) or pyarrow table."""
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    if type(obj).__name__ == "LazyFrame":
+        obj = obj.collect()
+    try:
+        return obj.to_pandas()
+    except ImportError as exc:
+        # polars converts through pyarrow
+        raise InvalidArgumentError(
+            f"source: converting a {type(obj).__name__} to pandas needs pyarrow ({exc}); "
+            "pip install pyarrow"
+        ) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,9 @@ from ..exceptions import InvalidArgumentError, ShapeError
 from .evaldata import EvalData
 
 # The harness names sample files samples_<task>_<datetime.isoformat() with ':' -> '-'>.jsonl
+# (one JSON object per line); earlier releases wrote .json files holding one JSON list.
 _SAMPLES_RE = re.compile(
-    r"^samples_(?P<task>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.jsonl(?:\.gz)?$"
+    r"^samples_(?P<task>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.(?P<ext>jsonl?)(?:\.gz)?$"
 )
 _RESULTS_RE = re.compile(r"^results_(?P<stamp>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.json$")
 # Per-sample bookkeeping fields written by the harness; everything else scalar is a metric.
@@ -49,7 +50,8 @@ def read_lm_eval_harness(
     """Read an lm-evaluation-harness ``--log_samples`` output folder.
 
     The harness writes, for each model, ``<output_path>/<model_name_sanitized>/`` holding
-    ``results_<timestamp>.json`` and one ``samples_<task>_<timestamp>.jsonl`` per task. Each
+    ``results_<timestamp>.json`` and one ``samples_<task>_<timestamp>.jsonl`` per task (earlier
+    releases wrote ``.json`` files holding a list of the same records, read too). Each
     sample line has ``doc_id``, ``filter`` (``"none"``, ``"strict-match"``, ...), ``metrics``
     (the metric names) and one field per metric (``acc``, ``acc_norm``, ``exact_match``, ...).
 
@@ -79,7 +81,22 @@ def read_lm_eval_harness(
         ``mmlu_anatomy``), or the task itself. ``metric`` maps each task to ``"name,filter"``.
         When a model has several runs of one task, the latest timestamp is used.
     """
-    root = Path(path)
+    return _read_harness(Path(path), metric=metric, filter_name=filter, tasks=tasks)
+
+
+def _read_harness(
+    root: Path,
+    *,
+    metric: str | Sequence[str] | Mapping[str, str] | None,
+    filter_name: str | None,
+    tasks: Iterable[str] | None,
+    model_name: Callable[[Path, dict[str, Any]], str] | None = None,
+    groups: Callable[[dict[str, Any], Iterable[str]], dict[str, str]] | None = None,
+    default_metrics: Callable[[str], Sequence[str]] | None = None,
+) -> EvalData:
+    """The harness reader, with hooks for layouts that differ (Open LLM Leaderboard): how a
+    model folder is named, how tasks group into scenarios, which metric a task reads by
+    default."""
     if not root.exists():
         raise InvalidArgumentError(f"path: {root} does not exist; check the path")
     wanted = set(tasks) if tasks is not None else None
@@ -94,18 +111,19 @@ def read_lm_eval_harness(
     group_of: dict[str, str] = {}
     for model_dir, files in runs:
         results = _latest_results(model_dir)
-        model = _harness_model_name(model_dir, results)
+        model = (model_name or _harness_model_name)(model_dir, results)
         if model in per_model:
             raise InvalidArgumentError(
                 f"path: two folders hold results of model {model!r} (the second is "
                 f"{model_dir}); keep one folder per model"
             )
-        group_of.update(_top_groups(results))
+        group_of.update(groups(results, files) if groups else _top_groups(results))
         scores: dict[str, dict[str, float]] = {}
         for task, file in files.items():
             if wanted is not None and task not in wanted:
                 continue
-            doc_scores, chosen = _read_samples_file(file, metric, filter, task)
+            defaults = default_metrics(task) if default_metrics else ()
+            doc_scores, chosen = _read_samples_file(file, metric, filter_name, task, defaults)
             if task in task_metric and task_metric[task] != chosen:
                 raise InvalidArgumentError(
                     f"{file}: task {task!r} was scored by {chosen!r} here but by "
@@ -126,7 +144,7 @@ def _harness_runs(root: Path) -> list[tuple[Path, dict[str, Path]]]:
             raise InvalidArgumentError(f"path: {root} is not a samples_<task>_<timestamp>.jsonl")
         return [(root.parent, {m["task"]: root})]
     by_dir: dict[Path, dict[str, tuple[str, Path]]] = {}
-    for file in sorted(root.rglob("samples_*.jsonl*")):
+    for file in sorted(root.rglob("samples_*.json*")):
         m = _SAMPLES_RE.match(file.name)
         if m is None:
             continue
@@ -198,10 +216,54 @@ def _read_samples_file(
     metric: str | Sequence[str] | Mapping[str, str] | None,
     filter_name: str | None,
     task: str,
+    defaults: Sequence[str] = (),
 ) -> tuple[dict[str, float], str]:
     """{doc_id: score} for the chosen metric and filter, and the chosen ``name,filter``."""
-    records: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    records: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for place, rec in _sample_records(file):
+        if not isinstance(rec, dict) or "doc_id" not in rec:
+            raise InvalidArgumentError(
+                f"{file}: {place} has no 'doc_id'; is this a lm-evaluation-harness samples file?"
+            )
+        records.setdefault(str(rec.get("filter", "none")), []).append((place, rec))
+    if not records:
+        raise ShapeError(f"{file}: the samples file is empty")
+    chosen_filter = _choose_filter(records, filter_name, file)
+    rows = records[chosen_filter]
+    name = _choose_metric(rows[0][1], metric, task, file, defaults)
+    out: dict[str, float] = {}
+    for place, rec in rows:
+        doc = str(rec["doc_id"])
+        if doc in out:
+            raise InvalidArgumentError(
+                f"{file}: doc_id {doc} appears twice under filter {chosen_filter!r} (again at "
+                f"{place}); the file may hold two runs appended, keep one"
+            )
+        out[doc] = _metric_value(rec, name, file, place)
+    return out, f"{name},{chosen_filter}"
+
+
+def _sample_records(file: Path) -> Iterator[tuple[str, Any]]:
+    """(place in the file, parsed record): one per line of a .jsonl file, one per element of
+    the list in a .json file."""
+    m = _SAMPLES_RE.match(file.name)
     with _open_text(file) as fh:
+        if m is not None and m["ext"] == "json":
+            try:
+                records = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise InvalidArgumentError(
+                    f"{file}: is not valid JSON ({exc.msg} at line {exc.lineno}); the file may "
+                    "be truncated, re-run or delete it"
+                ) from None
+            if not isinstance(records, list):
+                raise InvalidArgumentError(
+                    f"{file}: a .json samples file should hold a list of samples, not a "
+                    f"{type(records).__name__}; is this a lm-evaluation-harness samples file?"
+                )
+            for k, rec in enumerate(records):
+                yield f"record {k}", rec
+            return
         for lineno, text in enumerate(fh, start=1):
             if not text.strip():
                 continue
@@ -212,31 +274,11 @@ def _read_samples_file(
                     f"{file}: line {lineno} is not valid JSON ({exc.msg}); the file may be "
                     "truncated, re-run or delete it"
                 ) from None
-            if not isinstance(rec, dict) or "doc_id" not in rec:
-                raise InvalidArgumentError(
-                    f"{file}: line {lineno} has no 'doc_id'; is this a lm-evaluation-harness "
-                    "samples file?"
-                )
-            records.setdefault(str(rec.get("filter", "none")), []).append((lineno, rec))
-    if not records:
-        raise ShapeError(f"{file}: the samples file is empty")
-    chosen_filter = _choose_filter(records, filter_name, file)
-    rows = records[chosen_filter]
-    name = _choose_metric(rows[0][1], metric, task, file)
-    out: dict[str, float] = {}
-    for lineno, rec in rows:
-        doc = str(rec["doc_id"])
-        if doc in out:
-            raise InvalidArgumentError(
-                f"{file}: doc_id {doc} appears twice under filter {chosen_filter!r} (again at "
-                f"line {lineno}); the file may hold two runs appended, keep one"
-            )
-        out[doc] = _metric_value(rec, name, file, lineno)
-    return out, f"{name},{chosen_filter}"
+            yield f"line {lineno}", rec
 
 
 def _choose_filter(
-    records: dict[str, list[tuple[int, dict[str, Any]]]], wanted: str | None, file: Path
+    records: dict[str, list[tuple[str, dict[str, Any]]]], wanted: str | None, file: Path
 ) -> str:
     if wanted is not None:
         if wanted not in records:
@@ -265,6 +307,7 @@ def _choose_metric(
     metric: str | Sequence[str] | Mapping[str, str] | None,
     task: str,
     file: Path,
+    defaults: Sequence[str] = (),
 ) -> str:
     available = _metric_names(rec)
     if isinstance(metric, Mapping):
@@ -277,7 +320,7 @@ def _choose_metric(
     elif isinstance(metric, str):
         prefs = [metric]
     elif metric is None:
-        prefs = available[:1]
+        prefs = [*defaults, *available[:1]]
     else:
         prefs = list(metric)
     for name in prefs:
@@ -289,14 +332,14 @@ def _choose_metric(
     )
 
 
-def _metric_value(rec: dict[str, Any], name: str, file: Path, lineno: int) -> float:
+def _metric_value(rec: dict[str, Any], name: str, file: Path, place: str) -> float:
     value = rec.get(name)
     if isinstance(value, bool | int | float) and not isinstance(value, complex):
         return float(value)
     if value is None and name in rec:
         return np.nan
     raise InvalidArgumentError(
-        f"{file}: line {lineno}: metric {name!r} is {type(value).__name__} {str(value)[:40]!r}, "
+        f"{file}: {place}: metric {name!r} is {type(value).__name__} {str(value)[:40]!r}, "
         "not a number; per-sample values of corpus metrics (bleu, perplexity) cannot be used "
         "as item scores, choose a per-item metric with metric=..."
     )

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidArgumentError, ShapeError
-from .evaldata import EvalData, _check_unique
+from .evaldata import EvalData, _check_unique, as_pandas, is_table
 
 LONG_COLUMNS = ("model", "item", "score")
 _TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
@@ -78,11 +78,13 @@ def read_wide(
 
     Parameters
     ----------
-    source : str, Path or DataFrame
-        CSV/TSV/parquet file or DataFrame.
+    source : str, Path or table
+        CSV/TSV/parquet file, or a pandas, polars or pyarrow table (converted with its own
+        ``to_pandas``).
     model_column : str, optional
         The column holding model names. Default: a column named ``model`` if there is one,
-        else the first column of a file (the index of a DataFrame).
+        else the first column of a file or a polars / pyarrow table (the index of a pandas
+        DataFrame).
     scenario, subscenario : mapping item -> label, or sequence of labels, optional
         Per-item labels (a mapping must cover every item).
     metric : str, optional
@@ -92,15 +94,17 @@ def read_wide(
     -------
     EvalData
     """
-    if isinstance(source, pd.DataFrame):
+    if is_table(source):
+        # polars and pyarrow tables have no index: their models are a column, as in a file.
+        has_index = isinstance(source, pd.DataFrame)
         return _wide_from_frame(
-            source,
-            "<DataFrame>",
+            as_pandas(source),
+            f"<{type(source).__name__}>",
             model_column=model_column,
             scenario=scenario,
             subscenario=subscenario,
             metric=metric,
-            index_is_model=model_column is None,
+            index_is_model=model_column is None and has_index,
         )
     path = Path(source)
     return _wide_from_frame(
@@ -193,9 +197,9 @@ def read_long(
 
     Parameters
     ----------
-    source : str, Path or DataFrame
-        CSV/TSV/parquet file or DataFrame with columns ``model``, ``item``, ``score`` and
-        optionally ``scenario``, ``subscenario``, ``metric``.
+    source : str, Path or table
+        CSV/TSV/parquet file, or a pandas, polars or pyarrow table, with columns ``model``,
+        ``item``, ``score`` and optionally ``scenario``, ``subscenario``, ``metric``.
     metric : str, optional
         Keep only rows of this metric (required when the ``metric`` column has several).
     columns : mapping, optional
@@ -207,8 +211,9 @@ def read_long(
         Models and items in order of first appearance. Missing (model, item) pairs and
         empty scores are NaN.
     """
-    if isinstance(source, pd.DataFrame):
-        return _long_from_frame(source, "<DataFrame>", metric=metric, columns=columns)
+    if is_table(source):
+        frame = as_pandas(source)
+        return _long_from_frame(frame, "<DataFrame>", metric=metric, columns=columns)
     path = Path(source)
     return _long_from_frame(_read_table(path), str(path), metric=metric, columns=columns)
 
