@@ -329,6 +329,18 @@ def _labels_per_item(
     return out
 
 
+def _parse_score(v: Any) -> tuple[float, str]:
+    """One cell as (value, "bool" or "number"); ValueError when it is neither."""
+    if isinstance(v, bool | np.bool_):
+        return float(v), "bool"
+    if isinstance(v, int | float | np.integer | np.floating):
+        return float(v), "number"
+    text = str(v).strip()
+    if text.lower() in ("true", "false"):
+        return float(text.lower() == "true"), "bool"
+    return float(text), "number"
+
+
 def _numeric_column(
     col: pd.Series,
     where: str,
@@ -345,24 +357,15 @@ def _numeric_column(
     for r, v in enumerate(values):
         if v is None or (isinstance(v, float) and np.isnan(v)):
             continue
-        if isinstance(v, bool | np.bool_):
-            out[r], _ = float(v), kinds.add("bool")
-            continue
-        if isinstance(v, int | float | np.integer | np.floating):
-            out[r], _ = float(v), kinds.add("number")
-            continue
-        text = str(v).strip()
-        if text.lower() in ("true", "false"):
-            out[r], _ = float(text.lower() == "true"), kinds.add("bool")
-            continue
         try:
-            out[r], _ = float(text), kinds.add("number")
+            out[r], kind = _parse_score(v)
         except ValueError:
             row = f"row {line[r]}" if line is not None else f"model {models.iloc[r]!r}"
             raise InvalidArgumentError(
                 f"{where}: {what} has a non-numeric score {v!r} at {row}; scores must be "
                 "numbers (or true/false); convert or drop that row"
             ) from None
+        kinds.add(kind)
     if len(kinds) > 1:
         raise InvalidArgumentError(
             f"{where}: {what} mixes booleans and numbers; use one type (e.g. 0/1) throughout"
