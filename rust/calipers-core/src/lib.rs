@@ -12,6 +12,7 @@ pub mod fastmath;
 pub mod geometry;
 pub mod irt;
 pub mod knn;
+pub mod linalg;
 pub mod mem;
 pub mod ot;
 pub mod par;
