@@ -125,6 +125,11 @@ def pair_quantiles(
     high_hint: npt.NDArray[np.float64],
     progress: Callable[[int, int], object] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def rank_probabilities(
+    replicates: npt.NDArray[np.float64],
+    higher_is_better: bool,
+    progress: Callable[[int, int], object] | None = None,
+) -> npt.NDArray[np.float64]: ...
 def pair_acceleration(
     influence: Sequence[npt.NDArray[np.float64]],
     paired: bool,

@@ -890,43 +890,11 @@ def permutation_test(
 def rank_probabilities(boot: np.ndarray, higher_is_better: bool) -> np.ndarray:
     """(m, m) P(model has rank k) from replicates (m, B), splitting ties evenly.
 
-    One sort per replicate gives each model's tie group (first and last position); its share
-    1 / (group size) is spread over those ranks with a difference array (+share at the first
-    rank, −share after the last) accumulated by one ``bincount`` and a cumulative sum. Memory:
-    a few (B, m) index arrays plus the (m, m) result.
+    The core sorts the models once per replicate (in parallel) and spreads each tie group's
+    share 1 / (group size) over its ranks with a difference array per model: memory is the
+    (m, m) result plus 8 bytes per model and replicate.
     """
-    m, b = boot.shape
-    values = (-boot if higher_is_better else boot).T  # (B, m), smaller is better
-    order = np.argsort(values, axis=1, kind="stable")
-    ranked = np.take_along_axis(values, order, axis=1)
-    del values
-    first, last = _tie_groups(ranked)
-    del ranked
-    share = 1.0 / (last - first + 1)
-    width = m + 1  # one extra column: the "after the last rank" of the difference array
-    rows = order.astype(np.int64) * width
-    del order
-    index = np.concatenate([(rows + first).ravel(), (rows + last + 1).ravel()])
-    weight = np.concatenate([share.ravel(), -share.ravel()])
-    del rows, first, last, share
-    acc = np.bincount(index, weights=weight, minlength=m * width).reshape(m, width)
-    del index, weight
-    np.cumsum(acc, axis=1, out=acc)
-    return acc[:, :m] / b
-
-
-def _tie_groups(ranked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For rows sorted ascending, the first and last 0-based position of each entry's run of
-    equal values."""
-    b, m = ranked.shape
-    starts = np.ones((b, m), dtype=bool)
-    np.not_equal(ranked[:, 1:], ranked[:, :-1], out=starts[:, 1:])
-    position = np.arange(m)
-    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
-    ends = np.ones((b, m), dtype=bool)
-    ends[:, :-1] = starts[:, 1:]
-    last = np.minimum.accumulate(np.where(ends, position, m - 1)[:, ::-1], axis=1)[:, ::-1]
-    return first, last
+    return _core.rank_probabilities(np.ascontiguousarray(boot, dtype=np.float64), higher_is_better)
 
 
 def rank_distribution(

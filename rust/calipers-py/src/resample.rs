@@ -142,6 +142,23 @@ fn pair_moments<'py>(
     ))
 }
 
+/// P(model k has rank r), (models × models), from replicates (models × resamples).
+#[pyfunction]
+#[pyo3(signature = (replicates, higher_is_better, progress=None))]
+fn rank_probabilities<'py>(
+    py: Python<'py>,
+    replicates: PyReadonlyArray2<'py, f64>,
+    higher_is_better: bool,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (m, b) = shape2(&replicates);
+    let reps = replicates.as_slice()?;
+    let out = detach::run(py, progress, |monitor| {
+        resample::rank_probabilities(reps, b, higher_is_better, monitor)
+    })?;
+    matrix(py, out, m)
+}
+
 /// Zips quantile fractions with their hints.
 fn queries(q: &[f64], hint: &[f64]) -> PyResult<Vec<resample::QuantileQuery>> {
     if q.len() != hint.len() {
@@ -209,6 +226,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(permutation_null_paired, m)?)?;
     m.add_function(wrap_pyfunction!(permutation_null_unpaired, m)?)?;
     m.add_function(wrap_pyfunction!(pair_moments, m)?)?;
+    m.add_function(wrap_pyfunction!(rank_probabilities, m)?)?;
     m.add_function(wrap_pyfunction!(pair_quantiles, m)?)?;
     m.add_function(wrap_pyfunction!(pair_acceleration, m)?)?;
     Ok(())

@@ -14,13 +14,16 @@ mod draws;
 mod means;
 mod pairs;
 mod permutation;
+mod ranks;
 
 pub use draws::{BLOCK, bootstrap_indices, draw_replicate_blocks};
 pub use means::bootstrap_means;
 pub use pairs::{
-    PairMoments, QuantileQuery, numpy_std_ddof1, numpy_sum, pair_acceleration, pair_moments, pair_quantiles,
+    PairMoments, QuantileQuery, numpy_std_ddof1, numpy_sum, pair_acceleration, pair_moments,
+    pair_quantiles,
 };
 pub use permutation::{permutation_null_paired, permutation_null_unpaired};
+pub use ranks::rank_probabilities;
 
 use std::ops::Range;
 

@@ -59,8 +59,8 @@ fn check_pairs(reps: &[f64], n_resamples: usize, first: &[u32], second: &[u32]) 
     Ok(m)
 }
 
-/// Per-thread scratch: the differences of one pair and candidates for a selection.
-type Scratch = (Vec<f64>, Vec<f64>);
+/// Per-thread scratch: the differences of one pair and the candidates of two selections.
+type Scratch = (Vec<f64>, [Vec<f64>; 2]);
 
 /// Runs `per_pair` over every pair, in parallel, ticking `monitor` between batches.
 fn map_pairs<T: Send>(
@@ -117,8 +117,8 @@ pub fn pair_moments(
             at_or_below += u32::from(d <= obs);
             extreme += u32::from((d - obs).abs() >= obs.abs());
         }
-        let mean = numpy_sum(buf) / b as f64;
-        (mean, numpy_std_ddof1(buf), below, at_or_below, extreme)
+        let (mean, sd) = numpy_mean_std_ddof1(buf);
+        (mean, sd, below, at_or_below, extreme)
     })?;
     let mut out = PairMoments::default();
     for (mean, sd, below, at_or_below, extreme) in rows {
@@ -154,15 +154,16 @@ pub fn pair_quantiles(
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     check_pairs(reps, n_resamples, first, second)?;
     if low.len() != first.len() || high.len() != first.len() {
-        return Err(Error::shape("quantiles", "needs one low and one high per pair"));
+        return Err(Error::shape(
+            "quantiles",
+            "needs one low and one high per pair",
+        ));
     }
     let b = n_resamples;
     let rows = map_pairs(first.len(), monitor, |p, (buf, candidates)| {
         differences(reps, b, first[p], second[p], buf);
-        (
-            quantile(buf, low[p], candidates),
-            quantile(buf, high[p], candidates),
-        )
+        let [lo, hi] = quantiles(buf, [low[p], high[p]], candidates);
+        (lo, hi)
     })?;
     Ok(rows.into_iter().unzip())
 }
@@ -218,16 +219,21 @@ pub fn pair_acceleration(
 /// numpy's `np.std(x, ddof=1)` for a contiguous row: the mean by pairwise summation divided by
 /// n, the squared deviations summed pairwise, divided by n − 1, square root.
 pub fn numpy_std_ddof1(x: &[f64]) -> f64 {
+    numpy_mean_std_ddof1(x).1
+}
+
+/// numpy's `mean` and `std(ddof=1)` of a row (the mean is the one `std` uses).
+fn numpy_mean_std_ddof1(x: &[f64]) -> (f64, f64) {
     let n = x.len();
-    if n < 2 {
-        return f64::NAN;
-    }
     let mean = numpy_sum(x) / n as f64;
+    if n < 2 {
+        return (mean, f64::NAN);
+    }
     let squares: f64 = numpy_sum_map(x, |v| {
         let d = v - mean;
         d * d
     });
-    (squares / (n - 1) as f64).sqrt()
+    (mean, (squares / (n - 1) as f64).sqrt())
 }
 
 /// numpy's pairwise summation (`pairwise_sum` in its umath loops): below 8 values a plain
@@ -291,31 +297,53 @@ fn lerp(a: f64, b: f64, t: f64) -> f64 {
     }
 }
 
-/// The `query.q` quantile of `values` (reordered in place): its two neighbouring order
-/// statistics, found by selection among the values on the tail side of the hint when there
-/// are enough of them, else among all values.
-fn quantile(values: &mut [f64], query: QuantileQuery, candidates: &mut Vec<f64>) -> f64 {
+/// The two quantiles of `values` (reordered in place) asked by `queries`. One pass collects,
+/// for each query, the values on the tail side of its hint; each quantile's two neighbouring
+/// order statistics are then selected among those candidates when there are enough of them,
+/// else among all values.
+fn quantiles(
+    values: &mut [f64],
+    queries: [QuantileQuery; 2],
+    candidates: &mut [Vec<f64>; 2],
+) -> [f64; 2] {
+    let lower = queries.map(|q| q.q <= 0.5);
+    let hints = queries.map(|q| q.hint);
+    for c in candidates.iter_mut() {
+        c.clear();
+    }
+    for &v in values.iter() {
+        for k in 0..2 {
+            let keep = if lower[k] {
+                v <= hints[k]
+            } else {
+                v >= hints[k]
+            };
+            if keep {
+                candidates[k].push(v);
+            }
+        }
+    }
+    [0, 1].map(|k| resolve(values, queries[k], lower[k], &mut candidates[k]))
+}
+
+/// One quantile from its candidates (all values on the tail side of the hint), or from all
+/// values when the hint left too few.
+fn resolve(values: &mut [f64], query: QuantileQuery, lower: bool, candidates: &mut [f64]) -> f64 {
     let n = values.len();
     if query.q.is_nan() || n == 0 {
         return f64::NAN;
     }
     let (prev, next, t) = virtual_index(n, query.q);
-    candidates.clear();
-    let (a, b) = if query.q <= 0.5 {
-        candidates.extend(values.iter().copied().filter(|&v| v <= query.hint));
-        if candidates.len() > next {
-            order_statistics(candidates, prev, next)
-        } else {
-            order_statistics(values, prev, next)
-        }
+    let skipped = if lower { 0 } else { n - candidates.len() }; // all below every candidate
+    let enough = if lower {
+        candidates.len() > next
     } else {
-        candidates.extend(values.iter().copied().filter(|&v| v >= query.hint));
-        let skipped = n - candidates.len(); // every skipped value is below every candidate
-        if skipped <= prev {
-            order_statistics(candidates, prev - skipped, next - skipped)
-        } else {
-            order_statistics(values, prev, next)
-        }
+        skipped <= prev
+    };
+    let (a, b) = if enough {
+        order_statistics(candidates, prev - skipped, next - skipped)
+    } else {
+        order_statistics(values, prev, next)
     };
     lerp(a, b, t)
 }
@@ -347,28 +375,46 @@ mod tests {
 
     #[test]
     fn selection_matches_sorting() {
-        let x: Vec<f64> = (0..1001).map(|i| ((i * 7919) % 1009) as f64 * 0.1 - 3.0).collect();
-        let mut candidates = Vec::new();
-        for q in [0.025, 0.975, 0.0, 1.0, 0.9, 0.1, 0.5, 0.30001] {
-            let exact = sorted_quantile(&x, q);
+        let x: Vec<f64> = (0..1001)
+            .map(|i| ((i * 7919) % 1009) as f64 * 0.1 - 3.0)
+            .collect();
+        let mut candidates = [Vec::new(), Vec::new()];
+        let qs = [0.025, 0.975, 0.0, 1.0, 0.9, 0.1, 0.5, 0.30001];
+        for (&q1, &q2) in qs.iter().zip(qs.iter().rev()) {
+            let exact = [sorted_quantile(&x, q1), sorted_quantile(&x, q2)];
             // good hints, hints on the wrong side (too few candidates), no narrowing at all
-            for hint in [exact + 0.5, exact - 0.5, -1e9, 1e9] {
+            for shift in [0.5, -0.5, 1e9, -1e9] {
+                let away = |q: f64, e: f64| if q <= 0.5 { e + shift } else { e - shift };
+                let queries = [
+                    QuantileQuery {
+                        q: q1,
+                        hint: away(q1, exact[0]),
+                    },
+                    QuantileQuery {
+                        q: q2,
+                        hint: away(q2, exact[1]),
+                    },
+                ];
                 let mut buf = x.clone();
-                let got = quantile(&mut buf, QuantileQuery { q, hint }, &mut candidates);
-                assert_eq!(got, exact, "q = {q}, hint = {hint}");
+                let got = quantiles(&mut buf, queries, &mut candidates);
+                assert_eq!(got, exact, "q = {q1}, {q2}, shift = {shift}");
             }
         }
         let mut one = vec![2.5];
         let query = QuantileQuery { q: 0.9, hint: 0.0 };
-        assert_eq!(quantile(&mut one, query, &mut candidates), 2.5);
         let nan = QuantileQuery {
             q: f64::NAN,
             hint: 0.0,
         };
-        assert!(quantile(&mut one, nan, &mut candidates).is_nan());
+        let got = quantiles(&mut one, [query, nan], &mut candidates);
+        assert_eq!(got[0], 2.5);
+        assert!(got[1].is_nan());
         let mut same = vec![1.5; 40];
         let query = QuantileQuery { q: 0.3, hint: 1.5 };
-        assert_eq!(quantile(&mut same, query, &mut candidates), 1.5);
+        assert_eq!(
+            quantiles(&mut same, [query, query], &mut candidates),
+            [1.5, 1.5]
+        );
     }
 
     #[test]
