@@ -73,7 +73,8 @@ def run_case(case: str, models: int, seed: int) -> dict:
     from calipers import resample
 
     scores = simulate_2pl(models, seed=seed)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     if case == "pairs_bca":
         r = resample.pairwise_differences(scores, n_resamples=RESAMPLES, method="bca", rng=seed)
@@ -94,11 +95,12 @@ def run_case(case: str, models: int, seed: int) -> dict:
     else:
         raise ValueError(case)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "seconds": seconds,
-        "peak_mb": peak / 1024,
-        "grown_mb": (peak - before) / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "grown_mb": (usage.ru_maxrss - before) / 1024,
         "info": info,
     }
 
@@ -126,6 +128,7 @@ def summarise(case, models, threads, draws) -> dict:
         "median_s": float(np.median(secs)),
         "worst_s": secs[-1],
         "peak_mb": max(r["peak_mb"] for r in runs),
+        "cpu_s": float(np.median([r["cpu_s"] for r in runs])),
         "info": runs[0]["info"],
     }
 
@@ -147,26 +150,33 @@ def main() -> None:
         f"# {platform.processor() or platform.machine()}, {all_threads} cores, "
         f"load average {os.getloadavg()[0]:.1f} at start, {time.strftime('%H:%M UTC', time.gmtime())}"
     )
-    rows = []
-    for threads in sorted({1, all_threads}):
-        rows.append(summarise("bootstrap", big, threads, args.draws))
-        rows.append(summarise("ranks", big, threads, args.draws))
-        rows.append(summarise("pairs_bca", big, threads, args.draws))
-        for models in side:
-            rows.append(summarise("pairs_percentile", models, threads, args.draws))
-            rows.append(summarise("pairs_bca", models, threads, args.draws))
-    for models in side:
-        rows.append(summarise("numpy_pairs", models, 1, args.draws))
-    numpy_time = {r["models"]: r["median_s"] for r in rows if r["case"] == "numpy_pairs"}
-    print("| case | models | threads | median s | worst s | peak MB | numpy / calipers |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        ratio = numpy_time.get(r["models"])
-        cell = f"{ratio / r['median_s']:.1f}×" if ratio and r["case"] != "numpy_pairs" else ""
+    print(
+        "| case | models | threads | median s | worst s | median CPU s | peak MB | numpy / calipers |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    numpy_time: dict[int, float] = {}
+
+    def row(case: str, models: int, threads: int) -> None:
+        r = summarise(case, models, threads, args.draws)
+        if case == "numpy_pairs":
+            numpy_time[models] = r["median_s"]
+        ratio = numpy_time.get(models)
+        cell = f"{ratio / r['median_s']:.1f}×" if ratio and case != "numpy_pairs" else ""
         print(
-            f"| {r['case']} | {r['models']} | {r['threads']} | {r['median_s']:.2f} | "
-            f"{r['worst_s']:.2f} | {r['peak_mb']:.0f} | {cell} |"
+            f"| {case} | {models} | {threads} | {r['median_s']:.2f} | {r['worst_s']:.2f} | "
+            f"{r['cpu_s']:.2f} | {r['peak_mb']:.0f} | {cell} |",
+            flush=True,
         )
+
+    for models in side:  # the reference first, so each calipers row shows its ratio
+        row("numpy_pairs", models, 1)
+    for threads in sorted({1, all_threads}):
+        for models in side:
+            row("pairs_percentile", models, threads)
+            row("pairs_bca", models, threads)
+        row("bootstrap", big, threads)
+        row("ranks", big, threads)
+        row("pairs_bca", big, threads)
     print(f"# load average {os.getloadavg()[0]:.1f} at end")
 
 
