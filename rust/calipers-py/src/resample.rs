@@ -159,6 +159,9 @@ fn rank_probabilities<'py>(
     matrix(py, out, m)
 }
 
+/// Two arrays of one value per pair.
+type Pair<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
+
 /// Zips quantile fractions with their hints.
 fn queries(q: &[f64], hint: &[f64]) -> PyResult<Vec<resample::QuantileQuery>> {
     if q.len() != hint.len() {
@@ -188,7 +191,7 @@ fn pair_quantiles<'py>(
     high_q: PyReadonlyArray1<'py, f64>,
     high_hint: PyReadonlyArray1<'py, f64>,
     progress: Option<Py<PyAny>>,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+) -> PyResult<Pair<'py>> {
     let (_, b) = shape2(&replicates);
     let reps = replicates.as_slice()?;
     let (f, s) = (first.as_slice()?, second.as_slice()?);
