@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -13,8 +14,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from calipers import _core, dominance
-from calipers.exceptions import InvalidArgumentError, NonFiniteError, ShapeError
+from calipers.exceptions import (
+    InvalidArgumentError,
+    MemoryBudgetError,
+    NonFiniteError,
+    ShapeError,
+)
 from conftest import num_threads
+
+_RAND = np.random.default_rng(2026)  # data for the error-path tests
 
 
 def quantile(sample: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -345,3 +353,164 @@ def test_power_grows_with_the_shift():
     assert all(a <= b + 0.03 for a, b in zip(power, power[1:], strict=False)), power
     assert power[-1] > 0.9 and power[0] < 0.3
     assert all(r[1, 0] <= 0.02 for r in rates)  # almost never the wrong direction
+
+
+# ----------------------------------------------------------------------------------------------
+# Robustness: extreme magnitudes, zero variance, absurd sizes, hostile input
+
+
+def exact_ratio(x, y, order):
+    """ε written with exact rationals on the merged grid (equal or unequal sizes): the
+    quantile difference is constant on each cell, the integrated one linear."""
+    xs = sorted(Fraction(v) for v in x)
+    ys = sorted(Fraction(v) for v in y)
+    n, m = len(xs), len(ys)
+    cuts = sorted({Fraction(k, n) for k in range(n + 1)} | {Fraction(k, m) for k in range(m + 1)})
+    above = total = Fraction(0)
+    area = Fraction(0)
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        mid = (a + b) / 2
+        d = ys[int(mid * m)] - xs[int(mid * n)]
+        w = b - a
+        if order == 1:
+            sq, pos = d * d * w, max(d, 0) ** 2 * w
+        else:
+            start, end = area, area + d * w
+            area = end
+            sq = w * (start * start + start * end + end * end) / 3
+            if start >= 0 and end >= 0:
+                pos = sq
+            elif start <= 0 and end <= 0:
+                pos = Fraction(0)
+            else:  # split at the zero crossing
+                s = start / (start - end)
+                pos = w * s * start * start / 3 if start > 0 else w * (1 - s) * end * end / 3
+        above += pos
+        total += sq
+    return Fraction(1, 2) if total == 0 else above / total
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "expected"),
+    [
+        ([1e-200, 2e-200], [0.0, 1.5e-200], 0.0),
+        ([1e160, 2e160], [0.0, 3e160], 0.5),
+        ([-1e308, 1e308], [1e308, 1.7e308], 1.0),
+        ([1e-300, 1e300], [2e-300, 1e300], 1.0),
+        ([5e-324, 1e-323], [0.0, 1e-323], 0.0),
+    ],
+)
+def test_issue_reproducers_of_extreme_magnitudes(x, y, expected):
+    for order in (1, 2):
+        got = dominance.violation_ratio(x, y, order)
+        assert got == pytest.approx(float(exact_ratio(x, y, order)), abs=1e-12)
+    assert dominance.violation_ratio(x, y, 1) == pytest.approx(expected, abs=1e-12)
+
+
+magnitudes = st.builds(
+    lambda mantissa, exponent: mantissa * 10.0**exponent,
+    st.floats(-9.99, 9.99),
+    st.integers(-300, 300),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(magnitudes, min_size=1, max_size=6),
+    st.lists(magnitudes, min_size=1, max_size=6),
+    st.sampled_from([1, 2]),
+)
+def test_violation_ratio_is_exact_over_every_magnitude(x, y, order):
+    got = dominance.violation_ratio(x, y, order)
+    assert 0.0 <= got <= 1.0
+    assert got == pytest.approx(float(exact_ratio(x, y, order)), abs=1e-9)
+
+
+def test_extreme_scores_reach_compare_and_absolute_test_as_numbers():
+    rng = np.random.default_rng(30)
+    unit = rng.random((3, 30)) + np.array([[0.0], [0.3], [0.6]])
+    for scale in (1e160, 1e300, 1e-200):
+        for order in (1, 2):
+            big = dominance.compare(unit * scale, order=order, n_resamples=100, rng=1)
+            ref = dominance.compare(unit, order=order, n_resamples=100, rng=1)
+            np.testing.assert_allclose(big.eps, ref.eps, atol=1e-12)
+            np.testing.assert_allclose(big.sigma, ref.sigma, atol=1e-9)
+            np.testing.assert_array_equal(big.reject, ref.reject)
+            assert np.all(np.isfinite(big.pvalue)) and np.all(np.isfinite(big.ranking["mean"]))
+            a = dominance.absolute_test(unit[2] * scale, unit[0] * scale, order, rng=1)
+            assert np.isfinite(a.eps) and np.isfinite(a.pvalue) and np.isfinite(a.sigma)
+
+
+def test_zero_variance_gives_one_half_not_nan():
+    res = dominance.absolute_test(np.ones(10), np.ones(10), rng=1)
+    assert res.eps == 0.5 and res.sigma == 0.0 and res.pvalue == 0.5
+    for scores in (np.ones((3, 10)), np.vstack([np.arange(10.0)] * 2)):
+        same = dominance.compare(scores, n_resamples=50, rng=1)
+        off = ~np.eye(len(scores), dtype=bool)
+        np.testing.assert_array_equal(same.pvalue[off], 0.5)
+        np.testing.assert_array_equal(same.pvalue_clt[off], 0.5)
+        assert not np.isnan(same.pvalue_adjusted).any() and not same.reject.any()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: dominance.absolute_test(_RAND.random(30), _RAND.random(30), n_resamples=10**12),
+        lambda: dominance.compare(_RAND.random((3, 30)), n_resamples=10**12),
+    ],
+)
+def test_absurd_resample_counts_are_a_memory_error(call):
+    with pytest.raises(MemoryBudgetError, match="n_resamples"):
+        call()
+
+
+def test_core_one_vs_all_refuses_absurd_counts_before_allocating():
+    b = 10**12
+    x = _RAND.random(30)
+    with pytest.raises(MemoryBudgetError, match="n_resamples"):
+        _core.bootstrap_one_vs_all([x, x], True, 1, 1, b, 0, _core.resample_chunking(b)[1])
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "text"),
+    [
+        (lambda: dominance.violation_ratio([], [1.0]), ShapeError, "x"),
+        (lambda: dominance.violation_ratio(1.0, [1.0]), ShapeError, "scalar"),
+        (lambda: dominance.violation_ratio([1j], [1.0]), InvalidArgumentError, "complex"),
+        (lambda: dominance.violation_ratio([np.nan], [1.0]), NonFiniteError, "x"),
+        (
+            lambda: dominance.violation_ratio([1.0], [2.0], order=True),
+            InvalidArgumentError,
+            "order",
+        ),
+        (
+            lambda: dominance.absolute_test([1.0, 2.0], [1.0], paired=True),
+            ShapeError,
+            "paired=False",
+        ),
+        (
+            lambda: dominance.absolute_test([1.0, 2.0], [1.0], n_resamples=1),
+            InvalidArgumentError,
+            "n_resamples",
+        ),
+        (
+            lambda: dominance.compare(
+                pd.DataFrame({"model": ["a", "a"], "item": [1, 1], "score": [1.0, 2.0]})
+            ),
+            ShapeError,
+            "duplicate",
+        ),
+    ],
+)
+def test_hostile_input_is_a_clear_error(call, exc, text):
+    with pytest.raises(exc, match=text):
+        call()
+
+
+def test_one_item_models_and_ties_are_answered():
+    assert dominance.violation_ratio([1.0], [1.0]) == 0.5
+    assert dominance.violation_ratio([2.0], [1.0]) == 0.0
+    res = dominance.compare(np.array([[1.0], [0.0]]), n_resamples=20, rng=1)
+    assert np.all(np.isfinite(res.pvalue)) and res.eps[0, 1] == 0.0
+    tied = dominance.compare(np.array([[0, 1, 1, 0], [1, 0, 0, 1]] * 1, dtype=float), rng=1)
+    assert tied.eps[0, 1] == 0.5 and not tied.reject.any()

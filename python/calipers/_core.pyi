@@ -103,6 +103,41 @@ def permutation_null_unpaired(
     chunk_end: int,
     progress: Callable[[int, int], object] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def pair_moments(
+    replicates: npt.NDArray[np.float64],
+    first: npt.NDArray[np.uint32],
+    second: npt.NDArray[np.uint32],
+    observed: npt.NDArray[np.float64],
+    progress: Callable[[int, int], object] | None = None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+]: ...
+def pair_quantiles(
+    replicates: npt.NDArray[np.float64],
+    first: npt.NDArray[np.uint32],
+    second: npt.NDArray[np.uint32],
+    low_q: npt.NDArray[np.float64],
+    low_hint: npt.NDArray[np.float64],
+    high_q: npt.NDArray[np.float64],
+    high_hint: npt.NDArray[np.float64],
+    progress: Callable[[int, int], object] | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def rank_probabilities(
+    replicates: npt.NDArray[np.float64],
+    higher_is_better: bool,
+    progress: Callable[[int, int], object] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def pair_acceleration(
+    influence: Sequence[npt.NDArray[np.float64]],
+    paired: bool,
+    first: npt.NDArray[np.uint32],
+    second: npt.NDArray[np.uint32],
+    progress: Callable[[int, int], object] | None = None,
+) -> npt.NDArray[np.float64]: ...
 
 # --- dominance ---
 def violation_ratio(

@@ -37,10 +37,12 @@ import pandas as pd
 import scipy.special
 
 from . import _core
+from ._chunked import Progress, run_chunked
+from ._multitest import adjust
 from ._results import Result
-from ._validation import as_float_array, check_scalar, seed_from_rng
+from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, ShapeError
-from .resample import Progress, as_samples, run_chunked
+from .resample import as_samples, reject_scalar, scale_exponent, scaled_samples
 
 __all__ = [
     "AbsoluteTestResult",
@@ -174,6 +176,8 @@ def violation_ratio(x: Any, y: Any, order: int = 1) -> float:
     0.0
     """
     order = _check_order(order)
+    reject_scalar(x, "x")
+    reject_scalar(y, "y")
     xs = as_float_array(x, "x", ndim=1)
     ys = as_float_array(y, "y", ndim=1)
     return float(_core.violation_ratio(xs, ys, order))
@@ -219,6 +223,7 @@ def absolute_test(
         alpha, "alpha", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
     )
     check_scalar(n_resamples, "n_resamples", kind=int, low=2)
+    _check_replicate_memory(n_resamples, 1)
     samples, _ = as_samples([x, y], paired=paired)
     xs, ys = samples
     seed = seed_from_rng(rng)
@@ -252,12 +257,25 @@ def absolute_test(
     )
 
 
+def _check_replicate_memory(n_resamples: int, n_models: int) -> None:
+    check_memory(
+        16.0 * n_resamples * n_models,
+        "n_resamples",
+        "pass fewer resamples (the replicates of every model are kept in memory)",
+    )
+
+
 def _normal_cdf_ratio(num: Any, den: Any) -> np.ndarray:
-    """Φ(num / den), with Φ(±∞) for den = 0 and 0.5 for 0 / 0."""
+    """Φ(num / den), with Φ(±∞) for den = 0 and 0.5 for 0 / 0.
+
+    A zero standard error (identical or constant models: every replicate equal) with a zero
+    difference is no evidence either way, so z = 0 and the one-sided p-value is 0.5 (plain
+    division would give NaN, and ``sign(0) * inf`` too)."""
     num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.sign(num) * np.inf)
-    return scipy.special.ndtr(z)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = num / np.where(den > 0, den, 1.0)
+    infinite = np.where(num > 0, np.inf, np.where(num < 0, -np.inf, 0.0))
+    return scipy.special.ndtr(np.where(den > 0, ratio, infinite))
 
 
 def portfolio(
@@ -442,6 +460,7 @@ def compare(
     if one_d or len(samples) < 2:
         raise ShapeError("scores: has one model; dominance compares at least two (models × items)")
     m = len(samples)
+    _check_replicate_memory(n_resamples, m)
     names = _model_names(model_names, names, m)
     seed = seed_from_rng(rng)
     eps = np.asarray(_core.violation_ratio_matrix(samples, order))
@@ -490,6 +509,8 @@ def _mean_pvalues(samples: list[np.ndarray], paired: bool) -> np.ndarray:
     """(m, m) one-sided normal p-values of mean_i > mean_j: paired differences' standard
     error when paired, Welch's otherwise."""
     m = len(samples)
+    # p-values are scale-invariant: extreme scores are tested at the unit scale (no overflow)
+    samples = scaled_samples(samples, scale_exponent(samples))
     means = np.array([s.mean() for s in samples])
     diff = means[:, None] - means[None, :]
     se = np.zeros((m, m))
@@ -549,18 +570,16 @@ def _adjust(pvalue: np.ndarray, correction: str) -> np.ndarray:
     win_i = np.where(upper_wins, iu, ju)
     win_j = np.where(upper_wins, ju, iu)
     p = np.minimum(1.0, 2.0 * pvalue[win_i, win_j])  # two-sided: both directions are tested
-    n_pairs = len(p)
-    if correction == "bonferroni":
-        adj = np.minimum(1.0, n_pairs * p)
-    else:
-        order = np.argsort(p, kind="stable")
-        steps = (n_pairs - np.arange(n_pairs)) * p[order]
-        adj_sorted = np.minimum(1.0, np.maximum.accumulate(steps))
-        adj = np.empty(n_pairs)
-        adj[order] = adj_sorted
+    adj = adjust(p, correction)
     out = np.ones((m, m))
     out[win_i, win_j] = adj
     return out
+
+
+def _mean(x: np.ndarray) -> float:
+    """The mean without overflow for scores near the float limits."""
+    e = scale_exponent([x])
+    return float(np.ldexp(np.ldexp(x, -e).mean(), e)) if e else float(x.mean())
 
 
 def _ranking(names, borda, losses, eps_i, eps_se, samples) -> pd.DataFrame:
@@ -573,7 +592,7 @@ def _ranking(names, borda, losses, eps_i, eps_se, samples) -> pd.DataFrame:
             "losses": losses[order],
             "eps_i": eps_i[order],
             "eps_i_se": eps_se[order],
-            "mean": np.array([samples[k].mean() for k in order]),
+            "mean": np.array([_mean(samples[k]) for k in order]),
         }
     )
     return df

@@ -11,5 +11,5 @@
 mod ratio;
 mod relative;
 
-pub use ratio::{Order, Violation, violation_equal, violation_weighted};
+pub use ratio::{Order, Violation, violation_careful, violation_equal, violation_weighted};
 pub use relative::{bootstrap_one_vs_all, violation_matrix};

@@ -75,6 +75,133 @@ impl Violation {
     }
 }
 
+impl Violation {
+    /// Whether the plain floating-point sums can be trusted: finite, and large enough that no
+    /// square that underflowed could matter (below 1e-270 the careful path recomputes; an
+    /// exact 0 may be differences too small to square, or truly identical curves).
+    pub fn is_reliable(&self) -> bool {
+        let total = self.above + self.below;
+        total.is_finite() && total >= RELIABLE_TOTAL
+    }
+}
+
+/// About 2^-897: squares that underflowed (each below 2^-1022) are negligible next to it.
+const RELIABLE_TOTAL: f64 = 1e-270;
+
+/// 2^k for k in [-1022, 1023] (a normal number).
+fn pow2(k: i32) -> f64 {
+    f64::from_bits(((k + 1023) as u64) << 52)
+}
+
+/// The binary exponent e of a positive finite `v`, with v = f·2^e and f in [0.5, 1).
+fn exponent(v: f64) -> i32 {
+    if v < f64::MIN_POSITIVE {
+        return exponent(v * pow2(64)) - 64; // subnormal: normalise first
+    }
+    ((v.to_bits() >> 52) & 0x7ff) as i32 - 1022
+}
+
+/// `v · 2^-e` in two exact steps, each by a normal power of two (one step by 2^-1074..2^1023
+/// could be subnormal and round).
+fn scale_down(v: f64, e: i32) -> f64 {
+    let half = e / 2;
+    v * pow2(-half) * pow2(-(e - half))
+}
+
+/// Multiplies every value by 2^-e with e the exponent of the largest |value|, so the largest
+/// becomes at least 0.5 and below 1. All zeros stay zeros.
+fn normalise(values: &mut [f64]) {
+    let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if largest > 0.0 {
+        let e = exponent(largest);
+        values.iter_mut().for_each(|v| *v = scale_down(*v, e));
+    }
+}
+
+/// The violation integrals with scaled arithmetic, for any finite samples: the differences
+/// of the two curves on the merged cells are computed (halving both samples when a
+/// difference would overflow), normalised by a power of two so the largest is near 1, and
+/// only then squared (order 2: integrated, normalised again, then squared). The ratio is
+/// scale-invariant, so this is the exact ratio up to rounding, for magnitudes from the
+/// smallest subnormal to the largest double, where the plain sums overflow or underflow.
+pub fn violation_careful(
+    x_sorted: &[f64],
+    x_counts: &[u32],
+    y_sorted: &[f64],
+    y_counts: &[u32],
+    order: Order,
+) -> Violation {
+    let cells = merged_cells(x_sorted, x_counts, y_sorted, y_counts);
+    let plain = |&(i, j, _): &(usize, usize, f64)| y_sorted[j] - x_sorted[i];
+    let halved = |&(i, j, _): &(usize, usize, f64)| y_sorted[j] * 0.5 - x_sorted[i] * 0.5;
+    let mut d: Vec<f64> = cells.iter().map(plain).collect();
+    if d.iter().any(|v| !v.is_finite()) {
+        d = cells.iter().map(halved).collect();
+    }
+    normalise(&mut d);
+    let mut v = Violation::default();
+    match order {
+        Order::First => {
+            for (&dk, &(_, _, w)) in d.iter().zip(&cells) {
+                v.add_constant(dk, w);
+            }
+        }
+        Order::Second => {
+            // the integrated difference at each cell's right end (|area| <= max |d| <= 1)
+            let mut area: Vec<f64> = Vec::with_capacity(d.len() + 1);
+            area.push(0.0);
+            let mut acc = 0.0;
+            for (&dk, &(_, _, w)) in d.iter().zip(&cells) {
+                acc += dk * w;
+                area.push(acc);
+            }
+            normalise(&mut area);
+            for (k, &(_, _, w)) in cells.iter().enumerate() {
+                v.add_linear(area[k], area[k + 1], w);
+            }
+        }
+    }
+    v
+}
+
+/// The cells of the merged grid of cumulative weights: (atom of x, atom of y, width), widths
+/// summing to 1, empty cells left out. Exact integer arithmetic as in `violation_weighted`.
+fn merged_cells(
+    x_sorted: &[f64],
+    x_counts: &[u32],
+    y_sorted: &[f64],
+    y_counts: &[u32],
+) -> Vec<(usize, usize, f64)> {
+    let wx: u128 = x_counts.iter().map(|&c| c as u128).sum();
+    let wy: u128 = y_counts.iter().map(|&c| c as u128).sum();
+    let mut cells = Vec::new();
+    if wx == 0 || wy == 0 {
+        return cells;
+    }
+    let end = wx * wy;
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut cum_x = x_counts.first().copied().unwrap_or(0) as u128;
+    let mut cum_y = y_counts.first().copied().unwrap_or(0) as u128;
+    let mut t_prev = 0u128;
+    while t_prev < end && i < x_sorted.len() && j < y_sorted.len() {
+        let (ex, ey) = (cum_x * wy, cum_y * wx);
+        let t = ex.min(ey);
+        if t > t_prev {
+            cells.push((i, j, (t - t_prev) as f64 / end as f64));
+            t_prev = t;
+        }
+        if ex == t {
+            i += 1;
+            cum_x += x_counts.get(i).copied().unwrap_or(0) as u128;
+        }
+        if ey == t {
+            j += 1;
+            cum_y += y_counts.get(j).copied().unwrap_or(0) as u128;
+        }
+    }
+    cells
+}
+
 /// Violation integrals for two sorted samples of the same size (the cells are the n steps of
 /// width 1/n; the common factor 1/n is dropped since only the ratio matters).
 pub fn violation_equal(x_sorted: &[f64], y_sorted: &[f64], order: Order) -> Violation {
@@ -259,6 +386,51 @@ mod tests {
         let x = [1.0, 2.0, 3.0];
         assert_eq!(violation_equal(&x, &x, Order::First).ratio(), 0.5);
         assert!(Order::from_int(3).is_err());
+    }
+
+    #[test]
+    fn extreme_magnitudes_use_scaled_arithmetic() {
+        let ones2 = [1u32, 1];
+        let cases: [(&[f64], &[f64], f64); 4] = [
+            (&[1e-200, 2e-200], &[0.0, 1.5e-200], 0.0),
+            (&[1e160, 2e160], &[0.0, 3e160], 0.5),
+            (&[-1e308, 1e308], &[1e308, 1.7e308], 1.0),
+            (&[1e-300, 1e300], &[2e-300, 1e300], 1.0),
+        ];
+        for (x, y, want) in cases {
+            let fast = violation_equal(x, y, Order::First);
+            let v = if fast.is_reliable() {
+                fast
+            } else {
+                violation_careful(x, &ones2, y, &ones2, Order::First)
+            };
+            assert!(
+                (v.ratio() - want).abs() < 1e-12,
+                "{x:?} {y:?} {}",
+                v.ratio()
+            );
+        }
+        // identical: 0.5 from both paths
+        let x = [1e-320, 3e-320];
+        assert_eq!(
+            violation_careful(&x, &ones2, &x, &ones2, Order::Second).ratio(),
+            0.5
+        );
+    }
+
+    #[test]
+    fn careful_path_equals_the_fast_one_on_ordinary_data() {
+        let x = sorted(vec![0.3, -1.0, 2.0, 0.5]);
+        let y = sorted(vec![0.0, 0.2, 1.5, -0.5, 0.4, 0.9, -0.2]);
+        let (ox, oy) = (vec![1u32, 2, 0, 1], vec![1u32; 7]);
+        for order in [Order::First, Order::Second] {
+            let a = violation_weighted(&x, &ox, &y, &oy, order).ratio();
+            let b = violation_careful(&x, &ox, &y, &oy, order).ratio();
+            assert!((a - b).abs() < 1e-12, "{order:?} {a} {b}");
+        }
+        assert_eq!(exponent(1.0), 1);
+        assert_eq!(exponent(0.75), 0);
+        assert_eq!(exponent(f64::MIN_POSITIVE / 4.0), -1023);
     }
 
     proptest! {

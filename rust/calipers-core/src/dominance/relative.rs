@@ -5,12 +5,12 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::ratio::{
-    Order, Violation, prefix_sums, violation_equal, violation_prefix, violation_steps,
-    violation_weighted,
+    Order, Violation, prefix_sums, violation_careful, violation_equal, violation_prefix,
+    violation_steps, violation_weighted,
 };
 use crate::error::{Error, Result};
 use crate::par::{Monitor, install, map_chunks};
-use crate::resample::{check_chunks, check_samples, chunk_replicates, draw_replicate_blocks};
+use crate::resample::{check_samples, chunk_replicates, draw_replicate_blocks};
 use crate::rng::LaneRng;
 
 /// A sample sorted once: its order statistics and the item index of each.
@@ -40,11 +40,16 @@ fn check_models(samples: &[&[f64]], paired: bool) -> Result<()> {
 }
 
 fn violation(a: &[f64], b: &[f64], order: Order) -> Violation {
-    if a.len() == b.len() {
+    let (ca, cb) = (vec![1u32; a.len()], vec![1u32; b.len()]);
+    let fast = if a.len() == b.len() {
         violation_equal(a, b, order)
     } else {
-        let (ca, cb) = (vec![1u32; a.len()], vec![1u32; b.len()]);
         violation_weighted(a, &ca, b, &cb, order)
+    };
+    if fast.is_reliable() {
+        fast
+    } else {
+        violation_careful(a, &ca, b, &cb, order)
     }
 }
 
@@ -90,7 +95,7 @@ pub fn bootstrap_one_vs_all(
     monitor: &dyn Monitor,
 ) -> Result<Vec<f64>> {
     check_models(samples, paired)?;
-    check_chunks(&chunks, n_resamples)?;
+    crate::resample::ensure_output_fits(&chunks, n_resamples, samples.len())?;
     let sorted: Vec<Sorted> = samples.iter().map(|s| sort_sample(s)).collect();
     let equal = samples.iter().all(|s| s.len() == samples[0].len());
     let m = samples.len();
@@ -179,6 +184,17 @@ fn one_vs_all(sorted: &[Sorted], order: Order, equal: bool, scratch: &mut Scratc
                 }
             } else {
                 violation_weighted(
+                    &sorted[i].values,
+                    &scratch.counts[i],
+                    &sorted[j].values,
+                    &scratch.counts[j],
+                    order,
+                )
+            };
+            let v = if v.is_reliable() {
+                v
+            } else {
+                violation_careful(
                     &sorted[i].values,
                     &scratch.counts[i],
                     &sorted[j].values,

@@ -22,7 +22,7 @@
 
 use std::ops::Range;
 
-use super::{check_chunks, chunk_replicates};
+use super::chunk_replicates;
 use crate::error::{Error, Result};
 use crate::par::{Monitor, map_chunks};
 use crate::rng::{LANES, LaneRng};
@@ -188,8 +188,9 @@ pub fn bootstrap_indices(
             "every sample size must be between 1 and 2^32 - 1",
         ));
     }
-    check_chunks(&chunks, n_resamples)?;
     let per_replicate: usize = sizes.iter().sum();
+    // u32 indices: half the bytes of f64 outputs, so ask for ceil(per_replicate / 2) values.
+    super::ensure_output_fits(&chunks, n_resamples, per_replicate.div_ceil(2))?;
     let parts = map_chunks(chunks.len(), monitor, |i| {
         let chunk = chunks.start + i;
         let mut rng = LaneRng::stream(seed, chunk as u64);

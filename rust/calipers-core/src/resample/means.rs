@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::{BLOCK, check_chunks, check_samples, chunk_replicates, draw_replicate_blocks};
+use super::{BLOCK, check_samples, chunk_replicates, draw_replicate_blocks};
 use crate::error::Result;
 use crate::par::{Monitor, map_chunks};
 use crate::rng::LaneRng;
@@ -21,8 +21,8 @@ pub fn bootstrap_means(
     monitor: &dyn Monitor,
 ) -> Result<Vec<f64>> {
     check_samples("scores", samples, paired)?;
-    check_chunks(&chunks, n_resamples)?;
     let m = samples.len();
+    super::ensure_output_fits(&chunks, n_resamples, m)?;
     // Item-major copy for the paired design: one draw reads one contiguous row of m scores.
     let item_major: Vec<f64> = if paired {
         let n = samples[0].len();

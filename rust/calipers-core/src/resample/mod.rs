@@ -12,11 +12,18 @@
 
 mod draws;
 mod means;
+mod pairs;
 mod permutation;
+mod ranks;
 
 pub use draws::{BLOCK, bootstrap_indices, draw_replicate_blocks};
 pub use means::bootstrap_means;
+pub use pairs::{
+    PairMoments, QuantileQuery, numpy_std_ddof1, numpy_sum, pair_acceleration, pair_moments,
+    pair_quantiles,
+};
 pub use permutation::{permutation_null_paired, permutation_null_unpaired};
+pub use ranks::rank_probabilities;
 
 use std::ops::Range;
 
@@ -59,6 +66,23 @@ pub fn check_chunks(chunks: &Range<usize>, n_resamples: usize) -> Result<usize> 
         chunk_replicates(chunks.end - 1, n_resamples).end
     };
     Ok(last - first)
+}
+
+/// Fails with `Error::Memory` naming `n_resamples` when `values_per_replicate` f64 outputs for
+/// each replicate in `chunks` would not fit in the memory budget (checked before any
+/// allocation, so an absurd `n_resamples` is an error instead of an abort).
+pub fn ensure_output_fits(
+    chunks: &Range<usize>,
+    n_resamples: usize,
+    values_per_replicate: usize,
+) -> Result<()> {
+    let reps = check_chunks(chunks, n_resamples)?;
+    crate::mem::ensure_fits(
+        "n_resamples",
+        reps as u128 * values_per_replicate.max(1) as u128,
+        8,
+        "pass fewer resamples, or split the work into chunk ranges",
+    )
 }
 
 /// Checks that every sample is non-empty, finite and small enough for 32-bit indices, and, for

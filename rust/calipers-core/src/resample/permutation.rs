@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::{check_chunks, check_samples, chunk_replicates};
+use super::{check_samples, chunk_replicates};
 use crate::error::Result;
 use crate::par::{Monitor, map_chunks};
 use crate::rng::Rng;
@@ -17,7 +17,7 @@ pub fn permutation_null_paired(
     monitor: &dyn Monitor,
 ) -> Result<Vec<f64>> {
     check_samples("differences", &[differences], true)?;
-    check_chunks(&chunks, n_resamples)?;
+    super::ensure_output_fits(&chunks, n_resamples, 1)?;
     let n = differences.len() as f64;
     let parts = map_chunks(chunks.len(), monitor, |i| {
         let chunk = chunks.start + i;
@@ -55,7 +55,7 @@ pub fn permutation_null_unpaired(
 ) -> Result<Vec<f64>> {
     check_samples("x", &[x], true)?;
     check_samples("y", &[y], true)?;
-    check_chunks(&chunks, n_resamples)?;
+    super::ensure_output_fits(&chunks, n_resamples, 1)?;
     let pooled: Vec<f64> = x.iter().chain(y).copied().collect();
     let total: f64 = pooled.iter().sum();
     let (nx, ny) = (x.len(), y.len());

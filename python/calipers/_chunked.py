@@ -1,0 +1,156 @@
+"""Chunked execution of the core's resampling kernels, locally or on an executor.
+
+Replicates are split into fixed chunks, each with its own random stream derived from
+(seed, chunk index), so any range of chunks can be computed anywhere (the local thread pool,
+a :class:`concurrent.futures.Executor`, a ``dask.distributed.Client``) and the results,
+concatenated in chunk order, are bit for bit those of one local call. Shared by
+:mod:`calipers.resample` and :mod:`calipers.dominance`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .exceptions import InvalidArgumentError
+
+Progress = bool | Callable[[int, int], Any] | None
+
+_MAX_PARTS = 16  # tasks submitted to an executor (results never depend on it)
+_BATCH_ELEMENTS = 1 << 22  # float64 elements materialised at once for a user statistic
+
+
+def chunk_task(kernel: str, args: tuple, seed: int, n_resamples: int, start: int, end: int):
+    """Compute chunks ``start..end`` of a core kernel (picklable: runs on executor workers)."""
+    args = tuple(_aligned(a) for a in args)
+    if kernel == "statistic":
+        return _statistic_chunks(*args, seed, n_resamples, start, end)
+    return getattr(_core, kernel)(*args, seed, n_resamples, start, end)
+
+
+def _aligned(arg: Any) -> Any:
+    """Arrays as C-contiguous, aligned float64 (deserialised buffers may be neither)."""
+    if isinstance(arg, np.ndarray) and arg.dtype == np.float64:
+        return np.require(arg, requirements=["C", "A"])
+    if isinstance(arg, list):
+        return [_aligned(a) for a in arg]
+    return arg
+
+
+def _progress_callback(progress: Progress, total: int, desc: str):
+    """(callback or None, tqdm bar or None) for ``progress``."""
+    if progress is None or progress is False:
+        return None, None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="chunk")
+
+        def update(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        return update, bar
+    if callable(progress):
+        return progress, None
+    raise InvalidArgumentError(
+        f"progress: expected a bool or a callable(done, total), got {type(progress).__name__}"
+    )
+
+
+def _as_executor(executor: Any) -> concurrent.futures.Executor:
+    if isinstance(executor, concurrent.futures.Executor):
+        return executor
+    if hasattr(executor, "get_executor"):  # dask.distributed.Client
+        return executor.get_executor()
+    raise InvalidArgumentError(
+        "executor: expected a concurrent.futures.Executor or a dask.distributed.Client, got "
+        f"{type(executor).__name__}"
+    )
+
+
+def run_chunked(
+    kernel: str,
+    args: tuple,
+    *,
+    seed: int,
+    n_resamples: int,
+    executor: Any = None,
+    progress: Progress = False,
+    desc: str = "bootstrap",
+) -> np.ndarray:
+    """Run ``kernel`` over all chunks and concatenate the results in chunk order (axis 0)."""
+    _, n_chunks = _core.resample_chunking(n_resamples)
+    callback, bar = _progress_callback(progress, n_chunks, desc)
+    try:
+        if executor is None:
+            if kernel == "statistic":
+                return _statistic_chunks(*args, seed, n_resamples, 0, n_chunks, callback)
+            return getattr(_core, kernel)(*args, seed, n_resamples, 0, n_chunks, callback)
+        return _run_on_executor(
+            _as_executor(executor), kernel, args, seed, n_resamples, n_chunks, callback
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _run_on_executor(ex, kernel, args, seed, n_resamples, n_chunks, callback) -> np.ndarray:
+    n_parts = min(n_chunks, _MAX_PARTS)
+    bounds = np.linspace(0, n_chunks, n_parts + 1).round().astype(int)
+    futures = {
+        ex.submit(chunk_task, kernel, args, seed, n_resamples, int(a), int(b)): (int(a), int(b))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    }
+    parts: dict[int, np.ndarray] = {}
+    done_chunks = 0
+    try:
+        for fut in concurrent.futures.as_completed(futures):
+            a, b = futures[fut]
+            parts[a] = np.asarray(fut.result())
+            done_chunks += b - a
+            if callback is not None:
+                callback(done_chunks, n_chunks)
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
+    return np.concatenate([parts[a] for a in sorted(parts)], axis=0)
+
+
+def _statistic_chunks(
+    samples: list[np.ndarray],
+    paired: bool,
+    statistic: Callable,
+    seed: int,
+    n_resamples: int,
+    start: int,
+    end: int,
+    callback: Callable | None = None,
+) -> np.ndarray:
+    """Replicates (r, m) of a user statistic on the core's resample indices for chunks."""
+    sizes = [len(samples[0])] if paired else [len(s) for s in samples]
+    per_replicate = sum(sizes)
+    chunk, _ = _core.resample_chunking(n_resamples)
+    step = max(1, _BATCH_ELEMENTS // (chunk * per_replicate * (len(samples) if paired else 1)))
+    out = []
+    for a in range(start, end, step):
+        b = min(a + step, end)
+        idx = _core.bootstrap_indices(sizes, seed, n_resamples, a, b)
+        idx = idx.reshape(-1, per_replicate)
+        cols = []
+        offset = 0
+        for k, s in enumerate(samples):
+            if paired:
+                take = idx
+            else:
+                take = idx[:, offset : offset + sizes[k]]
+                offset += sizes[k]
+            cols.append(np.asarray(statistic(s[take], axis=-1), dtype=np.float64))
+        out.append(np.stack(cols, axis=-1))
+        if callback is not None:
+            callback(b - start, end - start)
+    return np.concatenate(out, axis=0) if out else np.empty((0, len(samples)))
