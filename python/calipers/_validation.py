@@ -28,10 +28,13 @@ def as_float_array(
     """Return ``x`` as a C-contiguous float64 array after checking ndim, emptiness, finiteness."""
     reject_complex(x, name)
     try:
-        arr = np.ascontiguousarray(x, dtype=np.float64)
+        arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidArgumentError(f"{name}: could not convert to a float array ({exc})") from None
+    # ndim is checked before making the array contiguous: np.ascontiguousarray turns a scalar
+    # into a one-element array, which would silently accept 3.0 as a sample.
     check_ndim(arr, name, ndim)
+    arr = np.ascontiguousarray(arr) if arr.ndim else arr
     if not allow_empty and arr.size == 0:
         raise ShapeError(f"{name}: is empty; pass at least one value")
     if finite:
@@ -58,6 +61,11 @@ def check_ndim(arr: np.ndarray, name: str, ndim: int | tuple[int, ...] | None) -
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if arr.ndim not in allowed:
         want = " or ".join(f"{d}-D" for d in allowed)
+        if arr.ndim == 0:
+            raise ShapeError(
+                f"{name}: expected a {want} array, got a scalar; pass an array (e.g. [x] for "
+                "one value)"
+            )
         raise ShapeError(f"{name}: expected a {want} array, got shape {arr.shape}")
 
 

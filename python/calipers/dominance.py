@@ -42,7 +42,7 @@ from ._multitest import adjust
 from ._results import Result
 from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, ShapeError
-from .resample import as_samples, reject_scalar, scale_exponent, scaled_samples
+from .resample import as_samples, scale_exponent, scaled_samples
 
 __all__ = [
     "AbsoluteTestResult",
@@ -176,8 +176,6 @@ def violation_ratio(x: Any, y: Any, order: int = 1) -> float:
     0.0
     """
     order = _check_order(order)
-    reject_scalar(x, "x")
-    reject_scalar(y, "y")
     xs = as_float_array(x, "x", ndim=1)
     ys = as_float_array(y, "y", ndim=1)
     return float(_core.violation_ratio(xs, ys, order))

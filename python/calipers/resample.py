@@ -187,7 +187,6 @@ def as_samples(
             "nan_policy: 'propagate' is not supported by resampling; use 'raise' or 'omit'"
         )
     one_d = False
-    reject_scalar(scores, name)
     if isinstance(scores, list | tuple) and any(np.ndim(s) >= 1 for s in scores):
         rows = [
             as_float_array(s, f"{name}[{k}]", ndim=1, finite=False) for k, s in enumerate(scores)
@@ -206,19 +205,6 @@ def as_samples(
         )
     rows = _apply_nan_policy(rows, paired=paired, nan_policy=nan_policy, name=name)
     return [np.ascontiguousarray(r) for r in rows], one_d
-
-
-def reject_scalar(x: Any, name: str) -> None:
-    """A scalar is not a sample (``np.ascontiguousarray`` would silently make it one score)."""
-    try:
-        zero_d = np.ndim(x) == 0
-    except ValueError:  # ragged: the conversion reports it
-        return
-    if zero_d:
-        raise ShapeError(
-            f"{name}: expected a 1-D or 2-D array of scores, got a scalar; pass an array "
-            "(e.g. [score] for a single score)"
-        )
 
 
 def _apply_nan_policy(
@@ -839,8 +825,6 @@ def permutation_test(
         raise InvalidArgumentError(
             f"alternative: got {alternative!r}; use 'two-sided', 'less' or 'greater'"
         )
-    reject_scalar(x, "x")
-    reject_scalar(y, "y")
     xs = as_float_array(x, "x", ndim=1)
     ys = as_float_array(y, "y", ndim=1)
     for arr, name in ((xs, "x"), (ys, "y")):
