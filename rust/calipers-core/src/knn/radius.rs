@@ -20,9 +20,9 @@ pub const BYTES_PER_EDGE: u64 = 40;
 fn too_many_edges(found: usize, searched: usize, n_queries: usize) -> Error {
     let estimate = (found as u128 * n_queries as u128).div_ceil(searched.max(1) as u128);
     let reason = format!(
-        "finds about {estimate} pairs within the radius ({found} already for {searched} of \
-         {n_queries} points), more edges than fit in memory; pass a smaller tau or use a kNN \
-         graph (graph='knn' / kneighbors_graph), or raise CALIPERS_MAX_MEMORY"
+        "finds about {estimate} pairs within the radius ({found} around {searched} of the \
+         {n_queries} points searched), more edges than fit in memory; pass a smaller tau or \
+         use a kNN graph (graph='knn' / kneighbors_graph), or raise CALIPERS_MAX_MEMORY"
     );
     match mem::ensure_fits("tau", estimate, BYTES_PER_EDGE as u128, &reason) {
         Err(e) => e,

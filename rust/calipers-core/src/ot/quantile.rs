@@ -63,7 +63,7 @@ pub fn quantiles_rows(xs: &[Sample], q: &[f64]) -> Result<Vec<f64>> {
         validate(x, "x", "weights")?;
     }
     validate_levels(q)?;
-    let cells = xs.len().checked_mul(q.len()).unwrap_or(usize::MAX);
+    let cells = xs.len().saturating_mul(q.len());
     let mut out = mem::try_filled(
         "q",
         cells,
