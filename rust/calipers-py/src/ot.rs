@@ -42,6 +42,8 @@ fn samples<'a>(values: &[&'a [f64]], weights: &Option<Vec<&'a [f64]>>) -> Vec<Sa
         .collect()
 }
 
+type Array1<'py> = Bound<'py, PyArray1<f64>>;
+
 /// (W_p, W_p^p) row by row for two 2-D arrays with the same number of rows.
 #[pyfunction]
 #[pyo3(signature = (u, v, p, u_weights=None, v_weights=None))]
@@ -52,7 +54,7 @@ fn wasserstein_pp_rows<'py>(
     p: f64,
     u_weights: Option<PyReadonlyArray2<'py, f64>>,
     v_weights: Option<PyReadonlyArray2<'py, f64>>,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+) -> PyResult<(Array1<'py>, Array1<'py>)> {
     let (ur, vr) = (rows(&u)?, rows(&v)?);
     let uw = u_weights.as_ref().map(rows).transpose()?;
     let vw = v_weights.as_ref().map(rows).transpose()?;
