@@ -91,9 +91,12 @@ impl Lap {
             remaining,
             ..
         } = self;
+        // Every column starts with a path back to the search's own row, so that whichever
+        // column is picked leads back to a row even when reduced costs are inf or NaN (with
+        // finite costs every column is relaxed from `row` in the first step anyway).
         for c in cols.iter_mut() {
             c.path_cost = f64::INFINITY;
-            c.path = NONE;
+            c.path = row;
             c.seen = false;
         }
         seen_row.clear();
@@ -111,9 +114,7 @@ impl Lap {
             for (slot, &j) in remaining.iter().enumerate() {
                 let c = &mut cols[j];
                 let reduced = min_val + costs[j] - ui - c.v;
-                // The first visit always records a path, even when the reduced cost is inf or
-                // NaN, so that whichever column is picked leads back to a row.
-                if reduced < c.path_cost || c.path == NONE {
+                if reduced < c.path_cost {
                     c.path = i;
                     c.path_cost = reduced;
                 }
