@@ -1,11 +1,14 @@
 """calipers.ot against numpy, scipy and POT on the same inputs (one process, best-of-N).
 
 Run: .venv/bin/python bench/bench_ot.py   (POT: pip install POT, the `bench` extra)
+     .venv/bin/python bench/bench_ot.py --threads-only   (the 1-thread / all-threads table)
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 
 import numpy as np
 import scipy.optimize
@@ -155,11 +158,73 @@ def aot_and_quantiles(rng) -> str:
     )
 
 
+def _draws(fn_of_data, make_data, draws: int) -> tuple[float, float]:
+    """Median and worst wall time of ``fn_of_data(data)`` over ``draws`` fresh inputs."""
+    times = []
+    for _ in range(draws):
+        data = make_data()
+        fn_of_data(data)  # warm-up on this input (page faults, thread start)
+        start = time.perf_counter()
+        fn_of_data(data)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), max(times)
+
+
+def sort_bound_by_threads(rng, draws: int = 5) -> str:
+    """The two sort-bound cases at one thread and at all threads: median and worst over
+    ``draws`` fresh inputs, numpy and POT timed on the same inputs in the same run."""
+    cases = {
+        "W1, two samples of 10^6": (
+            lambda: (rng.normal(size=10**6), rng.normal(0.5, 1.5, size=10**6)),
+            lambda d: wasserstein(d[0], d[1]),
+            lambda d: np.mean(np.abs(np.sort(d[0]) - np.sort(d[1]))),
+            (lambda d: pot.wasserstein_1d(d[0], d[1], p=1)) if pot else None,
+        ),
+        "batched W2², 10,000 × 512": (
+            lambda: (rng.normal(size=(10_000, 512)), rng.normal(0.5, 1.5, size=(10_000, 512))),
+            lambda d: wasserstein(d[0], d[1], 2, return_power=True),
+            lambda d: np.mean((np.sort(d[0], 1) - np.sort(d[1], 1)) ** 2, 1),
+            (lambda d: pot.wasserstein_1d(d[0].T, d[1].T, p=2)) if pot else None,
+        ),
+    }
+    before = calipers.get_num_threads()
+    lines = [
+        f"### Sort-bound cases by thread count (median / worst of {draws} draws, seconds)",
+        "",
+        f"load average before: {os.getloadavg()[0]:.1f}",
+        "",
+        "| case | calipers threads | calipers | numpy | POT | calipers / numpy (median) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    try:
+        for name, (make, ours, numpy_way, pot_way) in cases.items():
+            for threads in (1, before):
+                calipers.set_num_threads(threads)
+                med, worst = _draws(ours, make, draws)
+                np_med, np_worst = _draws(numpy_way, make, draws)
+                pot_cell = "—"
+                if pot_way is not None:
+                    pot_med, pot_worst = _draws(pot_way, make, 1 if "batched" in name else draws)
+                    pot_cell = f"{pot_med:.4g} / {pot_worst:.4g}"
+                lines.append(
+                    f"| {name} | {threads} | {med:.4g} / {worst:.4g} | "
+                    f"{np_med:.4g} / {np_worst:.4g} | {pot_cell} | {med / np_med:.2f}× |"
+                )
+    finally:
+        calipers.set_num_threads(before)
+    lines.append(f"\nload average after: {os.getloadavg()[0]:.1f}\n")
+    return "\n".join(lines)
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     print(f"Machine: {machine()}; calipers threads: {calipers.get_num_threads()}")
     print(f"POT: {pot.__version__ if pot else 'not installed'}; numpy {np.__version__}\n")
-    for section in (w1_large, w2_batched, weighted_unequal, kmixup_blocks, aot_and_quantiles):
+    if "--threads-only" in sys.argv:
+        print(sort_bound_by_threads(rng))
+        return
+    sections = (w1_large, w2_batched, weighted_unequal, kmixup_blocks, aot_and_quantiles)
+    for section in sections + (sort_bound_by_threads,):
         print(section(rng))
 
 

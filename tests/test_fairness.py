@@ -14,6 +14,7 @@ from calipers import _core
 from calipers.exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
+    MemoryBudgetError,
     NonFiniteError,
     NotFittedError,
     ShapeError,
@@ -609,3 +610,116 @@ def test_glif_raises_counterfactual_consistency_on_text_embeddings(monkeypatch):
     assert f.consistency_before <= 0.92  # ...that the name swap flips on >= 8 % of sentences
     assert f.consistency_after >= 0.97
     assert f.accuracy_after >= f.accuracy_before - 0.02
+
+
+# --------------------------------------------------------------------------------------------
+# Robustness: extreme magnitudes and absurd sizes (issue 20)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200, 1e150, 2.0**-460, 1e300])
+def test_kneighbors_graph_weights_at_extreme_magnitudes(scale):
+    x = blobs(80, 3, seed=31)
+    with np.errstate(over="ignore", under="ignore"):
+        big = kneighbors_graph(x * scale, 5, algorithm="exact").toarray()
+    assert np.isfinite(big).all()
+    # The default kernel is scale free: the same graph as on the rescaled data, and the same
+    # as the dense numpy computation there.
+    ordinary = kneighbors_graph(x, 5, algorithm="exact").toarray()
+    np.testing.assert_allclose(big, ordinary, rtol=1e-12, atol=0)
+    idx, d2 = brute_knn(x, 5)
+    want = dense_knn_graph(x, 5, 1.0 / np.median(d2))
+    np.testing.assert_allclose(big, want, rtol=1e-12, atol=0)
+
+
+def test_kneighbors_graph_explicit_theta_at_extreme_magnitudes():
+    x = blobs(40, 2, seed=32)
+    # theta in the caller's units: theta * d² is the same number at every scale.
+    g = kneighbors_graph(x * 1e200, 4, theta=1e-400, algorithm="exact")
+    assert np.isfinite(g.data).all() and (g.data > 0).all()
+    g2 = kneighbors_graph(x * 2.0**500, 4, theta=0.3 * 2.0**-1000, algorithm="exact")
+    np.testing.assert_allclose(g2.toarray(), dense_knn_graph(x, 4, 0.3), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("unit", [2.0**450, 2.0**-450])
+def test_radius_graph_and_glif_at_extreme_magnitudes(unit):
+    x = blobs(60, 3, seed=33)
+    want = radius_graph(x, 6.0, theta=0.2).toarray()
+    got = radius_graph(x * unit, 6.0 * unit**2, theta=0.2 / unit**2).toarray()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    f = np.random.default_rng(2).normal(size=(60, 2))
+    model = GraphLaplacianIF(lam=1.0, graph="radius", tau=6.0 * unit**2, tol=1e-12)
+    fitted = model.fit(x * unit, f)
+    plain = GraphLaplacianIF(lam=1.0, graph="radius", tau=6.0, tol=1e-12).fit(x, f)
+    np.testing.assert_allclose(fitted.transform(), plain.transform(), atol=1e-9)
+    new = blobs(5, 3, seed=34)
+    np.testing.assert_allclose(
+        fitted.transform(new * unit, f[:5]), plain.transform(new, f[:5]), atol=1e-9
+    )
+    knn = GraphLaplacianIF(lam=1.0, n_neighbors=5, algorithm="exact").fit(x * unit, f)
+    knn_plain = GraphLaplacianIF(lam=1.0, n_neighbors=5, algorithm="exact").fit(x, f)
+    np.testing.assert_allclose(knn.transform(new * unit, f[:5]), knn_plain.transform(new, f[:5]))
+
+
+def test_radius_graph_refuses_more_edges_than_memory_holds():
+    x = np.random.default_rng(0).normal(size=(100_000, 2))
+    with pytest.raises(MemoryBudgetError, match=r"^tau: would need .*smaller tau.*kNN"):
+        radius_graph(x, 1e300)
+    with pytest.raises(MemoryBudgetError, match="^tau: "):
+        GraphLaplacianIF(graph="radius", tau=1e300).fit(x, x[:, 0])
+
+
+def test_radius_graph_edge_budget_follows_calipers_max_memory(monkeypatch):
+    x = np.random.default_rng(1).normal(size=(2000, 2))
+    assert radius_graph(x, 1e-4).nnz < 2000  # a small radius is fine
+    monkeypatch.setenv("CALIPERS_MAX_MEMORY", "1M")
+    with pytest.raises(MemoryBudgetError, match="^tau: .*CALIPERS_MAX_MEMORY"):
+        radius_graph(x, 100.0)
+
+
+def test_audit_at_extreme_magnitudes():
+    r = np.array([1e308, -1e308, 5e307, 1.7e308, -3e307])
+    res = audit(r, delta=0.0)
+    assert np.isfinite([res.mean, res.sd, res.lower_bound, res.statistic, res.pvalue]).all()
+    unit = 2.0**1000
+    small = audit(r / unit, delta=0.0)
+    assert res.mean == pytest.approx(small.mean * unit, rel=1e-15)
+    assert res.sd == pytest.approx(small.sd * unit, rel=1e-15)
+    assert res.lower_bound == pytest.approx(small.lower_bound * unit, rel=1e-15)
+    assert res.statistic == pytest.approx(small.statistic, rel=1e-15)
+    assert res.pvalue == pytest.approx(small.pvalue, rel=1e-12)
+
+
+def test_absurd_neighbour_counts_are_refused_before_allocating(monkeypatch):
+    x = np.random.default_rng(2).normal(size=(3000, 2))
+    monkeypatch.setenv("CALIPERS_MAX_MEMORY", "10M")
+    with pytest.raises(MemoryBudgetError, match="^n_neighbors: would need .*smaller n_neighbors"):
+        kneighbors_graph(x, 2999)
+    with pytest.raises(MemoryBudgetError, match="^n_neighbors: "):
+        GraphLaplacianIF(n_neighbors=2999).fit(x, x[:, 0])
+    with pytest.raises(MemoryBudgetError, match="^n_neighbors: "):
+        knn_consistency(x, x[:, 0], n_neighbors=3000)
+
+
+@pytest.mark.parametrize("unit", [2.0**1000, 2.0**-1000])
+def test_glif_scores_at_extreme_magnitudes_are_scaled_exactly(unit):
+    x = blobs(100, 3, seed=35)
+    f = np.clip(np.random.default_rng(3).normal(size=(100, 2)), -1.5, 1.5)
+    big = GraphLaplacianIF(lam=2.0, tol=1e-12).fit(x, f * unit)
+    plain = GraphLaplacianIF(lam=2.0, tol=1e-12).fit(x, f)
+    np.testing.assert_array_equal(big.transform(), plain.transform() * unit)
+    new = blobs(4, 3, seed=36)
+    np.testing.assert_array_equal(
+        big.transform(new, f[:4] * unit), plain.transform(new, f[:4]) * unit
+    )
+
+
+def test_lipschitz_violation_rate_at_extreme_magnitudes():
+    x = blobs(80, 3, seed=37)
+    f = np.random.default_rng(4).normal(size=(80, 2))
+    want = lipschitz_violation_rate(x, f, 0.7, rng=0)
+    assert 0 < want < 1
+    unit = 2.0**600
+    assert lipschitz_violation_rate(x * unit, f * unit, 0.7, rng=0) == want
+    assert lipschitz_violation_rate(x / unit, f / unit, 0.7, rng=0) == want
+    assert lipschitz_violation_rate(x * unit, f, 0.7 / unit, rng=0) == want

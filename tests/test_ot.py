@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -12,7 +15,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import calipers
-from calipers.exceptions import InvalidArgumentError, NonFiniteError, ShapeError
+from calipers.exceptions import (
+    InvalidArgumentError,
+    MemoryBudgetError,
+    NonFiniteError,
+    ShapeError,
+)
 from calipers.ot import (
     aot_loss,
     kmixup,
@@ -602,3 +610,171 @@ def test_works_in_a_forked_child_after_use_in_the_parent():
     ctx = mp.get_context("fork")
     with ctx.Pool(1) as pool:
         assert pool.apply(wasserstein, (x, x + 2)) == 2.0
+
+
+# --- robustness: extreme magnitudes, large orders, absurd sizes (issue 20) -------------------
+
+
+def brute_force_assignment_cost(cost):
+    """Minimum of sum_i cost[i, perm[i]] over all permutations, written plainly."""
+    n = cost.shape[0]
+    return min(cost[np.arange(n), list(p)].sum() for p in itertools.permutations(range(n)))
+
+
+def power_of_two_scaled(*arrays):
+    """The arrays divided by one power of two near their largest |value| (exact scaling)."""
+    largest = max(float(np.abs(a).max()) for a in arrays)
+    unit = math.ldexp(1.0, math.frexp(largest)[1] - 1) if largest > 0 else 1.0
+    return [a / unit for a in arrays]
+
+
+def test_kmixup_match_reproducer_with_squares_beyond_float_range():
+    x, y = np.array([[1e200], [0.0]]), np.array([[-1e200], [1.0]])
+    # Matching 1e200 to 1.0 and 0 to -1e200 costs about 2e400; the other way 4e400.
+    assert kmixup_match(x, y, 2).tolist() == [1, 0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    d=st.integers(1, 3),
+    exponent=st.integers(-320, 307),
+    seed=st.integers(0, 2**32 - 1),
+    ties=st.booleans(),
+)
+def test_kmixup_match_is_optimal_at_every_magnitude(n, d, exponent, seed, ties):
+    rng = np.random.default_rng(seed)
+    draw = (lambda: rng.integers(-2, 3, size=(n, d))) if ties else (lambda: rng.normal(size=(n, d)))
+    with np.errstate(over="ignore", under="ignore"):
+        x, y = draw() * 10.0**exponent, draw() * 10.0**exponent
+    x, y = np.clip(x, -1e308, 1e308), np.clip(y, -1e308, 1e308)
+    perm = kmixup_match(x, y, n)
+    assert sorted(perm.tolist()) == list(range(n))
+    xs, ys = power_of_two_scaled(x, y)
+    cost = scipy.spatial.distance.cdist(xs, ys, "sqeuclidean")
+    best = brute_force_assignment_cost(cost)
+    assert cost[np.arange(n), perm].sum() <= best * (1 + 1e-12) + 1e-300
+    rows, cols = scipy.optimize.linear_sum_assignment(cost)
+    assert cost[rows, cols].sum() == pytest.approx(best, rel=1e-12, abs=1e-300)
+
+
+def test_kmixup_match_refuses_a_block_beyond_the_memory_budget():
+    x = np.zeros((100_000, 1))
+    with pytest.raises(MemoryBudgetError, match=r"^k: would need 80\.0 GB.*smaller k"):
+        kmixup_match(x, x, 100_000)
+
+
+def test_kmixup_match_large_block_runs_on_the_watched_path():
+    # 600 points in one block: the cost matrix is filled in parallel, the solver checks the
+    # stop flag; the answer must still be the exact optimum.
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(600, 2)), rng.normal(size=(600, 2))
+    perm = kmixup_match(x, y, 600)
+    assert matched_cost(x, y, perm) == pytest.approx(lsa_block_cost(x, y, 600), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("u", "v", "p", "expected"),
+    [
+        ([1e200], [-1e200], 2.0, 2e200),
+        ([1e308], [-0.5e308], 3.0, 1.5e308),
+        ([1e-200, 0.0], [0.0, -1e-200], 2.0, 1e-200),
+        ([0.0, 1.0, 2.0], [0.5, 1.0, 5.0], 1e6, 3.0),
+        ([0.0, 0.1], [0.3, 0.1], 1e6, 0.2),
+        ([3.0, 3.0], [3.0, 3.0], 1e6, 0.0),
+    ],
+)
+def test_wasserstein_is_finite_whenever_the_answer_is(u, v, p, expected):
+    assert wasserstein(u, v, p=p) == pytest.approx(expected, rel=1e-5, abs=0.0)
+    rows = wasserstein(np.array([u, u]), np.array([v, v]), p=p)
+    assert rows.tolist() == [wasserstein(u, v, p=p)] * 2
+
+
+def test_wasserstein_overflowing_power_and_distance_are_honest_inf():
+    assert wasserstein([1e200], [-1e200], p=2, return_power=True) == np.inf
+    assert wasserstein([1e308], [-1e308], p=1) == np.inf  # true value 2e308 > float max
+
+
+def scaled_reference_wasserstein(u, v, p):
+    """W_p of two equal-size uniform samples as M (mean((|d| / M)^p))^(1/p), in logs."""
+    d = np.abs(np.sort(u) - np.sort(v))
+    top = d.max()
+    if top == 0:
+        return 0.0
+    log_terms = p * np.log(d[d > 0] / top)
+    log_mean = np.logaddexp.reduce(log_terms) - np.log(d.size)
+    return float(top * np.exp(log_mean / p))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    exponent=st.integers(-300, 300),
+    p=st.sampled_from([1.0, 1.5, 2.0, 3.0, 17.0, 1e3, 1e8]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_wasserstein_across_magnitudes_and_orders(exponent, p, seed):
+    rng = np.random.default_rng(seed)
+    base_u, base_v = rng.normal(size=7), rng.normal(1.0, 2.0, size=7)
+    scale = 10.0**exponent
+    u, v = base_u * scale, base_v * scale
+    got = wasserstein(u, v, p=p)
+    assert np.isfinite(got)
+    assert got == pytest.approx(scaled_reference_wasserstein(u, v, p), rel=1e-9)
+    # W_p is positively homogeneous and, for large p, tends to the largest matched difference.
+    assert got == pytest.approx(wasserstein(base_u, base_v, p=p) * scale, rel=1e-9)
+    assert got <= np.abs(np.sort(u) - np.sort(v)).max() * (1 + 1e-12)
+    if p == 1.0:
+        assert got == pytest.approx(scipy.stats.wasserstein_distance(u, v), rel=1e-9)
+
+
+def test_wasserstein_with_huge_or_zero_weights():
+    u, v = [0.0, 1.0, 1e300], [2.0, 3.0]
+    # Weights near float max: their sum overflows, the normalised cdf must not.
+    big = wasserstein(u, v, u_weights=[1e308, 1e308, 0.0], p=2)
+    assert big == pytest.approx(wasserstein([0.0, 1.0], v, p=2), rel=1e-15)
+    # A zero-weight point far away carries no mass (0 * inf must not make NaN).
+    assert wasserstein(u, v, u_weights=[1.0, 1.0, 0.0], p=3) == pytest.approx(
+        wasserstein([0.0, 1.0], v, p=3), rel=1e-15
+    )
+    tiny = wasserstein(u, v, u_weights=[5e-324, 5e-324, 0.0], v_weights=[1e-320, 1e-320])
+    assert tiny == pytest.approx(2.0, rel=1e-15)
+
+
+def test_aot_loss_refuses_overflowing_log_ratios():
+    with pytest.raises(NonFiniteError, match=r"chosen_logps: chosen_logps\[0\] - rejected"):
+        aot_loss([1e308], [-1e308], [0.0], [0.0])
+    with pytest.raises(NonFiniteError, match="rejected_logps: rejected_logps"):
+        aot_loss([0.0], [-1e308], [0.0], [1e308], mode="unpaired")
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "text"),
+    [
+        (lambda: wasserstein([[[1.0]]], [1.0]), ShapeError, "u: expected a 1-D or 2-D"),
+        (lambda: wasserstein(np.ones((2, 0)), np.ones((2, 0))), ShapeError, "u: is empty"),
+        (lambda: wasserstein([1.0 + 1j], [1.0]), InvalidArgumentError, "u: has complex"),
+        (lambda: wasserstein([1.0], [2.0], u_weights=[np.nan]), NonFiniteError, "u_weights"),
+        (lambda: wasserstein([1.0], [2.0], p=0.5), InvalidArgumentError, "p: must be >= 1"),
+        (lambda: wasserstein([1.0], [2.0], p=np.inf), InvalidArgumentError, "p: must be finite"),
+        (lambda: kmixup_match([[1 + 1j]], [[1.0]], 1), InvalidArgumentError, "x: has complex"),
+        (lambda: kmixup_match([[1.0]], [[1.0]], 2.5), InvalidArgumentError, "k: expected int"),
+        (lambda: quantile_function([1.0], 0.5, [0.0]), InvalidArgumentError, "weights: all"),
+    ],
+)
+def test_hostile_but_honest_input(call, exc, text):
+    with pytest.raises(exc, match=text):
+        call()
+
+
+def test_one_element_and_tied_samples():
+    assert wasserstein([2.0], [5.0], p=3) == pytest.approx(3.0, rel=1e-15)
+    assert wasserstein(2.0, [5.0]) == 3.0  # a 0-d sample is one point
+    assert wasserstein([1.0] * 5, [1.0] * 3) == 0.0
+    assert kmixup_match([[1.0]], [[7.0]], 1).tolist() == [0]
+    assert kmixup_match(np.ones((4, 2)), np.ones((4, 2)), 10).tolist() == [0, 1, 2, 3]
+
+
+def test_quantile_rows_refuse_a_result_beyond_the_memory_budget(monkeypatch):
+    monkeypatch.setenv("CALIPERS_MAX_MEMORY", "1M")
+    with pytest.raises(MemoryBudgetError, match=r"^q: would need .*fewer levels"):
+        quantile_function(np.ones((1000, 3)), np.linspace(0, 1, 1000))

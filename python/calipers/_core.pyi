@@ -19,14 +19,14 @@ def wasserstein_pp(
     p: float,
     u_weights: npt.NDArray[np.float64] | None = None,
     v_weights: npt.NDArray[np.float64] | None = None,
-) -> float: ...
+) -> tuple[float, float]: ...
 def wasserstein_pp_rows(
     u: npt.NDArray[np.float64],
     v: npt.NDArray[np.float64],
     p: float,
     u_weights: npt.NDArray[np.float64] | None = None,
     v_weights: npt.NDArray[np.float64] | None = None,
-) -> npt.NDArray[np.float64]: ...
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def quantile_function(
     x: npt.NDArray[np.float64],
     q: npt.NDArray[np.float64],

@@ -101,8 +101,8 @@ def as_weights(w: Any, name: str, n: int, *, ndim: int = 1) -> np.ndarray | None
         )
     if (arr < 0).any():
         raise InvalidArgumentError(f"{name}: has negative entries; weights must be >= 0")
-    sums = arr.sum(axis=-1)
-    if np.any(sums <= 0):
+    # The largest weight, not the sum: weights near 1e308 are valid and their sum overflows.
+    if np.any(arr.max(axis=-1) <= 0):
         raise InvalidArgumentError(f"{name}: all weights are zero; at least one must be positive")
     return arr
 

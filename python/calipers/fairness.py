@@ -21,6 +21,7 @@ lower confidence bound of the mean ratio and a test of ``E[r] <= delta``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -29,7 +30,7 @@ from scipy import stats
 
 from . import _core
 from ._results import ConfidenceInterval, Result
-from ._validation import as_float_array, check_scalar, seed_from_rng
+from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
 from .exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
@@ -206,12 +207,22 @@ def _fair_points(X: Any, metric: FairMetric | None, name: str = "X") -> np.ndarr
 # --------------------------------------------------------------------------------------------
 
 
+# Bytes per (point, neighbour) pair from the search to a symmetrised graph: the lists
+# (index and squared distance), both directions of each edge while rows are merged, the CSR.
+_BYTES_PER_NEIGHBOR = 64
+
+
 def _check_neighbors(n_neighbors: Any, n: int) -> int:
     k = check_scalar(n_neighbors, "n_neighbors", kind=int, low=1)
     if k >= n:
         raise InvalidArgumentError(
             f"n_neighbors: is {k} but there are only {n} points; pass n_neighbors < {n}"
         )
+    check_memory(
+        float(n) * k * _BYTES_PER_NEIGHBOR,
+        "n_neighbors",
+        f"a kNN graph of {n} points keeps {k} neighbours each; pass a smaller n_neighbors",
+    )
     return k
 
 
@@ -233,9 +244,51 @@ def _knn_lists(
     return idx, d2, exact
 
 
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+# Inside this range of |coordinates| squared distances (and the kNN search's matrix-product
+# form) neither overflow nor underflow; outside it points are rescaled first.
+_SAFE_LOW, _SAFE_HIGH = 2.0**-400, 2.0**400
+
+
+def _unit_of(z: np.ndarray) -> float:
+    """A power of two ``s`` with ``max |z / s|`` in [1, 2) when ``z`` is so large (or small)
+    that squared distances would overflow (or underflow); else 1. Dividing by a power of two
+    is exact, so neighbours and scale-free quantities (the default kernel) are unchanged."""
+    largest = float(np.max(np.abs(z))) if z.size else 0.0
+    if largest == 0.0 or _SAFE_LOW <= largest <= _SAFE_HIGH:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(largest)[1] - 1)
+
+
+def _scaled(z: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(z / s, s)`` with ``s = _unit_of(z)``."""
+    unit = _unit_of(z)
+    return (z if unit == 1.0 else np.ascontiguousarray(z / unit)), unit
+
+
 def _default_theta(d2: np.ndarray) -> float:
     med = float(np.median(d2)) if d2.size else 0.0
-    return 1.0 / med if med > 0 else 1.0
+    return min(1.0 / med, _FLOAT_MAX) if med > 0 else 1.0
+
+
+def _thetas(theta: Any, d2: np.ndarray, unit: float) -> tuple[float, float]:
+    """``(theta for squared distances in scaled units, theta in the caller's units)``."""
+    if theta is None:
+        internal = _default_theta(d2)
+        return internal, internal / unit / unit
+    user = check_scalar(theta, "theta", low=0.0)
+    return min(user * unit * unit, _FLOAT_MAX), user
+
+
+def _squared_radius(tau: float, unit: float) -> float:
+    """``tau`` (a squared distance in the caller's units) in scaled units."""
+    return min(tau / unit / unit, _FLOAT_MAX)
+
+
+def _gaussian(theta: float, d2: np.ndarray) -> np.ndarray:
+    """``exp(-theta d²)`` for a finite ``theta`` (products that overflow give weight 0)."""
+    with np.errstate(over="ignore"):
+        return np.exp(-theta * d2)
 
 
 def kneighbors_graph(
@@ -281,10 +334,10 @@ def kneighbors_graph(
     scipy.sparse.csr_matrix, shape (n, n)
         Peak memory O(n · n_neighbors) (a few arrays of n · k entries), never O(n²).
     """
-    z = _fair_points(X, metric)
+    z, unit = _scaled(_fair_points(X, metric))
     k = _check_neighbors(n_neighbors, z.shape[0])
     idx, d2, _ = _knn_lists(z, k, algorithm, rng, n_trees, leaf_size)
-    th = _default_theta(d2) if theta is None else check_scalar(theta, "theta", low=0.0)
+    th, _ = _thetas(theta, d2, unit)
     return _csr(*_core.fairness_knn_graph(idx, d2, th), z.shape[0])
 
 
@@ -296,13 +349,17 @@ def radius_graph(
     ``tau`` bounds the *squared* fair distance, as in the paper's code. ``theta`` defaults to
     ``1 / median`` of the squared distances of the edges. Exact search, O(n² d) time and
     O(nnz) memory; for large ``n`` prefer :func:`kneighbors_graph`. The graph may be empty
-    (no pair within ``tau``); :class:`GraphLaplacianIF` rejects an empty graph.
+    (no pair within ``tau``); :class:`GraphLaplacianIF` rejects an empty graph. Each edge
+    costs about 40 bytes up to a solved graph: a ``tau`` that finds more edges than the
+    memory budget (physical memory, or ``CALIPERS_MAX_MEMORY``) allows raises
+    :class:`~calipers.exceptions.MemoryBudgetError` naming ``tau`` as soon as the search
+    has found that many, long before ``n²`` edges are stored.
     """
-    z = _fair_points(X, metric)
+    z, unit = _scaled(_fair_points(X, metric))
     tau = check_scalar(tau, "tau", low=0.0)
-    indptr, indices, d2 = _core.fairness_radius(z, z, tau, True)
-    th = _default_theta(d2) if theta is None else check_scalar(theta, "theta", low=0.0)
-    return _csr(indptr, indices, np.exp(-th * d2), z.shape[0])
+    indptr, indices, d2 = _core.fairness_radius(z, z, _squared_radius(tau, unit), True)
+    th, _ = _thetas(theta, d2, unit)
+    return _csr(indptr, indices, _gaussian(th, d2), z.shape[0])
 
 
 def _csr(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, n: int) -> sp.csr_matrix:
@@ -320,7 +377,7 @@ def knn_recall(
 ) -> float:
     """Share of the true ``n_neighbors`` nearest neighbours present in ``graph``, estimated on
     ``n_samples`` random points by exact search (cost O(n_samples · n · d))."""
-    z = _fair_points(X, metric)
+    z, _ = _scaled(_fair_points(X, metric))
     n = z.shape[0]
     k = _check_neighbors(n_neighbors, n)
     g = sp.csr_matrix(graph)
@@ -490,24 +547,28 @@ class GraphLaplacianIF:
             raise InvalidArgumentError(f"variant: got {self.variant!r}; use 'glif' or 'nrw'")
         internal, self._shape = self._to_internal(scores)
         n = internal.shape[0]
-        z = None if X is None else _fair_points(X, self.metric)
+        z, self._unit = (None, 1.0) if X is None else _scaled(_fair_points(X, self.metric))
         if z is not None and z.shape[0] != n:
             raise ShapeError(
                 f"X has {z.shape[0]} rows but scores has {n}; pass one score row per point"
             )
         w = self._build_graph(z, n)
+        # The solve is linear in the scores: scores near ±1e308 (or tiny ones) are solved
+        # divided by a power of two, so that CG's squared norms cannot overflow (or underflow).
+        unit = _unit_of(internal)
         values, iters, res, lam_eff = _core.fairness_glif_solve(
             w.indptr.astype(np.int64),
             w.indices.astype(np.int64),
             np.ascontiguousarray(w.data, dtype=np.float64),
-            internal,
+            internal if unit == 1.0 else internal / unit,
             lam,
             self.variant,
             tol,
             max_iter,
             progress,
         )
-        if np.any(res > tol):
+        values = values if unit == 1.0 else values * unit
+        if not np.all(res <= tol):
             import warnings
 
             warnings.warn(
@@ -539,18 +600,17 @@ class GraphLaplacianIF:
             w.sum_duplicates()
             w.sort_indices()
             self.theta_ = self.theta
+            self._theta_internal = (
+                None if self.theta is None else _thetas(self.theta, np.zeros(0), self._unit)[0]
+            )
             return w
         if z is None:
             raise InvalidArgumentError("X: is None; pass points, or a precomputed sparse graph")
         if self.graph == "knn":
             k = _check_neighbors(self.n_neighbors, n)
             idx, d2, exact = _knn_lists(z, k, self.algorithm, self.rng, None, None)
-            self.theta_ = (
-                _default_theta(d2)
-                if self.theta is None
-                else check_scalar(self.theta, "theta", low=0.0)
-            )
-            w = _csr(*_core.fairness_knn_graph(idx, d2, self.theta_), n)
+            self._theta_internal, self.theta_ = _thetas(self.theta, d2, self._unit)
+            w = _csr(*_core.fairness_knn_graph(idx, d2, self._theta_internal), n)
             if not exact:
                 self.graph_recall_ = knn_recall(z, w, k, rng=0)
             return w
@@ -559,14 +619,10 @@ class GraphLaplacianIF:
                 raise InvalidArgumentError(
                     "tau: graph='radius' needs tau (a squared fair distance)"
                 )
-            tau = check_scalar(self.tau, "tau", low=0.0)
+            tau = _squared_radius(check_scalar(self.tau, "tau", low=0.0), self._unit)
             indptr, indices, d2 = _core.fairness_radius(z, z, tau, True)
-            self.theta_ = (
-                _default_theta(d2)
-                if self.theta is None
-                else check_scalar(self.theta, "theta", low=0.0)
-            )
-            return _csr(indptr, indices, np.exp(-self.theta_ * d2), n)
+            self._theta_internal, self.theta_ = _thetas(self.theta, d2, self._unit)
+            return _csr(indptr, indices, _gaussian(self._theta_internal, d2), n)
         raise InvalidArgumentError(
             f"graph: got {self.graph!r}; use 'knn', 'radius' or a scipy.sparse matrix"
         )
@@ -627,6 +683,8 @@ class GraphLaplacianIF:
             )
         internal, shape = self._to_internal(scores)
         z_new = _fair_points(X, self.metric)
+        if self._unit != 1.0:
+            z_new = np.ascontiguousarray(z_new / self._unit)
         if z_new.shape[0] != internal.shape[0]:
             raise ShapeError(
                 f"X has {z_new.shape[0]} rows but scores has {internal.shape[0]}; pass one score row per point"
@@ -640,16 +698,20 @@ class GraphLaplacianIF:
             rows = np.repeat(np.arange(counts.size), counts)
             row_sum = np.bincount(rows, weights=weights, minlength=counts.size)
             weights = weights / np.where(row_sum > 0, row_sum, 1.0)[rows]
-        out = _core.fairness_out_of_sample(indptr, indices, weights, self._smoothed, internal, lam)
+        unit = _unit_of(np.array([np.abs(self._smoothed).max(), np.abs(internal).max()]))
+        out = unit * _core.fairness_out_of_sample(
+            indptr, indices, weights, self._smoothed / unit, internal / unit, lam
+        )
         return self._from_internal(out, shape)
 
     def _new_point_edges(self, z_new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         z = self._z
         assert z is not None
         if isinstance(self.graph, str) and self.graph == "radius":
-            indptr, indices, d2 = _core.fairness_radius(z, z_new, float(self.tau), False)  # type: ignore[arg-type]
-            return indptr, indices, np.exp(-self.theta_ * d2)
-        theta = self.theta_
+            tau = _squared_radius(float(self.tau), self._unit)  # type: ignore[arg-type]
+            indptr, indices, d2 = _core.fairness_radius(z, z_new, tau, False)
+            return indptr, indices, _gaussian(self._theta_internal, d2)
+        theta = self._theta_internal
         if theta is None:
             raise InvalidArgumentError(
                 "theta: pass theta=... to connect new points to a precomputed graph"
@@ -657,7 +719,7 @@ class GraphLaplacianIF:
         k = _check_neighbors(self.n_neighbors, z.shape[0] + 1)
         idx, d2 = _core.fairness_knn_query(z, z_new, k)
         indptr = np.arange(0, idx.size + 1, k, dtype=np.int64)
-        return indptr, idx.ravel(), np.exp(-theta * d2.ravel())
+        return indptr, idx.ravel(), _gaussian(theta, d2.ravel())
 
     # -- diagnostics --------------------------------------------------------------------------
 
@@ -759,7 +821,7 @@ def knn_consistency(
     the point itself. With ``metric`` the neighbours are found in the fair space (the
     fair-metric version); AIF360 uses plain Euclidean distances on ``X``.
     """
-    z = _fair_points(X, metric)
+    z, _ = _scaled(_fair_points(X, metric))
     y = as_float_array(y_pred, "y_pred", ndim=1)
     if y.shape[0] != z.shape[0]:
         raise ShapeError(f"y_pred has {y.shape[0]} values but X has {z.shape[0]} rows")
@@ -768,6 +830,7 @@ def knn_consistency(
         raise InvalidArgumentError(f"n_neighbors: must be <= the number of points {z.shape[0]}")
     if k == 1:
         return 1.0
+    _check_neighbors(k - 1, z.shape[0])
     idx, _, _ = _knn_lists(z, k - 1, algorithm, rng, None, None)
     means = (y + y[idx].sum(axis=1)) / k
     return float(1.0 - np.abs(y - means).mean())
@@ -808,9 +871,16 @@ def lipschitz_violation_rate(
         i, j = p[:, 0], p[:, 1]
     if len(i) == 0:
         raise ShapeError("pairs: no pairs to check")
-    dz = np.sqrt(((z[i] - z[j]) ** 2).sum(axis=1))
-    df = np.sqrt(((f[i] - f[j]) ** 2).sum(axis=1))
-    return float((df > lip * dz).mean())
+    # Distances of the rescaled points and scores (see _unit_of), compared with the units'
+    # ratio folded into the bound, so that huge or tiny values cannot overflow the squares.
+    (zs, z_unit), (fs, f_unit) = _scaled(z), _scaled(f)
+    dz = np.sqrt(((zs[i] - zs[j]) ** 2).sum(axis=1))
+    df = np.sqrt(((fs[i] - fs[j]) ** 2).sum(axis=1))
+    if lip == 0.0:
+        return float((df > 0).mean())
+    with np.errstate(over="ignore", under="ignore"):
+        bound = lip * (z_unit / f_unit) * dz
+    return float((df > bound).mean())
 
 
 # --------------------------------------------------------------------------------------------
@@ -896,12 +966,18 @@ def audit(
         raise ShapeError(
             f"loss_ratios: only {n} finite values; need more than ddof={ddof} to estimate the spread"
         )
-    mean = float(finite.mean())
-    sd = float(finite.std(ddof=ddof))
+    # Moments of r / s for a power of two s near max |r| (exact scaling: same bits for
+    # ordinary ratios), so that ratios near ±1e308 cannot overflow the sum or the squares.
+    largest = float(np.max(np.abs(finite)))
+    unit = math.ldexp(1.0, math.frexp(largest)[1] - 1) if largest > 0 else 1.0
+    scaled = finite / unit
+    mean_s, sd_s = float(scaled.mean()), float(scaled.std(ddof=ddof))
     z = float(stats.norm.ppf(1.0 - alpha))
-    lower = mean - z * sd / np.sqrt(n)
-    if sd > 0:
-        t = float(np.sqrt(n) * (mean - delta) / sd)
+    with np.errstate(over="ignore"):
+        mean, sd = mean_s * unit, sd_s * unit
+        lower = (mean_s - z * sd_s / np.sqrt(n)) * unit
+    if sd_s > 0:
+        t = float(np.sqrt(n) * (mean_s - delta / unit) / sd_s)
     else:
         t = -np.inf if mean <= delta else np.inf
     p = float(stats.norm.sf(t))

@@ -60,7 +60,10 @@ def wasserstein(
         Uniform when omitted.
     return_power : bool, default False
         Return ``W_p ** p`` instead of ``W_p``. Note that POT's ``wasserstein_1d`` returns
-        ``W_p ** p`` while ``scipy.stats.wasserstein_distance`` returns ``W_1``.
+        ``W_p ** p`` while ``scipy.stats.wasserstein_distance`` returns ``W_1``. ``W_p ** p``
+        overflows to inf (or underflows to 0) where ``W_p`` itself is still representable,
+        e.g. ``p = 2`` and values near 1e200; ``W_p`` is finite whenever it is below
+        ``1.8e308``.
 
     Returns
     -------
@@ -69,6 +72,10 @@ def wasserstein(
 
     Notes
     -----
+    ``W_p`` is computed as ``M * (sum_k m_k (|d_k| / M) ** p) ** (1 / p)`` with ``M`` the
+    largest matched difference ``|d_k|`` whenever the plain sum ``sum_k m_k |d_k| ** p`` would
+    overflow or underflow (huge or tiny values, large ``p``), so every representable answer is
+    returned; as ``p`` grows the result tends to ``M``.
     Both samples are sorted in parallel as order-preserving 64-bit integer keys. Extra memory:
     8 bytes per value without weights, about 40 with weights (sorted keys, positions and
     cumulative weights); for 2-D input only one row pair per thread. Sort buffers of up to
@@ -90,23 +97,25 @@ def wasserstein(
     uw = as_weights(u_weights, "u_weights", u_arr.shape[-1], ndim=u_arr.ndim)
     vw = as_weights(v_weights, "v_weights", v_arr.shape[-1], ndim=v_arr.ndim)
     if u_arr.ndim == 1:
-        value = _core.wasserstein_pp(u_arr, v_arr, p, uw, vw)
-        return value if return_power else value ** (1.0 / p)
+        distance, power = _core.wasserstein_pp(u_arr, v_arr, p, uw, vw)
+        return power if return_power else distance
     if u_arr.shape[0] != v_arr.shape[0]:
         raise_shape(
             f"u has {u_arr.shape[0]} rows but v has {v_arr.shape[0]}; pass one row per pair"
         )
     _check_weight_rows(uw, u_arr, "u_weights")
     _check_weight_rows(vw, v_arr, "v_weights")
-    values = _core.wasserstein_pp_rows(u_arr, v_arr, p, uw, vw)
-    return values if return_power else values ** (1.0 / p)
+    distances, powers = _core.wasserstein_pp_rows(u_arr, v_arr, p, uw, vw)
+    return powers if return_power else distances
 
 
 def _finite_array(x: Any, name: str, ndim: tuple[int, ...]) -> np.ndarray:
     """``as_float_array`` with a cheaper finiteness test for large inputs: a sum is finite
     exactly when no value is NaN/inf (or it overflowed), and summing allocates nothing."""
     arr = as_float_array(x, name, ndim=ndim, finite=False)
-    if not np.isfinite(arr.sum()):
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not np.isfinite(total):
         check_finite(arr, name)
     return arr
 

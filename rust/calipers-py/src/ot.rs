@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use crate::arrays::{rows, shape2};
 use crate::detach;
 
-/// W_p^p of two weighted 1-D samples.
+/// (W_p, W_p^p) of two weighted 1-D samples.
 #[pyfunction]
 #[pyo3(signature = (u, v, p, u_weights=None, v_weights=None))]
 fn wasserstein_pp<'py>(
@@ -18,7 +18,7 @@ fn wasserstein_pp<'py>(
     p: f64,
     u_weights: Option<PyReadonlyArray1<'py, f64>>,
     v_weights: Option<PyReadonlyArray1<'py, f64>>,
-) -> PyResult<f64> {
+) -> PyResult<(f64, f64)> {
     let u = Sample {
         values: u.as_slice()?,
         weights: u_weights.as_ref().map(|w| w.as_slice()).transpose()?,
@@ -27,7 +27,8 @@ fn wasserstein_pp<'py>(
         values: v.as_slice()?,
         weights: v_weights.as_ref().map(|w| w.as_slice()).transpose()?,
     };
-    detach::quick(py, || ot::wasserstein_pp(u, v, p))
+    let w = detach::quick(py, || ot::wasserstein(u, v, p))?;
+    Ok((w.distance, w.power))
 }
 
 fn samples<'a>(values: &[&'a [f64]], weights: &Option<Vec<&'a [f64]>>) -> Vec<Sample<'a>> {
@@ -41,7 +42,9 @@ fn samples<'a>(values: &[&'a [f64]], weights: &Option<Vec<&'a [f64]>>) -> Vec<Sa
         .collect()
 }
 
-/// W_p^p row by row for two 2-D arrays with the same number of rows.
+type Array1<'py> = Bound<'py, PyArray1<f64>>;
+
+/// (W_p, W_p^p) row by row for two 2-D arrays with the same number of rows.
 #[pyfunction]
 #[pyo3(signature = (u, v, p, u_weights=None, v_weights=None))]
 fn wasserstein_pp_rows<'py>(
@@ -51,13 +54,18 @@ fn wasserstein_pp_rows<'py>(
     p: f64,
     u_weights: Option<PyReadonlyArray2<'py, f64>>,
     v_weights: Option<PyReadonlyArray2<'py, f64>>,
-) -> PyResult<Bound<'py, PyArray1<f64>>> {
+) -> PyResult<(Array1<'py>, Array1<'py>)> {
     let (ur, vr) = (rows(&u)?, rows(&v)?);
     let uw = u_weights.as_ref().map(rows).transpose()?;
     let vw = v_weights.as_ref().map(rows).transpose()?;
     let (us, vs) = (samples(&ur, &uw), samples(&vr, &vw));
-    let out = detach::quick(py, || ot::wasserstein_pp_rows(&us, &vs, p))?;
-    Ok(PyArray1::from_vec(py, out))
+    let out = detach::quick(py, || ot::wasserstein_rows(&us, &vs, p))?;
+    let distance = out.iter().map(|w| w.distance).collect();
+    let power = out.iter().map(|w| w.power).collect();
+    Ok((
+        PyArray1::from_vec(py, distance),
+        PyArray1::from_vec(py, power),
+    ))
 }
 
 /// Quantile function Q(q) of one weighted sample.

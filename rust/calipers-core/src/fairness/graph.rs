@@ -149,10 +149,10 @@ impl CsrRef<'_> {
     }
 }
 
-/// Gaussian weight exp(−θ d²).
+/// Gaussian weight exp(−θ d²); 1 at d² = 0 even for θ = inf (which 0 · inf would make NaN).
 #[inline]
 fn gaussian(theta: f64, d2: f64) -> f64 {
-    (-theta * d2).exp()
+    if d2 == 0.0 { 1.0 } else { (-theta * d2).exp() }
 }
 
 /// Symmetrised (union) kNN graph: i ~ j when j is among i's neighbours or i among j's, with

@@ -160,8 +160,21 @@ impl Logps<'_> {
     }
 }
 
-fn diff(a: &[f64], b: &[f64]) -> Vec<f64> {
-    a.iter().zip(b).map(|(x, y)| x - y).collect()
+/// a − b elementwise; a difference that overflows (|a − b| > f64::MAX) is an error naming both
+/// inputs, since the loss and its gradient would silently become inf or NaN.
+fn diff(a: &[f64], b: &[f64], a_name: &'static str, b_name: &str) -> Result<Vec<f64>> {
+    let out: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    match out.iter().position(|d| !d.is_finite()) {
+        None => Ok(out),
+        Some(i) => Err(Error::non_finite(
+            a_name,
+            format!(
+                "{a_name}[{i}] - {b_name}[{i}] = {} - {} overflows; log-probabilities must be \
+                 of moderate magnitude (sums of per-token log-probabilities are <= 0)",
+                a[i], b[i]
+            ),
+        )),
+    }
 }
 
 /// min over couplings of E h(X − Y) for the two samples `x`, `y`, with the gradients of that
@@ -204,8 +217,18 @@ fn sorted_loss(
 pub fn aot_paired(logps: &Logps, params: &AotParams) -> Result<AotOutput> {
     params.validate()?;
     logps.validate(true)?;
-    let rho = diff(logps.chosen, logps.rejected);
-    let rho_ref = diff(logps.ref_chosen, logps.ref_rejected);
+    let rho = diff(
+        logps.chosen,
+        logps.rejected,
+        "chosen_logps",
+        "rejected_logps",
+    )?;
+    let rho_ref = diff(
+        logps.ref_chosen,
+        logps.ref_rejected,
+        "ref_chosen_logps",
+        "ref_rejected_logps",
+    )?;
     let (loss, g_rho, g_ref, delta, mass) = sorted_loss(&rho, &rho_ref, params);
     Ok(AotOutput {
         loss,
@@ -223,8 +246,18 @@ pub fn aot_paired(logps: &Logps, params: &AotParams) -> Result<AotOutput> {
 pub fn aot_unpaired(logps: &Logps, params: &AotParams) -> Result<AotOutput> {
     params.validate()?;
     logps.validate(false)?;
-    let u = diff(logps.chosen, logps.ref_chosen);
-    let v = diff(logps.rejected, logps.ref_rejected);
+    let u = diff(
+        logps.chosen,
+        logps.ref_chosen,
+        "chosen_logps",
+        "ref_chosen_logps",
+    )?;
+    let v = diff(
+        logps.rejected,
+        logps.ref_rejected,
+        "rejected_logps",
+        "ref_rejected_logps",
+    )?;
     let (loss, g_u, g_v, delta, mass) = sorted_loss(&u, &v, params);
     Ok(AotOutput {
         loss,

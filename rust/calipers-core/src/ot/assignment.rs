@@ -3,7 +3,15 @@
 //! permutation that minimises the total squared Euclidean distance, i.e. the exact OT plan
 //! between two uniform k-point clouds.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rayon::prelude::*;
+
+use super::sample::power_of_two_at_most;
 use crate::error::{Error, Result, ensure_finite};
+use crate::mem;
 use crate::par::{self, Monitor};
 
 /// Per-column state of the solver, kept together so that the inner loop touches one cache
@@ -34,10 +42,16 @@ pub struct Lap {
     remaining: Vec<usize>,
 }
 
+/// Inner-loop steps between two looks at the stop flag (a few milliseconds of work).
+const STOP_CHECK_WORK: usize = 1 << 22;
+
 impl Lap {
     /// Solves min Σ_i cost[i·n + σ(i)] over permutations σ of 0..n for a finite n×n
-    /// row-major `cost`; returns σ (column of each row). O(n³) in the worst case.
-    pub fn solve(&mut self, cost: &[f64], n: usize) -> &[usize] {
+    /// row-major `cost`; returns σ (column of each row). O(n³) in the worst case. Costs should
+    /// be of moderate magnitude (reduced costs are sums of a few of them); even with inf or
+    /// NaN entries the result is a permutation, never a panic. Returns `Err(Interrupted)` soon
+    /// after `stop` is set.
+    pub fn solve(&mut self, cost: &[f64], n: usize, stop: &AtomicBool) -> Result<&[usize]> {
         self.u.clear();
         self.u.resize(n, 0.0);
         self.col_of_row.clear();
@@ -51,16 +65,25 @@ impl Lap {
         };
         self.cols.clear();
         self.cols.resize(n, free);
+        let mut work = 0;
         for row in 0..n {
-            let (sink, min_val) = self.shortest_path(cost, n, row);
+            let (sink, min_val, steps) = self.shortest_path(cost, n, row);
             self.update_duals(row, min_val);
             self.augment(row, sink);
+            work += steps * n;
+            if work >= STOP_CHECK_WORK {
+                work = 0;
+                if stop.load(Ordering::Relaxed) {
+                    return Err(Error::Interrupted);
+                }
+            }
         }
-        &self.col_of_row
+        Ok(&self.col_of_row)
     }
 
-    /// Dijkstra on reduced costs from the free row `row` to the nearest free column.
-    fn shortest_path(&mut self, cost: &[f64], n: usize, row: usize) -> (usize, f64) {
+    /// Dijkstra on reduced costs from the free row `row` to the nearest free column; returns
+    /// that column, its path length and the number of rows scanned.
+    fn shortest_path(&mut self, cost: &[f64], n: usize, row: usize) -> (usize, f64, usize) {
         let Lap {
             u,
             seen_row,
@@ -68,8 +91,12 @@ impl Lap {
             remaining,
             ..
         } = self;
+        // Every column starts with a path back to the search's own row, so that whichever
+        // column is picked leads back to a row even when reduced costs are inf or NaN (with
+        // finite costs every column is relaxed from `row` in the first step anyway).
         for c in cols.iter_mut() {
             c.path_cost = f64::INFINITY;
+            c.path = row;
             c.seen = false;
         }
         seen_row.clear();
@@ -78,7 +105,9 @@ impl Lap {
         remaining.extend((0..n).rev());
         let mut min_val = 0.0;
         let mut i = row;
+        let mut steps = 0;
         loop {
+            steps += 1;
             seen_row[i] = true;
             let (ui, costs) = (u[i], &cost[i * n..(i + 1) * n]);
             let mut best = (f64::INFINITY, 0);
@@ -98,7 +127,7 @@ impl Lap {
             let j = remaining.swap_remove(best.1);
             cols[j].seen = true;
             if cols[j].row == NONE {
-                return (j, min_val);
+                return (j, min_val, steps);
             }
             i = cols[j].row;
         }
@@ -157,10 +186,93 @@ fn squared_distances(x: &[f64], y: &[f64], d: usize, out: &mut Vec<f64>) {
     }
 }
 
+/// The two blocks divided by one power of two s >= their largest |coordinate|. Every scaled
+/// coordinate lies in [−1, 1], so squared distances stay below 4d: no overflow for coordinates
+/// near f64::MAX, no underflow for tiny ones. The optimal assignment is invariant to a
+/// positive scale of the cost matrix, and a power-of-two scale is exact.
+fn scaled_blocks(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let largest = x.iter().chain(y).fold(0.0f64, |m, v| m.max(v.abs()));
+    let unit = 0.5 / power_of_two_at_most(largest);
+    let scale = |b: &[f64]| b.iter().map(|v| v * unit).collect::<Vec<_>>();
+    (scale(x), scale(y))
+}
+
+/// Rows of a large block's cost matrix filled per batch, checking the stop flag in between.
+const COST_ROWS_PER_BATCH: usize = 64;
+
+/// Exact assignment within one block: σ with x-row i matched to y-row σ(i) (block-relative).
+fn match_block(x: &[f64], y: &[f64], d: usize, stop: &AtomicBool) -> Result<Vec<usize>> {
+    let m = x.len() / d;
+    let (xs, ys) = scaled_blocks(x, y);
+    let mut cost = Vec::new();
+    if m < LARGE_BLOCK {
+        squared_distances(&xs, &ys, d, &mut cost);
+    } else {
+        cost = mem::try_filled("k", m * m, 0.0, "pass a smaller k")?;
+        for (batch, rows) in cost.chunks_mut(COST_ROWS_PER_BATCH * m).enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let first = batch * COST_ROWS_PER_BATCH;
+            rows.par_chunks_mut(m).enumerate().for_each(|(r, out)| {
+                let xi = &xs[(first + r) * d..(first + r + 1) * d];
+                for (o, yj) in out.iter_mut().zip(ys.chunks_exact(d)) {
+                    *o = squared_distance(xi, yj);
+                }
+            });
+        }
+    }
+    Ok(Lap::default().solve(&cost, m, stop)?.to_vec())
+}
+
+/// Blocks of at least this many points fill their cost matrix in parallel.
+const LARGE_BLOCK: usize = 512;
+
+/// Estimated inner-loop steps above which the matching runs on a worker thread while the
+/// calling thread watches the monitor (below it, the call is over in milliseconds).
+const WATCHED_WORK: f64 = 1e8;
+
+/// Runs `work` on a scoped thread while the calling thread ticks `monitor` every 100 ms with
+/// the number of finished units; when the monitor asks to stop, `stop` is set and the work's
+/// own checks end it early.
+fn run_watched<T: Send>(
+    monitor: &dyn Monitor,
+    total: usize,
+    work: impl FnOnce(&AtomicBool, &AtomicUsize) -> Result<T> + Send,
+) -> Result<T> {
+    let (stop, done) = (AtomicBool::new(false), AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        let (stop, done) = (&stop, &done);
+        scope.spawn(move || {
+            let _ = tx.send(work(stop, done));
+        });
+        let mut asked_to_stop = None;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(result) => return asked_to_stop.map_or(result, Err),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Numerical("the assignment worker stopped".into()));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if asked_to_stop.is_none() {
+                        if let Err(e) = monitor.tick(done.load(Ordering::Relaxed), total) {
+                            stop.store(true, Ordering::Relaxed);
+                            asked_to_stop = Some(e);
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// k-mixup matching of two point clouds `x`, `y` (n×d, row-major): rows are cut into
 /// consecutive blocks of `k` (the last block holds the n mod k rest), and within each block
 /// row i of `x` is matched to row perm[i] of `y` by an exact assignment on squared Euclidean
 /// cost. Blocks are solved in parallel; the result does not depend on the thread count.
+/// Memory: 8·k² bytes per block in progress (one per thread), refused beyond the budget;
+/// time O(k²d + k³) per block, interruptible through `monitor`.
 pub fn kmixup_match(
     x: &[f64],
     y: &[f64],
@@ -188,21 +300,46 @@ pub fn kmixup_match(
     ensure_finite("y", y)?;
     let k = k.min(n);
     let blocks = n.div_ceil(k);
-    let matched = par::map_chunks(blocks, monitor, |b| {
+    let in_flight = blocks.min(par::num_threads()) as u128;
+    mem::ensure_fits(
+        "k",
+        in_flight * (k as u128) * (k as u128),
+        8,
+        &format!(
+            "each block of k = {k} points needs a k×k cost matrix and O(k³) time; pass a \
+             smaller k (k-mixup uses blocks of tens to hundreds of points)"
+        ),
+    )?;
+    let block = |b: usize, stop: &AtomicBool| {
         let rows = b * k..((b + 1) * k).min(n);
-        let m = rows.len();
         let (xb, yb) = (
             &x[rows.start * d..rows.end * d],
             &y[rows.start * d..rows.end * d],
         );
-        let mut cost = Vec::with_capacity(m * m);
-        squared_distances(xb, yb, d, &mut cost);
-        let sigma = Lap::default().solve(&cost, m).to_vec();
+        let sigma = match_block(xb, yb, d, stop)?;
         Ok(sigma
             .into_iter()
             .map(|j| rows.start + j)
             .collect::<Vec<_>>())
-    })?;
+    };
+    let work = blocks as f64 * (k as f64).powi(2) * (k + d) as f64;
+    let matched = if work < WATCHED_WORK {
+        let never = AtomicBool::new(false);
+        par::map_chunks(blocks, monitor, |b| block(b, &never))?
+    } else {
+        run_watched(monitor, blocks, |stop, done| {
+            par::install(|| {
+                (0..blocks)
+                    .into_par_iter()
+                    .map(|b| {
+                        let out = block(b, stop);
+                        done.fetch_add(1, Ordering::Relaxed);
+                        out
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?
+        })?
+    };
     Ok(matched.concat())
 }
 
@@ -242,7 +379,10 @@ mod tests {
         for n in 1..=7 {
             for _ in 0..20 {
                 let cost: Vec<f64> = (0..n * n).map(|_| next()).collect();
-                let sigma = Lap::default().solve(&cost, n).to_vec();
+                let sigma = Lap::default()
+                    .solve(&cost, n, &AtomicBool::new(false))
+                    .unwrap()
+                    .to_vec();
                 let mut sorted = sigma.clone();
                 sorted.sort_unstable();
                 assert_eq!(sorted, (0..n).collect::<Vec<_>>());
@@ -250,6 +390,62 @@ mod tests {
                 assert_eq!(total, brute_force(&cost, n));
             }
         }
+    }
+
+    #[test]
+    fn inf_and_nan_costs_still_give_a_permutation() {
+        let never = AtomicBool::new(false);
+        for bad in [f64::INFINITY, f64::NAN] {
+            let cost = [bad, 1.0, bad, bad, 2.0, bad, 0.0, bad, bad];
+            let sigma = Lap::default().solve(&cost, 3, &never).unwrap().to_vec();
+            let mut sorted = sigma.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![0, 1, 2]);
+        }
+    }
+
+    #[test]
+    fn coordinates_near_float_max_are_matched_optimally() {
+        // Squared differences overflow unless the block is rescaled first.
+        let x = [1e200, 0.0, 1.7e308, -1.7e308];
+        let y = [-1e200, 1.0, -1.7e308, 1.7e308];
+        assert_eq!(
+            kmixup_match(&x[..2], &y[..2], 2, 1, 2, &Silent).unwrap(),
+            vec![1, 0]
+        );
+        assert_eq!(
+            kmixup_match(&x, &y, 4, 1, 2, &Silent).unwrap(),
+            vec![1, 0, 3, 2]
+        );
+        let tiny = [1e-300, 0.0];
+        let other = [0.0, 1e-300];
+        assert_eq!(
+            kmixup_match(&tiny, &other, 2, 1, 2, &Silent).unwrap(),
+            vec![1, 0]
+        );
+    }
+
+    struct StopAtOnce;
+    impl Monitor for StopAtOnce {
+        fn tick(&self, _done: usize, _total: usize) -> Result<()> {
+            Err(Error::Interrupted)
+        }
+    }
+
+    #[test]
+    fn a_large_block_stops_when_the_monitor_asks() {
+        let n = 3000;
+        let mut state = 1u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let x: Vec<f64> = (0..n * 2).map(|_| next()).collect();
+        let y: Vec<f64> = (0..n * 2).map(|_| next()).collect();
+        let r = kmixup_match(&x, &y, n, 2, n, &StopAtOnce);
+        assert_eq!(r, Err(Error::Interrupted));
     }
 
     #[test]

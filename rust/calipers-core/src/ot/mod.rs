@@ -18,4 +18,4 @@ pub use assignment::{Lap, kmixup_match};
 pub use coupling::{Coupling, monotone_coupling};
 pub use quantile::{quantiles, quantiles_rows};
 pub use sample::Sample;
-pub use wasserstein::{wasserstein_pp, wasserstein_pp_rows};
+pub use wasserstein::{Wasserstein, wasserstein, wasserstein_rows};

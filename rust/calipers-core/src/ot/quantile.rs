@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::sample::{Sample, SortedSample, validate};
 use crate::error::{Error, Result};
-use crate::par;
+use crate::{mem, par};
 
 fn validate_levels(q: &[f64]) -> Result<()> {
     match q.iter().position(|x| !(0.0..=1.0).contains(x)) {
@@ -63,7 +63,17 @@ pub fn quantiles_rows(xs: &[Sample], q: &[f64]) -> Result<Vec<f64>> {
         validate(x, "x", "weights")?;
     }
     validate_levels(q)?;
-    let mut out = vec![0.0; xs.len() * q.len()];
+    let cells = xs.len().saturating_mul(q.len());
+    let mut out = mem::try_filled(
+        "q",
+        cells,
+        0.0,
+        &format!(
+            "the result has one value per row and level ({} × {}); pass fewer levels or rows",
+            xs.len(),
+            q.len()
+        ),
+    )?;
     if q.is_empty() {
         return Ok(out);
     }

@@ -57,6 +57,13 @@ pub(crate) fn validate(s: &Sample, name: &'static str, wname: &'static str) -> R
     Ok(())
 }
 
+/// The largest power of two <= `x` (for finite x > 0), at least `f64::MIN_POSITIVE` so that its
+/// inverse is finite. Multiplying by a power of two is exact (barring under/overflow).
+pub(crate) fn power_of_two_at_most(x: f64) -> f64 {
+    const EXPONENT_BITS: u64 = 0x7FF0_0000_0000_0000;
+    f64::from_bits(x.to_bits() & EXPONENT_BITS).max(f64::MIN_POSITIVE)
+}
+
 /// A sample in ascending order with its cumulative weights. Reuse one per thread: loading a
 /// new sample keeps the buffers' capacity, so batched rows allocate nothing after the first.
 #[derive(Default)]
@@ -90,11 +97,15 @@ impl SortedSample {
     }
 
     /// Cumulative weights in sorted order, divided by their own final sum so that the last
-    /// positive weight (and any zero weights after it) reach exactly 1.
+    /// positive weight (and any zero weights after it) reach exactly 1. The weights are first
+    /// scaled by a power of two that brings the largest near 1: exact, so ordinary weights give
+    /// the same bits, while huge ones (1e308 each) cannot overflow the running sum.
     fn load_cdf(&mut self, w: &[f64]) {
+        let largest = w.iter().fold(0.0f64, |m, &x| m.max(x));
+        let unit = 1.0 / power_of_two_at_most(largest);
         let mut acc = 0.0;
         self.cdf.extend(self.index.iter().map(|&i| {
-            acc += w[i];
+            acc += w[i] * unit;
             acc
         }));
         let total = acc;
