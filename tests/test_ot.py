@@ -768,7 +768,8 @@ def test_hostile_but_honest_input(call, exc, text):
 
 def test_one_element_and_tied_samples():
     assert wasserstein([2.0], [5.0], p=3) == pytest.approx(3.0, rel=1e-15)
-    assert wasserstein(2.0, [5.0]) == 3.0  # a 0-d sample is one point
+    with pytest.raises(ShapeError, match="u: expected .* got a scalar"):
+        wasserstein(2.0, [5.0])  # a scalar is not a sample (issue 20): say so
     assert wasserstein([1.0] * 5, [1.0] * 3) == 0.0
     assert kmixup_match([[1.0]], [[7.0]], 1).tolist() == [0]
     assert kmixup_match(np.ones((4, 2)), np.ones((4, 2)), 10).tolist() == [0, 1, 2, 3]
