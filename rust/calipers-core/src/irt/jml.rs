@@ -12,7 +12,8 @@ use super::data::{Cell, Responses, bernoulli_loglik};
 use super::kernels::{ItemSums, RowLoglik, RowSums};
 use super::linalg;
 use super::params::{
-    Fit, FitOptions, Params, Slopes, dot, initial_params, loglik, max_change, orient, standardise,
+    Fit, FitOptions, Params, Slopes, dot, ensure_jml_memory, ensure_observed, initial_params,
+    loglik, max_change, orient, standardise,
 };
 use crate::error::{Error, Result};
 use crate::fastmath::sigmoid;
@@ -30,6 +31,8 @@ pub fn fit_jml<C: Cell>(
     monitor: &dyn Monitor,
 ) -> Result<Fit> {
     opts.validate()?;
+    ensure_jml_memory(resp.n_models, resp.n_items, opts.dims)?;
+    ensure_observed(resp)?;
     let mut params = par::install(|| initial_params(resp, opts))?;
     let d = opts.dims;
     let mut theta_damping = Damping::new(resp.n_models, d);
@@ -316,9 +319,21 @@ fn theta_newton_1d<C: Cell>(
     let mut h = [h + prec];
     let objective = |s: &[f64]| {
         let t = theta + s[0];
-        pulp::Arch::new().dispatch(RowLoglik { row, a, b, theta: t }) - 0.5 * prec * t * t
+        pulp::Arch::new().dispatch(RowLoglik {
+            row,
+            a,
+            b,
+            theta: t,
+        }) - 0.5 * prec * t * t
     };
-    guarded_newton(1, &mut h, &[0.25 * hm + prec], &mut g, trust, Some(&objective));
+    guarded_newton(
+        1,
+        &mut h,
+        &[0.25 * hm + prec],
+        &mut g,
+        trust,
+        Some(&objective),
+    );
     g[0]
 }
 
@@ -376,7 +391,11 @@ fn theta_newton<C: Cell>(
 #[inline]
 fn observed_loglik<C: Cell>(c: C, z: f64) -> f64 {
     let (w, y) = c.split();
-    if w > 0.0 { w * bernoulli_loglik(y, z) } else { 0.0 }
+    if w > 0.0 {
+        w * bernoulli_loglik(y, z)
+    } else {
+        0.0
+    }
 }
 
 /// Penalised log-likelihood of item `i` at parameters `x` = (a_i, b_i), abilities fixed:
@@ -651,5 +670,35 @@ pub(crate) mod tests {
                     .all(|v| v.is_finite())
             );
         }
+    }
+
+    #[test]
+    fn line_search_cuts_and_halves_a_long_step_until_the_objective_rises() {
+        let f = |s: &[f64]| -(s[0] - 3.0).powi(2);
+        let mut step = [10.0];
+        assert!(line_search(&[6.0], &mut step, 1.0, &f));
+        assert_eq!(step, [1.0]);
+        // Cut to 8 (f = -25 < f(0) = -9), then halved to 4 (f = -1): accepted.
+        let mut step = [10.0];
+        assert!(line_search(&[6.0], &mut step, 8.0, &f));
+        assert_eq!(step, [4.0]);
+        // A descent direction is refused.
+        let mut step = [-1.0];
+        assert!(!line_search(&[6.0], &mut step, 8.0, &f));
+    }
+
+    #[test]
+    fn empty_data_and_absurd_dims_are_refused_before_allocating() {
+        use crate::irt::data::MISSING;
+        let y = vec![MISSING; 6];
+        let resp = Responses::new(&y, 2, 3).unwrap();
+        let err = fit_jml(&resp, &options(Slopes::PerItem), &Silent).unwrap_err();
+        assert!(err.to_string().contains("no observed response"), "{err}");
+        let y = vec![1u8, 0, 1, 0, 1, 0];
+        let resp = Responses::new(&y, 2, 3).unwrap();
+        let mut opts = options(Slopes::PerItem);
+        opts.dims = 1 << 40;
+        let err = fit_jml(&resp, &opts, &Silent).unwrap_err();
+        assert!(matches!(err, Error::Memory { arg: "dims", .. }), "{err}");
     }
 }
