@@ -176,7 +176,7 @@ fn guarded_newton(
     hmax: &[f64],
     g: &mut [f64],
     trust: f64,
-    objective: Option<&dyn Fn(&[f64]) -> f64>,
+    objective: Option<&Objective>,
 ) {
     let (h0, g0) = (h.to_vec(), g.to_vec());
     if linalg::solve_spd(k, h, g) {
@@ -196,6 +196,9 @@ fn guarded_newton(
     cap_step(g, MAX_STEP);
 }
 
+/// A block's penalised objective at the current values plus the given step.
+type Objective<'a> = dyn Fn(&[f64]) -> f64 + 'a;
+
 /// Most halvings tried by [`line_search`] (the first trial is the step cut to `trust`).
 const MAX_HALVINGS: usize = 12;
 /// Armijo's sufficient-increase fraction.
@@ -204,12 +207,7 @@ const ARMIJO: f64 = 1e-4;
 /// Shortens the ascent direction `step` (gradient `grad`) in place to a point along it, at
 /// most `trust` in every coordinate, where the objective rises by at least the Armijo
 /// fraction of its linear prediction. Returns false (step unspecified) when none is found.
-fn line_search(
-    grad: &[f64],
-    step: &mut [f64],
-    trust: f64,
-    objective: &dyn Fn(&[f64]) -> f64,
-) -> bool {
+fn line_search(grad: &[f64], step: &mut [f64], trust: f64, objective: &Objective) -> bool {
     cap_step(step, trust);
     let slope = dot(grad, step);
     if !(slope > 0.0 && slope.is_finite()) {
