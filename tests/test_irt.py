@@ -495,6 +495,10 @@ def test_hostile_inputs_raise_clear_errors():
         m.score_new(np.ones(10), prior_sd=0.0)
     with pytest.raises(InvalidArgumentError, match="Y_new: could not convert"):
         m.score_new(["x"] * 10)
+    with pytest.raises(InvalidArgumentError, match="theta: has complex"):
+        m.item_information(1j)
+    with pytest.raises(ShapeError, match="at least one dimension and item"):
+        IRT.from_tinybenchmarks(np.zeros((1, 2, 0)), np.zeros(0))
 
 
 def test_eap_scoring_of_many_models_stops_on_ctrl_c():

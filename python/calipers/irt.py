@@ -362,7 +362,11 @@ class IRT:
             if getattr(self, "theta_", None) is None:
                 raise NotFittedError("no abilities stored; pass theta=")
             return np.ascontiguousarray(self.theta_, dtype=np.float64)
-        t = np.ascontiguousarray(theta, dtype=np.float64)
+        reject_complex(theta, "theta")
+        try:
+            t = np.ascontiguousarray(theta, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidArgumentError(f"theta: could not convert to numbers ({exc})") from None
         dims = self.a_.shape[1]
         if t.ndim == 1 and dims == 1:
             t = t.reshape(-1, 1)
@@ -465,7 +469,7 @@ class IRT:
         """
         self._check_fitted()
         idx = self._items(items)
-        t = self._theta(np.asarray(theta_grid, dtype=np.float64))
+        t = self._theta(theta_grid)
         p = self.predict_proba(t, idx)
         w = p * (1.0 - p)
         a = self.a_[idx]
@@ -587,6 +591,8 @@ class IRT:
         if a.ndim != 2:
             raise ShapeError(f"A: expected shape (1, D, N) or (D, N), got {np.shape(A)}")
         dims, n_items = a.shape
+        if dims == 0 or n_items == 0:
+            raise ShapeError(f"A: has shape {np.shape(A)}; pass at least one dimension and item")
         b = np.asarray(B, dtype=np.float64).reshape(-1)
         if b.shape[0] != n_items:
             raise ShapeError(f"B: has {b.shape[0]} values but A has {n_items} items")
