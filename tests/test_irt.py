@@ -599,6 +599,12 @@ def test_save_load_roundtrip(tmp_path, fit400, suffix):
         assert state["format"] == "calipers.irt" and len(state["b"]) == 2000
 
 
+def test_save_accepts_numpy_scalar_arguments(tmp_path):
+    m = IRT(dims=np.int64(1), tol=np.float64(1e-4)).fit(simulate(20, 8, seed=6)[0])
+    m.save(tmp_path / "m.json")
+    assert IRT.load(tmp_path / "m.json").get_params()["dims"] == 1
+
+
 def _damaged_irt_files(m, tmp_path):
     """(name, path) of damaged copies of a saved model, JSON and npz."""
     import zipfile

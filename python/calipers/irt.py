@@ -487,7 +487,10 @@ class IRT:
         """The fitted model as one JSON-ready dict (schema: :meth:`save`)."""
         self._check_fitted()
         theta = getattr(self, "theta_", None)
-        params = self.get_params() | {"random_state": None}
+        params = {
+            k: v.item() if isinstance(v, np.generic) else v for k, v in self.get_params().items()
+        }
+        params["random_state"] = None
         return {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,

@@ -939,7 +939,7 @@ class TinyBenchmark:
             "balance_weights": bench.bw.tolist(),
             "dims": self.dims_,
             "dim_errors": {str(k): v for k, v in self.dim_errors_.items()},
-            "irt": self.irt_._state(),
+            "irt": self.irt_._state() | {"theta": None},  # training abilities not needed
             "scenarios": {
                 s: {
                     "anchors": self.anchors_[s],

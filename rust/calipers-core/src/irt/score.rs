@@ -347,9 +347,11 @@ fn back_substitute_transposed(d: usize, l: &[f64], u: &[f64], mode: &[f64]) -> V
     x.iter().zip(mode).map(|(v, m)| v + m).collect()
 }
 
-/// Cells (rows × items) scored between two ticks of the monitor: about 0.1–0.5 s of EAP work,
-/// so Ctrl-C stops a long scoring call promptly.
-const CELLS_PER_TICK: usize = 1 << 20;
+/// Cells (rows × items) scored between two ticks of the monitor: well under a second of EAP
+/// work on one core (2^20 cells took ~10 s under load), so Ctrl-C stops a long call promptly.
+const CELLS_PER_TICK: usize = 1 << 16;
+/// Fewest rows per block, so that many-item banks still give every thread work.
+const MIN_ROWS_PER_TICK: usize = 64;
 
 /// Abilities and standard errors (both n_new × dims) of new models from responses `y`
 /// (n_new × items, NaN = not answered; values in [0, 1]). Rows are scored in parallel, in
@@ -397,7 +399,7 @@ pub fn score(
     let mut theta =
         crate::mem::try_with_capacity("Y_new", n_new * d, "score fewer models per call")?;
     let mut se = crate::mem::try_with_capacity("Y_new", n_new * d, "score fewer models per call")?;
-    let block = (CELLS_PER_TICK / m.max(1)).max(1);
+    let block = (CELLS_PER_TICK / m.max(1)).max(MIN_ROWS_PER_TICK);
     for rows in crate::par::chunk_ranges(n_new, block) {
         let end = rows.end;
         let scored: Vec<(Vec<f64>, Vec<f64>)> = crate::par::install(|| {
