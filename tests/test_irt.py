@@ -400,6 +400,19 @@ def test_jml_iteration_count_does_not_depend_on_the_draw():
     assert max(counts) <= 2 * np.median(counts), counts
 
 
+def test_line_searched_fit_has_the_same_bits_at_1_2_4_threads():
+    """Seed 8 of the design above has the near-Guttman item whose steps are line-searched."""
+    Y = simulate_classical(200, 2000, 8)[0]
+    fits = []
+    for n in (1, 2, 4):
+        with num_threads(n):
+            m = IRT(model="2pl").fit(Y)
+        fits.append((m.theta_, m.a_, m.b_, m.n_iter_))
+    for other in fits[1:]:
+        for x, y in zip(fits[0], other, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
 # ----------------------------------------------------------------------------- edge cases
 def test_all_correct_and_all_wrong_rows_and_columns_are_finite():
     Y, *_ = simulate(50, 40, seed=8)
