@@ -17,7 +17,9 @@ the research notes: py-irt ~17 min at its default 2,000 epochs on 400 × 20,000;
 not finish 400 × 20,000 in 600 s.
 
 Run: .venv/bin/python bench/bench_irt.py [--quick]   (--targets: only the issue's absolute
-targets, each re-timed: best, median and max)
+targets, each re-timed: best, median and max; --draws [N]: issue 13's design, 400 × 20,000
+with logit = a (theta - b), on N >= 10 numpy seeds, calipers at 1 thread and at all threads
+and the dense-numpy JML on every draw: median and maximum time, iterations, ratios)
 """
 
 from __future__ import annotations
@@ -323,7 +325,61 @@ def targets(repeat: int = 5) -> None:
         report(f"score_new {method}, 100 items (per call)", times(calls, repeat), 1.0, "ms")
 
 
+def simulate_classical(n_models: int, n_items: int, seed: int) -> np.ndarray:
+    """Issue 13's design: a ~ LogNormal(0, 0.3), b ~ N(0, 1), logit = a (theta - b), uint8."""
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(size=n_models)
+    a = rng.lognormal(0.0, 0.3, size=n_items)
+    b = rng.normal(size=n_items)
+    Y = np.empty((n_models, n_items), dtype=np.uint8)
+    for start in range(0, n_models, 100):
+        p = 1.0 / (1.0 + np.exp(-a * (theta[start : start + 100, None] - b)))
+        Y[start : start + 100] = rng.random(p.shape) < p
+    return Y
+
+
+def draws(n_draws: int) -> None:
+    """Time over data draws (issue 13): the iteration count must not depend on the draw."""
+    import os
+
+    import calipers
+
+    all_threads = calipers.get_num_threads()
+    print(f"Machine: {machine()}; load average at start {os.getloadavg()[0]:.2f}")
+    print("| seed | 1 thread (s) | iters | all threads (s) | numpy JML (s) | numpy iters |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for seed in range(n_draws):
+        Y = simulate_classical(400, 20000, seed)
+        out = []
+        for threads in (1, all_threads):
+            calipers.set_num_threads(threads)
+            start = time.perf_counter()
+            m = calipers_fit(Y)
+            out.append((time.perf_counter() - start, m.n_iter_))
+        calipers.set_num_threads(all_threads)
+        start = time.perf_counter()
+        np_iters = numpy_jml(Y)[3]
+        t_np = time.perf_counter() - start
+        (t1, it), (tn, _) = out
+        rows.append((t1, tn, t_np, it))
+        print(f"| {seed} | {t1:.3f} | {it} | {tn:.3f} | {t_np:.2f} | {np_iters} |", flush=True)
+    t1, tn, t_np, it = (np.array(c) for c in zip(*rows, strict=True))
+    print(f"\nthreads: 1 and {all_threads}; load average at end {os.getloadavg()[0]:.2f}")
+    for label, t in (("1 thread", t1), (f"{all_threads} threads", tn)):
+        print(
+            f"{label}: median {np.median(t):.3f} s, max {t.max():.3f} s; numpy / calipers "
+            f"on the same draw: min {(t_np / t).min():.1f}x, median {np.median(t_np / t):.1f}x"
+        )
+    print(f"iterations: median {np.median(it):.0f}, max {it.max()}")
+
+
 def main() -> None:
+    if "--draws" in sys.argv:
+        at = sys.argv.index("--draws")
+        n = int(sys.argv[at + 1]) if len(sys.argv) > at + 1 else 10
+        draws(max(n, 10))
+        return
     if "--targets" in sys.argv:
         targets()
         return

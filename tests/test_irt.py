@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from calipers.exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
+    MemoryBudgetError,
     NotFittedError,
     ShapeError,
 )
@@ -360,6 +361,58 @@ def test_livexiv_held_out_cells_beat_item_means(shared_data):
     assert out["irt_auc"] > out["base_auc"]
 
 
+# ----------------------------------------------------------------------------- iteration count
+def simulate_classical(n_models, n_items, seed):
+    """Issue 13's design: logit = a (theta - b), a ~ LogNormal(0, 0.3), b ~ N(0, 1), uint8."""
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(size=n_models)
+    a = rng.lognormal(0.0, 0.3, size=n_items)
+    b = rng.normal(size=n_items)
+    p = expit(a * (theta[:, None] - b))
+    return (rng.random(p.shape) < p).astype(np.uint8), theta, a, b
+
+
+def penalised_item_newton_steps(m, Y):
+    """Dense-numpy Newton step of every item's penalised objective at the fit (abilities
+    fixed): zero at a JML stationary point. Priors N(0, 2²) on a and N(0, 3²) on b."""
+    theta = m.theta_[:, 0]
+    p = expit(np.outer(theta, m.a_[:, 0]) - m.b_)
+    r, w = Y - p, p * (1 - p)
+    ga, gb = r.T @ theta - m.a_[:, 0] / 4, -r.sum(0) - m.b_ / 9
+    haa, hab, hbb = w.T @ theta**2 + 1 / 4, -(w.T @ theta), w.sum(0) + 1 / 9
+    det = haa * hbb - hab**2
+    return np.column_stack([(hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det])
+
+
+def test_jml_iteration_count_does_not_depend_on_the_draw():
+    """Issue 13: a near-Guttman item (almost all correct, only the weakest models wrong) used
+    to crawl for ~60 iterations under the curvature-bound fallback step. Over 20 draws the
+    worst iteration count stays within twice the median, and each fit is a stationary point
+    of the penalised likelihood (checked with plain numpy) that recovers the difficulties."""
+    counts = []
+    for seed in range(20):
+        Y, _, a, b = simulate_classical(200, 2000, seed)
+        m = IRT(model="2pl").fit(Y)
+        assert m.converged_
+        counts.append(m.n_iter_)
+        assert corr(m.b_, a * b) > 0.97
+        assert np.abs(penalised_item_newton_steps(m, Y.astype(float))).max() < 1e-5
+    assert max(counts) <= 2 * np.median(counts), counts
+
+
+def test_line_searched_fit_has_the_same_bits_at_1_2_4_threads():
+    """Seed 8 of the design above has the near-Guttman item whose steps are line-searched."""
+    Y = simulate_classical(200, 2000, 8)[0]
+    fits = []
+    for n in (1, 2, 4):
+        with num_threads(n):
+            m = IRT(model="2pl").fit(Y)
+        fits.append((m.theta_, m.a_, m.b_, m.n_iter_))
+    for other in fits[1:]:
+        for x, y in zip(fits[0], other, strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
 # ----------------------------------------------------------------------------- edge cases
 def test_all_correct_and_all_wrong_rows_and_columns_are_finite():
     Y, *_ = simulate(50, 40, seed=8)
@@ -412,8 +465,72 @@ def test_single_item_and_nan_only_rows():
     Y, *_ = simulate(30, 20, seed=9)
     Y[3] = np.nan
     Y[:, 4] = np.nan
-    m = IRT().fit(Y)
+    with pytest.warns(
+        UserWarning, match=r"1 model\(s\) \(rows \[3\]\) and 1 item\(s\) \(columns \[4\]"
+    ):
+        m = IRT().fit(Y)
     assert np.all(np.isfinite(m.theta_)) and np.all(np.isfinite(m.b_))
+
+
+@pytest.mark.parametrize("method", ["jml", "em"])
+def test_no_observed_response_is_an_error(method):
+    """Issue 20: an all-NaN matrix used to 'converge' with every parameter 0."""
+    with pytest.raises(InvalidArgumentError, match="Y: has no observed response"):
+        IRT(method=method).fit(np.full((5, 6), np.nan))
+    with pytest.raises(InvalidArgumentError, match="Y: has no observed response"):
+        IRT(method=method).fit(np.ones((3, 4)), mask=np.ones((3, 4), bool))
+
+
+def test_absurd_sizes_are_refused_before_allocating():
+    """Issue 20: dims=10**12 aborted the process (memory allocation failed)."""
+    with pytest.raises(MemoryBudgetError, match="dims"):
+        IRT(dims=10**12).fit(np.eye(3))
+    with pytest.raises(MemoryBudgetError, match="dims"):
+        IRT(dims=2**31).fit(np.eye(3))
+    for kw in ({"dims": 2**64}, {"max_iter": 2**64}, {"n_quad": 2**64}):
+        with pytest.raises(InvalidArgumentError, match=next(iter(kw))):
+            IRT(**kw).fit(np.eye(3))
+
+
+def test_hostile_inputs_raise_clear_errors():
+    m = IRT().fit(simulate(20, 10, seed=3)[0])
+    with pytest.raises(ShapeError, match="Y: expected a 2-D"):
+        IRT().fit(np.array(1.0))
+    with pytest.raises(InvalidArgumentError, match="Y: has complex"):
+        IRT().fit(np.eye(3) + 0j)
+    with pytest.raises(InvalidArgumentError, match="Y: could not convert"):
+        IRT().fit(np.array([["a", "b"], ["c", "d"]], dtype=object))
+    with pytest.raises(InvalidArgumentError, match="outside"):
+        IRT().fit(np.full((3, 3), 1e308))
+    with pytest.raises(InvalidArgumentError, match="Y_new: has complex"):
+        m.score_new(np.ones(10) + 1j)
+    with pytest.raises(InvalidArgumentError, match="prior_sd"):
+        m.score_new(np.ones(10), prior_sd=0.0)
+    with pytest.raises(InvalidArgumentError, match="Y_new: could not convert"):
+        m.score_new(["x"] * 10)
+    with pytest.raises(InvalidArgumentError, match="theta: has complex"):
+        m.item_information(1j)
+    with pytest.raises(ShapeError, match="at least one dimension and item"):
+        IRT.from_tinybenchmarks(np.zeros((1, 2, 0)), np.zeros(0))
+
+
+def test_eap_scoring_of_many_models_stops_on_ctrl_c():
+    """Issue 20: EAP scoring of 100,000 models ignored Ctrl-C for over a minute. The scoring
+    loop now ticks the monitor, so an interrupt raised mid-call ends the call (no result)."""
+    import _thread
+    import threading
+
+    m = IRT().fit(simulate(50, 100, seed=4)[0])
+    Y = (np.random.default_rng(0).random((100_000, 100)) < 0.5).astype(float)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    result = None
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            result = m.score_new(Y, method="eap")
+    finally:
+        timer.cancel()
+    assert result is None
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -478,7 +595,7 @@ def test_same_bits_at_1_2_4_threads():
             np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("suffix", [".json", ".npz"])
+@pytest.mark.parametrize("suffix", [".json", ".npz", ".irt", ""])
 def test_save_load_roundtrip(tmp_path, fit400, suffix):
     path = tmp_path / f"model{suffix}"
     fit400.save(path)
@@ -489,9 +606,72 @@ def test_save_load_roundtrip(tmp_path, fit400, suffix):
     assert m.get_params()["model"] == "2pl" and m.loglik_ == fit400.loglik_
     y = np.where(np.arange(2000) % 3 == 0, 1.0, 0.0)
     np.testing.assert_array_equal(m.score_new(y).theta, fit400.score_new(y).theta)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # exactly there, no suffix
     if suffix == ".json":
         state = json.loads(path.read_text())
         assert state["format"] == "calipers.irt" and len(state["b"]) == 2000
+
+
+def test_save_accepts_numpy_scalar_arguments(tmp_path):
+    m = IRT(dims=np.int64(1), tol=np.float64(1e-4)).fit(simulate(20, 8, seed=6)[0])
+    m.save(tmp_path / "m.json")
+    assert IRT.load(tmp_path / "m.json").get_params()["dims"] == 1
+
+
+def _damaged_irt_files(m, tmp_path):
+    """(name, path) of damaged copies of a saved model, JSON and npz."""
+    import zipfile
+
+    state = json.loads(json.dumps(m._state()))
+    edits = {
+        "no_a": lambda s: s.pop("a"),
+        "version": lambda s: s.update(version=2),
+        "model": lambda s: s["params"].update(model="4pl"),
+        "shape": lambda s: s.update(b=s["b"][:-1]),
+        "ragged": lambda s: s["a"].__setitem__(0, [1.0, 2.0]),
+        "nan": lambda s: s["b"].__setitem__(1, float("nan")),
+        "strings": lambda s: s.update(b=["x"] * len(s["b"])),
+        "n_iter": lambda s: s.update(n_iter="many"),
+        "unknown_param": lambda s: s["params"].update(colour="red"),
+    }
+    out = []
+    for name, edit in edits.items():
+        s = json.loads(json.dumps(state))
+        edit(s)
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(s))
+        out.append((name, path))
+    good = tmp_path / "good.irt"
+    m.save(good)
+    raw = good.read_bytes()
+    (tmp_path / "truncated.irt").write_bytes(raw[: len(raw) // 2])
+    out.append(("truncated", tmp_path / "truncated.irt"))
+    (tmp_path / "tampered.json").write_text(json.dumps(state)[:-7])
+    out.append(("tampered", tmp_path / "tampered.json"))
+    with zipfile.ZipFile(tmp_path / "no_meta.irt", "w") as z:
+        z.writestr("a.npy", b"")
+    out.append(("no_meta", tmp_path / "no_meta.irt"))
+    np.savez(
+        tmp_path / "text_b.npz",
+        meta=np.array(json.dumps({k: v for k, v in state.items() if k not in ("a", "b", "theta")})),
+        a=m.a_,
+        b=np.array(["x"] * m.b_.size),
+    )
+    out.append(("text_b", tmp_path / "text_b.npz"))
+    return out
+
+
+def test_load_rejects_damaged_files_naming_file_and_problem(tmp_path):
+    """Issue 20: raw JSONDecodeError/BadZipFile/KeyError before; now one clear error."""
+    m = IRT().fit(simulate(30, 12, seed=5)[0])
+    for name, path in _damaged_irt_files(m, tmp_path):
+        with pytest.raises(InvalidArgumentError, match=path.name) as info:
+            IRT.load(path)
+        assert type(info.value).__module__ == "calipers.exceptions", name
+    with pytest.raises(InvalidArgumentError, match="format version 2"):
+        IRT.load(tmp_path / "version.json")
+    with pytest.raises(InvalidArgumentError, match="could not read"):
+        IRT.load(tmp_path / "absent.irt")
 
 
 def test_progress_callback_and_params():

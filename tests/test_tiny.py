@@ -294,8 +294,109 @@ def test_save_load_in_a_fresh_process_gives_identical_estimates(simulated, tmp_p
     loaded = tiny.TinyBenchmark.load(path)
     assert loaded.anchors_ == tb.anchors_ and loaded.cv_error_ == tb.cv_error_
     (tmp_path / "bad.json").write_text('{"format": "other"}')
-    with pytest.raises(InvalidArgumentError, match="not a saved calipers TinyBenchmark"):
+    with pytest.raises(InvalidArgumentError, match="not a valid saved calipers TinyBenchmark"):
         tiny.TinyBenchmark.load(tmp_path / "bad.json")
+
+
+def _broken_tiny_files(state, tmp_path):
+    """(name, file) pairs of damaged TinyBenchmark files made from a good ``state``."""
+    import copy
+
+    def edited(change):
+        s = copy.deepcopy(state)
+        change(s)
+        return json.dumps(s)
+
+    texts = {
+        "truncated": json.dumps(state)[:500],
+        "version": edited(lambda s: s.update(version=99)),
+        "no_a": edited(lambda s: s["irt"].pop("a")),
+        "irt_version": edited(lambda s: s["irt"].update(version=7)),
+        "irt_model": edited(lambda s: s["irt"]["params"].update(model="3pl")),
+        "nan_b": edited(lambda s: s["irt"]["b"].__setitem__(0, None)),
+        "short_b": edited(lambda s: s["irt"].update(b=s["irt"]["b"][:-1])),
+        "anchor_out_of_scenario": edited(
+            lambda s: next(iter(s["scenarios"].values()))["anchor_index"].__setitem__(0, 10**9)
+        ),
+        "no_scenarios": edited(lambda s: s.pop("scenarios")),
+        "binary": "\x00\xff garbage",
+    }
+    out = []
+    for name, text in texts.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(text)
+        out.append((name, path))
+    return out
+
+
+def test_load_rejects_damaged_files_with_clear_errors(simulated, tmp_path, capsys):
+    """Issue 20: every damaged file gives an InvalidArgumentError naming the file (no raw
+    JSONDecodeError/KeyError), and the CLI prints one line and exits 1."""
+    from calipers.cli import main
+
+    *_, tb = simulated
+    state = json.loads(tb.save(tmp_path / "good.json").read_text())
+    assert state["version"] == 2 and state["irt"]["format"] == "calipers.irt"
+    for name, path in _broken_tiny_files(state, tmp_path):
+        with pytest.raises(InvalidArgumentError, match=str(path.name)):
+            tiny.TinyBenchmark.load(path)
+        assert main(["tiny", "anchors", str(path)]) == 1, name
+        err = capsys.readouterr().err.strip()
+        assert path.name in err and "Traceback" not in err, (name, err)
+
+
+def test_version_1_files_still_load(simulated, tmp_path):
+    *_, tb = simulated
+    state = json.loads(tb.save(tmp_path / "v2.json").read_text())
+    irt = state["irt"]
+    state["version"] = 1
+    state["irt"] = {
+        "model": irt["params"]["model"],
+        "dims": irt["params"]["dims"],
+        "a": irt["a"],
+        "b": irt["b"],
+        "term_clip": irt["term_clip"],
+    }
+    (tmp_path / "v1.json").write_text(json.dumps(state))
+    old = tiny.TinyBenchmark.load(tmp_path / "v1.json")
+    np.testing.assert_array_equal(old.irt_.b_, tb.irt_.b_)
+    assert old.anchors_ == tb.anchors_
+
+
+def test_helpers_refuse_absurd_and_empty_inputs():
+    x = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.raises(InvalidArgumentError, match="n_init"):
+        tiny.kmeans_anchors(x, 3, n_init=10**12)
+    with pytest.raises(InvalidArgumentError, match="max_iter"):
+        tiny.kmeans_anchors(x, 3, max_iter=2**64)
+    with pytest.raises(InvalidArgumentError, match="k: must be between 1 and the number"):
+        tiny.kmeans_anchors(x, 31)
+    with pytest.raises(InvalidArgumentError, match="x: has complex"):
+        tiny.kmeans_anchors(x + 1j, 3)
+    with pytest.raises(ShapeError, match="x: is empty"):
+        tiny.kmeans_anchors(np.empty((0, 2)), 1)
+    with pytest.raises(InvalidArgumentError, match="n_items"):
+        tiny.pirt_estimate([1.0, 0.0], [1.0, 1.0], [0.5], [1.0], n_items=0)
+    with pytest.raises(InvalidArgumentError, match="pass n_items = 3"):
+        tiny.pirt_estimate([1.0, 0.0], [1.0, 1.0], [0.5], [1.0], n_items=7)
+    with pytest.raises(InvalidArgumentError, match="n_items"):
+        tiny.pirt_estimate([1.0], [1.0], [0.5], [1.0], n_items=2**64)
+    with pytest.raises(ShapeError, match="y_anchor: is empty"):
+        tiny.pirt_estimate([], [], [0.5], [1.0], n_items=1)
+    with pytest.raises(ShapeError, match="y_anchor: is empty"):
+        tiny.naive_estimate([], [])
+    with pytest.raises(ShapeError, match="one weight per anchor"):
+        tiny.naive_estimate([1.0, 0.0], [1.0])
+    with pytest.raises(InvalidArgumentError, match="n: must be >= 1"):
+        tiny.gpirt_lambda(0.1, 0.2, 0, 4.0)
+    with pytest.raises(InvalidArgumentError, match="c: must be > 0"):
+        tiny.gpirt_lambda(0.1, 0.2, 5, 0.0)
+    with pytest.raises(InvalidArgumentError, match="lam"):
+        tiny.gpirt_estimate([0.5], [0.4], 1.5)
+    # The formulas themselves, written plainly.
+    est = tiny.pirt_estimate([1.0, 0.0], [1.0, 2.0], [0.5], [1.0], n_items=3)
+    assert est == pytest.approx(2 / 3 * (1.0 * 1 + 0.0 * 2) / 2 + 1 / 3 * 0.5)
+    assert tiny.gpirt_lambda(0.1, 0.2, 5, 4.0) == pytest.approx(0.01 / (0.01 + 0.2 / 20))
 
 
 def test_dimension_choice_and_joint_ability():

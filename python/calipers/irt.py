@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import io
 import json
 import os
 import warnings
@@ -30,7 +31,7 @@ import numpy as np
 
 from . import _core
 from ._results import Result
-from ._validation import check_scalar, seed_from_rng
+from ._validation import check_scalar, reject_complex, seed_from_rng
 from .exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
@@ -45,6 +46,8 @@ Method = Literal["jml", "em"]
 ScoreMethod = Literal["mle", "map", "eap"]
 
 _MISSING = 255
+# Counts beyond this cannot reach the core (64-bit); sizes below it meet the memory check.
+_MAX_COUNT = 2**63 - 1
 _FORMAT = "calipers.irt"
 _FORMAT_VERSION = 1
 
@@ -273,6 +276,7 @@ class IRT:
         self.theta_se_ = np.asarray(theta_se) if len(theta_se) else None
         self.term_clip_: float | None = None
         self.n_models_, self.n_items_ = codes.shape
+        _warn_unobserved(codes)
         if not self.converged_:
             warnings.warn(
                 f"IRT {self.method} fit did not converge in {self.max_iter} iterations "
@@ -308,7 +312,7 @@ class IRT:
             raise InvalidArgumentError(f"model: got {self.model!r}; use 'rasch', '1pl' or '2pl'")
         if self.method not in ("jml", "em"):
             raise InvalidArgumentError(f"method: got {self.method!r}; use 'jml' or 'em'")
-        check_scalar(self.dims, "dims", kind=int, low=1)
+        check_scalar(self.dims, "dims", kind=int, low=1, high=_MAX_COUNT)
         if self.model != "2pl" and self.dims != 1:
             raise InvalidArgumentError(
                 f"dims: {self.model!r} is unidimensional; use dims=1 or model='2pl'"
@@ -317,7 +321,7 @@ class IRT:
             raise InvalidArgumentError(
                 "method: EM is unidimensional here; use method='jml' for dims > 1"
             )
-        check_scalar(self.max_iter, "max_iter", kind=int, low=1)
+        check_scalar(self.max_iter, "max_iter", kind=int, low=1, high=_MAX_COUNT)
         check_scalar(self.tol, "tol", kind=float, low=0.0, low_inclusive=False)
         for name in ("prior_sd_theta", "prior_sd_a", "prior_sd_b"):
             check_scalar(getattr(self, name), name, kind=float, low=0.0, low_inclusive=False)
@@ -358,7 +362,11 @@ class IRT:
             if getattr(self, "theta_", None) is None:
                 raise NotFittedError("no abilities stored; pass theta=")
             return np.ascontiguousarray(self.theta_, dtype=np.float64)
-        t = np.ascontiguousarray(theta, dtype=np.float64)
+        reject_complex(theta, "theta")
+        try:
+            t = np.ascontiguousarray(theta, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidArgumentError(f"theta: could not convert to numbers ({exc})") from None
         dims = self.a_.shape[1]
         if t.ndim == 1 and dims == 1:
             t = t.reshape(-1, 1)
@@ -423,7 +431,12 @@ class IRT:
         if method not in ("mle", "map", "eap"):
             raise InvalidArgumentError(f"method: got {method!r}; use 'mle', 'map' or 'eap'")
         idx = self._items(items)
-        y = np.asarray(Y_new, dtype=np.float64)
+        prior_sd = check_scalar(prior_sd, "prior_sd", kind=float, low=0.0, low_inclusive=False)
+        reject_complex(Y_new, "Y_new")
+        try:
+            y = np.asarray(Y_new, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidArgumentError(f"Y_new: could not convert to numbers ({exc})") from None
         if y.ndim == 1:
             y = y.reshape(1, -1)
         if y.ndim != 2 or y.shape[1] != idx.shape[0]:
@@ -456,7 +469,7 @@ class IRT:
         """
         self._check_fitted()
         idx = self._items(items)
-        t = self._theta(np.asarray(theta_grid, dtype=np.float64))
+        t = self._theta(theta_grid)
         p = self.predict_proba(t, idx)
         w = p * (1.0 - p)
         a = self.a_[idx]
@@ -471,68 +484,85 @@ class IRT:
 
     # ----------------------------------------------------------------- persistence
     def _state(self) -> dict[str, Any]:
+        """The fitted model as one JSON-ready dict (schema: :meth:`save`)."""
         self._check_fitted()
         theta = getattr(self, "theta_", None)
+        params = {
+            k: v.item() if isinstance(v, np.generic) else v for k, v in self.get_params().items()
+        }
+        params["random_state"] = None
         return {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
-            "params": self.get_params() | {"random_state": None},
+            "params": params,
             "term_clip": self.term_clip_,
-            "loglik": getattr(self, "loglik_", float("nan")),
-            "n_iter": getattr(self, "n_iter_", 0),
-            "converged": getattr(self, "converged_", True),
-            "theta": None if theta is None else np.asarray(theta).tolist(),
-            "a": self.a_.tolist(),
-            "b": self.b_.tolist(),
+            "loglik": _json_float(getattr(self, "loglik_", float("nan"))),
+            "n_iter": int(getattr(self, "n_iter_", 0)),
+            "converged": bool(getattr(self, "converged_", True)),
+            "theta": None if theta is None else np.asarray(theta, dtype=np.float64).tolist(),
+            "a": np.asarray(self.a_, dtype=np.float64).tolist(),
+            "b": np.asarray(self.b_, dtype=np.float64).tolist(),
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        """Save the fitted model.
+        """Save the fitted model to exactly ``path`` (no suffix is added).
 
-        Format: a file ending in ``.json`` holds one JSON object with keys ``format``
-        (``"calipers.irt"``), ``version`` (1), ``params`` (constructor arguments),
-        ``term_clip``, ``loglik``, ``n_iter``, ``converged``, ``theta`` (list of rows or
-        null), ``a`` (list of rows), ``b`` (list). Any other name is written as ``.npz`` with
-        float64 arrays ``theta`` (absent if unknown), ``a``, ``b`` and a ``meta`` string holding
-        the same JSON without the arrays. Both load without pickle.
+        Format (schema version 1): a name ending in ``.json`` holds one JSON object with keys
+        ``format`` (``"calipers.irt"``), ``version`` (1), ``params`` (constructor arguments),
+        ``term_clip`` (null or a positive number), ``loglik`` (number or null), ``n_iter``,
+        ``converged``, ``theta`` (list of rows or null), ``a`` (n_items rows of ``dims``
+        numbers), ``b`` (n_items numbers). Any other name holds an ``.npz`` archive with float64
+        arrays ``a``, ``b`` and ``theta`` (absent if unknown) and a ``meta`` string holding the
+        same JSON without the arrays. Both load without pickle; :meth:`load` recognises the
+        format from the content, not the name.
         """
         state = self._state()
         path = Path(path)
-        if path.suffix == ".json":
-            path.write_text(json.dumps(state))
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps(state, allow_nan=False))
             return
         arrays = {k: np.asarray(state.pop(k), dtype=np.float64) for k in ("a", "b")}
         theta = state.pop("theta")
         if theta is not None:
             arrays["theta"] = np.asarray(theta, dtype=np.float64)
-        np.savez(path, meta=np.array(json.dumps(state)), **arrays)
+        with open(path, "wb") as f:  # a file object: numpy adds no ".npz" suffix
+            np.savez(f, meta=np.array(json.dumps(state, allow_nan=False)), **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> IRT:
-        """Load a model written by :meth:`save`."""
+        """Load a model written by :meth:`save`, validating every field.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The file cannot be read, is not a calipers IRT model, has another schema version,
+            or has a missing, mis-shaped or non-finite field (the message names the file and
+            the field).
+        """
         path = Path(path)
-        if path.suffix == ".json":
-            state = json.loads(path.read_text())
-            arrays = {k: state.get(k) for k in ("theta", "a", "b")}
-        else:
-            with np.load(path, allow_pickle=False) as data:
-                state = json.loads(str(data["meta"]))
-                arrays = {k: (data[k] if k in data else None) for k in ("theta", "a", "b")}
-        if state.get("format") != _FORMAT:
-            raise InvalidArgumentError(f"path: {path} is not a saved calipers IRT model")
-        model = cls(**state["params"])
-        dims = int(state["params"]["dims"])
-        model.a_ = np.asarray(arrays["a"], dtype=np.float64).reshape(-1, dims)
-        model.b_ = np.asarray(arrays["b"], dtype=np.float64).reshape(-1)
-        theta = arrays["theta"]
-        model.theta_ = None if theta is None else np.asarray(theta, np.float64).reshape(-1, dims)
+        return cls._from_state(_read_saved(path), str(path))
+
+    @classmethod
+    def _from_state(cls, state: Any, source: str) -> IRT:
+        """Rebuild a fitted model from :meth:`_state`'s dict, checking it strictly."""
+        state = _checked_state(state, source)
+        params = state["params"]
+        model = cls(**params)
+        dims = int(params["dims"])
+        model.a_ = _checked_array(state.get("a"), "a", source, (None, dims))
+        n_items = model.a_.shape[0]
+        model.b_ = _checked_array(state.get("b"), "b", source, (n_items,))
+        theta = state.get("theta")
+        model.theta_ = (
+            None if theta is None else _checked_array(theta, "theta", source, (None, dims))
+        )
         model.term_clip_ = state["term_clip"]
-        model.loglik_ = float(state["loglik"])
-        model.n_iter_ = int(state["n_iter"])
-        model.converged_ = bool(state["converged"])
+        model.loglik_ = float("nan") if state["loglik"] is None else float(state["loglik"])
+        model.n_iter_ = state["n_iter"]
+        model.converged_ = state["converged"]
         model.loglik_trace_ = np.zeros(0)
         model.theta_se_ = None
-        model.n_items_ = model.b_.shape[0]
+        model.n_items_ = n_items
         model.n_models_ = 0 if model.theta_ is None else model.theta_.shape[0]
         return model
 
@@ -564,6 +594,8 @@ class IRT:
         if a.ndim != 2:
             raise ShapeError(f"A: expected shape (1, D, N) or (D, N), got {np.shape(A)}")
         dims, n_items = a.shape
+        if dims == 0 or n_items == 0:
+            raise ShapeError(f"A: has shape {np.shape(A)}; pass at least one dimension and item")
         b = np.asarray(B, dtype=np.float64).reshape(-1)
         if b.shape[0] != n_items:
             raise ShapeError(f"B: has {b.shape[0]} values but A has {n_items} items")
@@ -591,12 +623,134 @@ class IRT:
         return model
 
 
+def _warn_unobserved(codes: np.ndarray) -> None:
+    """Warn about models or items without any observed response: their estimates come from
+    the priors alone (ability 0 before standardisation; discrimination 0, difficulty 0)."""
+    observed = codes != _MISSING if codes.dtype == np.uint8 else ~np.isnan(codes)
+    rows = np.flatnonzero(~observed.any(axis=1))
+    cols = np.flatnonzero(~observed.any(axis=0))
+    parts = [
+        f"{idx.size} {what} ({name} {idx[:5].tolist()}{', ...' if idx.size > 5 else ''})"
+        for idx, what, name in ((rows, "model(s)", "rows"), (cols, "item(s)", "columns"))
+        if idx.size
+    ]
+    if parts:
+        warnings.warn(
+            f"Y: {' and '.join(parts)} have no observed response; their estimates are the "
+            "priors' and carry no information from the data (drop them before fitting)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _json_float(x: float) -> float | None:
+    """A float for JSON (which has no NaN/inf): None stands for a non-finite value."""
+    return float(x) if np.isfinite(x) else None
+
+
+def _corrupt(source: str, problem: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"path: {source} is not a valid saved calipers IRT model: {problem}; save the model "
+        "again with IRT.save"
+    )
+
+
+def _read_saved(path: Path) -> dict[str, Any]:
+    """The state dict of a saved model (JSON or npz, told apart by the content)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidArgumentError(f"path: could not read {path} ({exc})") from None
+    if raw[:4] != b"PK\x03\x04":
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _corrupt(str(path), f"not JSON or npz ({exc})") from None
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            if "meta" not in data.files:
+                raise _corrupt(str(path), "the npz archive has no 'meta' entry")
+            state = json.loads(str(data["meta"][()]))
+            if not isinstance(state, dict):
+                raise _corrupt(str(path), "'meta' is not a JSON object")
+            for key in ("a", "b", "theta"):
+                state[key] = data[key] if key in data.files else None
+            return state
+    except InvalidArgumentError:
+        raise
+    except Exception as exc:  # BadZipFile, truncated members, bad dtypes, bad JSON, ...
+        raise _corrupt(str(path), f"unreadable archive ({type(exc).__name__}: {exc})") from None
+
+
+def _checked_state(state: Any, source: str) -> dict[str, Any]:
+    """Checks the scalar fields and constructor arguments of a saved state (schema 1)."""
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise _corrupt(source, f"'format' is not {_FORMAT!r}")
+    version = state.get("version")
+    if version != _FORMAT_VERSION or isinstance(version, bool):
+        raise InvalidArgumentError(
+            f"path: {source} has IRT format version {version!r}; this calipers reads version "
+            f"{_FORMAT_VERSION} (save it again with the calipers that will load it)"
+        )
+    params = state.get("params")
+    valid = set(inspect.signature(IRT.__init__).parameters) - {"self"}
+    if not isinstance(params, dict) or not set(params) <= valid:
+        raise _corrupt(source, f"'params' must be a mapping of IRT arguments ({sorted(valid)})")
+    try:
+        IRT(**params)._check_params()
+    except InvalidArgumentError as exc:
+        raise _corrupt(source, f"bad 'params' ({exc})") from None
+    for key in ("a", "b", "term_clip", "loglik", "n_iter", "converged"):
+        if key not in state:
+            raise _corrupt(source, f"the field {key!r} is missing")
+    clip = state["term_clip"]
+    if clip is not None and not (_is_real(clip) and np.isfinite(clip) and clip > 0):
+        raise _corrupt(source, f"'term_clip' must be null or a positive number, got {clip!r}")
+    if state["loglik"] is not None and not _is_real(state["loglik"]):
+        raise _corrupt(source, "'loglik' must be a number or null")
+    n_iter = state["n_iter"]
+    if not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 0:
+        raise _corrupt(source, f"'n_iter' must be a non-negative integer, got {n_iter!r}")
+    if not isinstance(state["converged"], bool):
+        raise _corrupt(source, "'converged' must be true or false")
+    return state
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _checked_array(value: Any, key: str, source: str, shape: tuple[int | None, ...]) -> np.ndarray:
+    """A finite float64 array of the given shape (None: any length) from a saved field."""
+    if value is None:
+        raise _corrupt(source, f"the field {key!r} is missing")
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "fiu":
+        raise _corrupt(source, f"{key!r} has dtype {value.dtype}; expected float64")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise _corrupt(source, f"{key!r} is not an array of numbers ({exc})") from None
+    if len(shape) == 2 and arr.ndim == 1 and shape[1] == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != len(shape) or any(
+        w is not None and w != s for w, s in zip(shape, arr.shape, strict=True)
+    ):
+        want = "(" + ", ".join("n" if w is None else str(w) for w in shape) + ")"
+        raise _corrupt(source, f"{key!r} has shape {arr.shape}, expected {want}")
+    if arr.shape[0] == 0 and key != "theta":
+        raise _corrupt(source, f"{key!r} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise _corrupt(source, f"{key!r} has NaN or infinite values")
+    return np.ascontiguousarray(arr)
+
+
 def _encode_responses(Y: Any, mask: Any, responses: str) -> np.ndarray:
     """uint8 codes (0, 1, 255 = missing) for binary data, float32 (NaN = missing) otherwise."""
     if isinstance(Y, np.ma.MaskedArray):
         ma_mask = np.ma.getmaskarray(Y)
         mask = ma_mask if mask is None else (np.asarray(mask, dtype=bool) | ma_mask)
         Y = Y.data
+    reject_complex(Y, "Y")
     arr = np.asarray(Y)
     if arr.ndim != 2:
         raise ShapeError(f"Y: expected a 2-D models × items array, got shape {arr.shape}")

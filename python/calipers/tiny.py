@@ -48,7 +48,7 @@ from scipy import stats
 
 from . import _core
 from ._results import Result
-from ._validation import check_scalar, seed_from_rng
+from ._validation import as_float_array, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, NotFittedError, ShapeError
 from .io import EvalData
 
@@ -73,7 +73,10 @@ Estimator = Literal["naive", "pirt", "gpirt"]
 ESTIMATORS: tuple[str, ...] = ("naive", "pirt", "gpirt")
 METHODS: tuple[str, ...] = ("random", "correctness", "irt", "fisher")
 _FORMAT = "calipers.tiny"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the IRT part is IRT's own saved state ("calipers.irt" schema)
+# Counts beyond these cannot reach the core (64-bit) or could not finish: refused up front.
+_MAX_COUNT = 2**63 - 1
+_MAX_RESTARTS = 10_000
 
 
 # ============================================================================ building blocks
@@ -103,7 +106,14 @@ def balance_weights(scenario: Any, subscenario: Any = None) -> np.ndarray:
 
 def naive_estimate(y_anchor: Any, weights: Any) -> np.ndarray:
     """``Σ_i w_i y_i`` over anchors (last axis); NaN responses are an error upstream."""
-    return np.asarray(y_anchor, dtype=np.float64) @ np.asarray(weights, dtype=np.float64)
+    y = as_float_array(y_anchor, "y_anchor", ndim=(1, 2))
+    w = as_float_array(weights, "weights", ndim=1)
+    if y.shape[-1] != w.shape[0]:
+        raise ShapeError(
+            f"weights: has {w.shape[0]} values but y_anchor has {y.shape[-1]} anchors; pass "
+            "one weight per anchor"
+        )
+    return y @ w
 
 
 def pirt_estimate(
@@ -114,24 +124,46 @@ def pirt_estimate(
     ``λ̂ = n_anchor / n_items``; ``p_rest`` holds the IRT probabilities of the non-anchor items
     at the model's estimated ability (last axis = items).
     """
-    y = np.asarray(y_anchor, dtype=np.float64)
-    p = np.asarray(p_rest, dtype=np.float64)
-    lam = y.shape[-1] / n_items
-    seen = (y * np.asarray(bw_anchor)).mean(axis=-1)
-    if p.shape[-1] == 0:
+    y = as_float_array(y_anchor, "y_anchor", ndim=(1, 2))
+    p = as_float_array(p_rest, "p_rest", ndim=(1, 2), allow_empty=True)
+    n_anchor, n_rest = y.shape[-1], p.shape[-1]
+    n_items = check_scalar(n_items, "n_items", kind=int, low=1, high=_MAX_COUNT)
+    if n_items != n_anchor + n_rest:
+        raise InvalidArgumentError(
+            f"n_items: got {n_items}, but y_anchor has {n_anchor} anchors and p_rest "
+            f"{n_rest} other items; pass n_items = {n_anchor + n_rest}"
+        )
+    bw_a = _matching_weights(bw_anchor, "bw_anchor", n_anchor)
+    lam = n_anchor / n_items
+    seen = (y * bw_a).mean(axis=-1)
+    if n_rest == 0:
         return seen
-    return lam * seen + (1.0 - lam) * (p * np.asarray(bw_rest)).mean(axis=-1)
+    return lam * seen + (1.0 - lam) * (p * _matching_weights(bw_rest, "bw_rest", n_rest)).mean(
+        axis=-1
+    )
+
+
+def _matching_weights(w: Any, name: str, n: int) -> np.ndarray:
+    arr = as_float_array(w, name, ndim=1, allow_empty=True)
+    if arr.shape[0] != n:
+        raise ShapeError(f"{name}: has {arr.shape[0]} values, expected {n} (one per item)")
+    return arr
 
 
 def gpirt_lambda(b: float, v: float, n: int, c: float) -> float:
     """gp-IRT mixing weight ``b² / (b² + v / (c · n))`` (1 when both terms vanish)."""
+    n = check_scalar(n, "n", kind=int, low=1, high=_MAX_COUNT)
+    c = check_scalar(c, "c", kind=float, low=0.0, low_inclusive=False)
     denom = b * b + v / (c * n)
     return 1.0 if denom <= 0 else float(b * b / denom)
 
 
 def gpirt_estimate(naive: Any, pirt: Any, lam: float) -> np.ndarray:
     """gp-IRT: ``λ · naive + (1 - λ) · p-IRT``."""
-    return lam * np.asarray(naive, dtype=np.float64) + (1.0 - lam) * np.asarray(pirt)
+    lam = as_float_array(lam, "lam")
+    if ((lam < 0) | (lam > 1)).any():
+        raise InvalidArgumentError("lam: must lie in [0, 1] (a mixing weight)")
+    return lam * as_float_array(naive, "naive") + (1.0 - lam) * as_float_array(pirt, "pirt")
 
 
 def kmeans_anchors(
@@ -165,11 +197,16 @@ def kmeans_anchors(
     labels : ndarray of int, shape (n,)
     inertia : float
     """
-    arr = np.ascontiguousarray(x, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ShapeError(f"x: expected a 2-D array (points x features), got shape {arr.shape}")
-    k = check_scalar(k, "k", kind=int, low=1)
-    w = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float64)
+    arr = as_float_array(x, "x", ndim=2, finite=False)  # the core names a NaN's position
+    k = check_scalar(k, "k", kind=int, low=1, high=_MAX_COUNT)
+    n_init = check_scalar(n_init, "n_init", kind=int, low=1, high=_MAX_RESTARTS)
+    max_iter = check_scalar(max_iter, "max_iter", kind=int, low=1, high=_MAX_COUNT)
+    tol = check_scalar(tol, "tol", kind=float, low=0.0)
+    w = (
+        None
+        if sample_weight is None
+        else as_float_array(sample_weight, "sample_weight", ndim=1, finite=False)
+    )
     seed = seed_from_rng(rng)
     _, labels, inertia, _, anchors, weights = _core.kmeans_anchors(
         arr, k, w, n_init, max_iter, float(tol), seed, 0, progress
@@ -881,11 +918,11 @@ class TinyBenchmark:
     def save(self, path: str | os.PathLike) -> Path:
         """Save to a JSON file.
 
-        Format (``format = "calipers.tiny"``, ``version = 1``): ``params`` (constructor
+        Format (``format = "calipers.tiny"``, ``version = 2``; version 1 files still load): ``params`` (constructor
         arguments; ``random_state`` dropped), ``items`` (all item ids), ``scenario`` and
         ``subscenario`` (per-item labels or null), ``balance_weights``, ``dims`` (chosen IRT
-        dimension), ``dim_errors``, ``irt`` (``model``, ``dims``, ``a`` as a list of rows,
-        ``b``, ``term_clip``), and ``scenarios``: a mapping scenario -> ``anchors`` (item ids),
+        dimension), ``dim_errors``, ``irt`` (the IRT model's own saved state, schema
+        ``"calipers.irt"`` version 1: see :meth:`calipers.irt.IRT.save`), and ``scenarios``: a mapping scenario -> ``anchors`` (item ids),
         ``anchor_index`` (positions in ``items``), ``weights``, ``lambda``, ``cv_error``
         (estimator -> mean absolute error). Floats are written with full precision, so a
         loaded model gives bit-identical estimates.
@@ -902,13 +939,7 @@ class TinyBenchmark:
             "balance_weights": bench.bw.tolist(),
             "dims": self.dims_,
             "dim_errors": {str(k): v for k, v in self.dim_errors_.items()},
-            "irt": {
-                "model": self.irt_model,
-                "dims": int(self.irt_.a_.shape[1]),
-                "a": np.asarray(self.irt_.a_).tolist(),
-                "b": np.asarray(self.irt_.b_).tolist(),
-                "term_clip": getattr(self.irt_, "term_clip_", None),
-            },
+            "irt": self.irt_._state() | {"theta": None},  # training abilities not needed
             "scenarios": {
                 s: {
                     "anchors": self.anchors_[s],
@@ -928,54 +959,126 @@ class TinyBenchmark:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TinyBenchmark:
-        """Load a model written by :meth:`save`."""
-        from .irt import IRT
+        """Load a model written by :meth:`save`, validating every field.
 
+        Raises
+        ------
+        InvalidArgumentError
+            The file cannot be read, is not a saved TinyBenchmark, has an unknown format
+            version, or has a missing or inconsistent field (the message names the file and
+            the problem).
+        """
         path = Path(path)
         try:
-            state = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
+            state = json.loads(path.read_bytes().decode("utf-8"))
+        except OSError as exc:
             raise InvalidArgumentError(f"path: could not read {path} ({exc})") from None
+        except ValueError as exc:
+            raise _corrupt_tiny(path, f"not JSON ({exc})") from None
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise InvalidArgumentError(f"path: {path} is not a saved calipers TinyBenchmark")
-        if state.get("version") != _FORMAT_VERSION:
+            raise _corrupt_tiny(path, f"'format' is not {_FORMAT!r}")
+        if state.get("version") not in (1, _FORMAT_VERSION):
             raise InvalidArgumentError(
-                f"path: {path} has format version {state.get('version')}; this calipers reads "
-                f"version {_FORMAT_VERSION}"
+                f"path: {path} has format version {state.get('version')!r}; this calipers "
+                f"reads versions 1 and {_FORMAT_VERSION}"
             )
-        model = cls(**state["params"])
-        n_items = len(state["items"])
-        scores = np.empty((0, n_items))
+        try:
+            return cls._from_state(state, path)
+        except InvalidArgumentError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise _corrupt_tiny(path, f"{type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], path: Path) -> TinyBenchmark:
+        from .irt import IRT
+
+        params = state["params"]
+        valid = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        if not isinstance(params, dict) or not set(params) <= valid:
+            raise _corrupt_tiny(path, "'params' is not a mapping of TinyBenchmark arguments")
+        model = cls(**params)
+        items = state["items"]
+        if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+            raise _corrupt_tiny(path, "'items' must be a non-empty list of item ids")
+        n_items = len(items)
+        scenario = np.asarray(state["scenario"], dtype=object)
         sub = state["subscenario"]
+        for name, labels in (("scenario", scenario), ("subscenario", sub)):
+            if labels is not None and np.shape(labels) != (n_items,):
+                raise _corrupt_tiny(path, f"'{name}' must hold one label per item")
         bench = _Bench(
-            scores,
-            np.asarray(state["scenario"], dtype=object),
+            np.empty((0, n_items)),
+            scenario,
             None if sub is None else np.asarray(sub, dtype=object),
-            list(state["items"]),
+            list(items),
             [],
         )
-        bench.bw = np.asarray(state["balance_weights"], dtype=np.float64)
-        p = state["irt"]
-        irt = IRT(model=p["model"], dims=int(p["dims"]))
-        irt.a_ = np.asarray(p["a"], dtype=np.float64).reshape(n_items, int(p["dims"]))
-        irt.b_ = np.asarray(p["b"], dtype=np.float64)
-        irt.term_clip_ = p["term_clip"]
+        bench.bw = _finite_vector(state["balance_weights"], "balance_weights", n_items, path)
+        irt_state = state["irt"]
+        if state["version"] == 1:  # the IRT part was a bare (model, dims, a, b, term_clip)
+            irt_state = _irt_state_v1(irt_state)
+        irt = IRT._from_state(irt_state, f"{path} (field 'irt')")
+        if irt.b_.shape[0] != n_items:
+            raise _corrupt_tiny(path, f"'irt' has {irt.b_.shape[0]} items but 'items' {n_items}")
         irt.theta_ = None
         scen = state["scenarios"]
-        anchors = {
-            s: AnchorSet(
-                scenario=s,
-                index=np.asarray(scen[s]["anchor_index"], dtype=np.intp),
-                weights=np.asarray(scen[s]["weights"], dtype=np.float64),
-                method=model.method,
-            )
-            for s in bench.scenarios
+        if not isinstance(scen, dict) or set(scen) != set(bench.scenarios):
+            raise _corrupt_tiny(path, "'scenarios' must have one entry per scenario label")
+        anchors = {s: _anchor_set(scen[s], s, bench, model.method, path) for s in bench.scenarios}
+        lam = np.array([float(scen[s]["lambda"]) for s in bench.scenarios])
+        if not np.all((lam >= 0) & (lam <= 1)):
+            raise _corrupt_tiny(path, "a scenario's 'lambda' is outside [0, 1]")
+        cv = {
+            e: np.array([float(scen[s]["cv_error"][e]) for s in bench.scenarios])
+            for e in ESTIMATORS
         }
-        lam = np.array([scen[s]["lambda"] for s in bench.scenarios])
-        cv = {e: np.array([scen[s]["cv_error"][e] for s in bench.scenarios]) for e in ESTIMATORS}
-        dim_errors = {int(k): v for k, v in state["dim_errors"].items()}
-        model._set_fitted(bench, irt, anchors, lam, cv, int(state["dims"]), dim_errors)
+        dims = state["dims"]
+        if not isinstance(dims, int) or dims != irt.a_.shape[1]:
+            raise _corrupt_tiny(path, f"'dims' ({dims!r}) does not match the IRT model")
+        dim_errors = {int(k): float(v) for k, v in state["dim_errors"].items()}
+        model._set_fitted(bench, irt, anchors, lam, cv, dims, dim_errors)
         return model
+
+
+def _corrupt_tiny(path: Path, problem: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"path: {path} is not a valid saved calipers TinyBenchmark: {problem}; fit and save it "
+        "again"
+    )
+
+
+def _irt_state_v1(p: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 TinyBenchmark's IRT fields as an IRT saved state (schema 1)."""
+    return {
+        "format": "calipers.irt",
+        "version": 1,
+        "params": {"model": p["model"], "dims": p["dims"]},
+        "term_clip": p["term_clip"],
+        "loglik": None,
+        "n_iter": 0,
+        "converged": True,
+        "theta": None,
+        "a": p["a"],
+        "b": p["b"],
+    }
+
+
+def _finite_vector(values: Any, name: str, n: int, path: Path) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+        raise _corrupt_tiny(path, f"'{name}' must hold {n} finite numbers")
+    return arr
+
+
+def _anchor_set(entry: dict[str, Any], s: str, bench: _Bench, method: str, path: Path):
+    index = np.asarray(entry["anchor_index"])
+    if index.ndim != 1 or index.size == 0 or index.dtype.kind not in "iu":
+        raise _corrupt_tiny(path, f"scenario {s!r}: 'anchor_index' must be a list of integers")
+    if not np.isin(index, bench.scenario_index[s]).all():
+        raise _corrupt_tiny(path, f"scenario {s!r}: an anchor is not an item of that scenario")
+    weights = _finite_vector(entry["weights"], f"{s}.weights", index.size, path)
+    return AnchorSet(scenario=s, index=index.astype(np.intp), weights=weights, method=method)
 
 
 def _estimate(

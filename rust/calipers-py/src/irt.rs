@@ -136,9 +136,9 @@ fn irt_score<'py>(
     let (n_new, _) = shape2(&y);
     let (_, dims) = shape2(&a);
     let (ys, a_s, bs) = (y.as_slice()?, a.as_slice()?, b.as_slice()?);
-    let (theta, se) = detach::quick(py, || {
+    let (theta, se) = detach::run(py, None, |monitor| {
         let bank = ItemBank::new(a_s, bs, dims, term_clip)?;
-        irt::score(&bank, ys, n_new, parse_method(method)?, prior_sd)
+        irt::score(&bank, ys, n_new, parse_method(method)?, prior_sd, monitor)
     })?;
     Ok((matrix(py, theta, dims)?, matrix(py, se, dims)?))
 }

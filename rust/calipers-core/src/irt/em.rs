@@ -365,6 +365,7 @@ pub fn fit_em<C: Cell>(
     if !(5..=1001).contains(&n_quad) {
         return Err(Error::invalid("n_quad", "must be between 5 and 1001"));
     }
+    super::params::ensure_observed(resp)?;
     let (nodes, log_w) = grid(n_quad);
     let mut params = par::install(|| initial_params(resp, opts))?;
     let objective = |p: &Params, ll: &[f64]| ll.iter().sum::<f64>() + log_prior(p, opts);

@@ -8,11 +8,12 @@
 
 use rayon::prelude::*;
 
-use super::data::{Cell, Responses};
-use super::kernels::{ItemSums, RowSums};
+use super::data::{Cell, Responses, bernoulli_loglik};
+use super::kernels::{ItemSums, RowLoglik, RowSums};
 use super::linalg;
 use super::params::{
-    Fit, FitOptions, Params, Slopes, dot, initial_params, loglik, max_change, orient, standardise,
+    Fit, FitOptions, Params, Slopes, dot, ensure_jml_memory, ensure_observed, initial_params,
+    loglik, max_change, orient, standardise,
 };
 use crate::error::{Error, Result};
 use crate::fastmath::sigmoid;
@@ -30,6 +31,8 @@ pub fn fit_jml<C: Cell>(
     monitor: &dyn Monitor,
 ) -> Result<Fit> {
     opts.validate()?;
+    ensure_jml_memory(resp.n_models, resp.n_items, opts.dims)?;
+    ensure_observed(resp)?;
     let mut params = par::install(|| initial_params(resp, opts))?;
     let d = opts.dims;
     let mut theta_damping = Damping::new(resp.n_models, d);
@@ -159,14 +162,30 @@ fn guard(k: usize, h: &mut [f64], hmax: &[f64]) {
     }
 }
 
-/// The Newton step h⁻¹g, written into `g`. A step longer than `trust` in some coordinate
-/// (far from the optimum, or saturated data) is recomputed from the guarded system (see
-/// [`guard`]), which cannot overshoot, and capped at [`MAX_STEP`]; short steps near the
-/// optimum stay plain Newton, so convergence stays fast.
-fn guarded_newton(k: usize, h: &mut [f64], hmax: &[f64], g: &mut [f64], trust: f64) {
+/// The Newton step h⁻¹g, written into `g`. Short steps (every coordinate within `trust`)
+/// are taken as they are: near the optimum plain Newton converges fast. A longer step is cut
+/// to `trust` along the Newton direction and halved until the block's penalised objective
+/// rises enough (Armijo); `objective(step)` evaluates it at the current values plus `step`
+/// (None: no line search, as for the 1PL's shared slope, whose objective spans every cell).
+/// Only when no such point is found does the step fall back to the guarded system (see
+/// [`guard`]), which cannot overshoot but moves slowly where the data are saturated (a
+/// near-Guttman item took ~60 such steps before this line search; issue 13).
+fn guarded_newton(
+    k: usize,
+    h: &mut [f64],
+    hmax: &[f64],
+    g: &mut [f64],
+    trust: f64,
+    objective: Option<&Objective>,
+) {
     let (h0, g0) = (h.to_vec(), g.to_vec());
-    if linalg::solve_spd(k, h, g) && g.iter().all(|v| v.abs() <= trust) {
-        return;
+    if linalg::solve_spd(k, h, g) {
+        if g.iter().all(|v| v.abs() <= trust) {
+            return;
+        }
+        if objective.is_some_and(|f| line_search(&g0, g, trust, f)) {
+            return;
+        }
     }
     h.copy_from_slice(&h0);
     g.copy_from_slice(&g0);
@@ -175,6 +194,38 @@ fn guarded_newton(k: usize, h: &mut [f64], hmax: &[f64], g: &mut [f64], trust: f
         g.iter_mut().for_each(|v| *v = 0.0);
     }
     cap_step(g, MAX_STEP);
+}
+
+/// A block's penalised objective at the current values plus the given step.
+type Objective<'a> = dyn Fn(&[f64]) -> f64 + 'a;
+
+/// Most halvings tried by [`line_search`] (the first trial is the step cut to `trust`).
+const MAX_HALVINGS: usize = 12;
+/// Armijo's sufficient-increase fraction.
+const ARMIJO: f64 = 1e-4;
+
+/// Shortens the ascent direction `step` (gradient `grad`) in place to a point along it, at
+/// most `trust` in every coordinate, where the objective rises by at least the Armijo
+/// fraction of its linear prediction. Returns false (step unspecified) when none is found.
+fn line_search(grad: &[f64], step: &mut [f64], trust: f64, objective: &Objective) -> bool {
+    cap_step(step, trust);
+    let slope = dot(grad, step);
+    if !(slope > 0.0 && slope.is_finite()) {
+        return false;
+    }
+    let f0 = objective(&vec![0.0; step.len()]);
+    let mut trial = step.to_vec();
+    let mut t = 1.0;
+    for _ in 0..=MAX_HALVINGS {
+        trial.iter_mut().zip(&*step).for_each(|(u, s)| *u = t * s);
+        let f = objective(&trial);
+        if f.is_finite() && f >= f0 + ARMIJO * t * slope {
+            step.copy_from_slice(&trial);
+            return true;
+        }
+        t *= 0.5;
+    }
+    false
 }
 
 /// Largest plain-Newton move accepted without the guard at first (the step cap: the starting
@@ -264,7 +315,23 @@ fn theta_newton_1d<C: Cell>(
     let [g, h, hm] = pulp::Arch::new().dispatch(RowSums { row, a, b, theta });
     let mut g = [g - prec * theta];
     let mut h = [h + prec];
-    guarded_newton(1, &mut h, &[0.25 * hm + prec], &mut g, trust);
+    let objective = |s: &[f64]| {
+        let t = theta + s[0];
+        pulp::Arch::new().dispatch(RowLoglik {
+            row,
+            a,
+            b,
+            theta: t,
+        }) - 0.5 * prec * t * t
+    };
+    guarded_newton(
+        1,
+        &mut h,
+        &[0.25 * hm + prec],
+        &mut g,
+        trust,
+        Some(&objective),
+    );
     g[0]
 }
 
@@ -304,8 +371,46 @@ fn theta_newton<C: Cell>(
             hm[k * d + j] = hm[j * d + k];
         }
     }
-    guarded_newton(d, &mut h, &hm, &mut g, trust);
+    let objective = |s: &[f64]| {
+        let t: Vec<f64> = theta.iter().zip(s).map(|(u, v)| u + v).collect();
+        let ll: f64 = row
+            .iter()
+            .zip(a.chunks(d))
+            .zip(b)
+            .map(|((c, ai), &bi)| observed_loglik(*c, dot(ai, &t) - bi))
+            .sum();
+        ll - 0.5 * prec * dot(&t, &t)
+    };
+    guarded_newton(d, &mut h, &hm, &mut g, trust, Some(&objective));
     g
+}
+
+/// Log-likelihood of one cell at logit `z` (0 when the cell is missing).
+#[inline]
+fn observed_loglik<C: Cell>(c: C, z: f64) -> f64 {
+    let (w, y) = c.split();
+    if w > 0.0 {
+        w * bernoulli_loglik(y, z)
+    } else {
+        0.0
+    }
+}
+
+/// Penalised log-likelihood of item `i` at parameters `x` = (a_i, b_i), abilities fixed:
+/// the objective that each item's Newton step increases. One pass down the item's column.
+fn item_objective<C: Cell>(
+    resp: &Responses<'_, C>,
+    theta: &[f64],
+    i: usize,
+    x: &[f64],
+    (prec_a, prec_b): (f64, f64),
+) -> f64 {
+    let d = x.len() - 1;
+    let (ai, bi) = (&x[..d], x[d]);
+    let ll: f64 = (0..resp.n_models)
+        .map(|l| observed_loglik(resp.row(l)[i], dot(ai, &theta[l * d..(l + 1) * d]) - bi))
+        .sum();
+    ll - 0.5 * (prec_a * dot(ai, ai) + prec_b * bi * bi)
 }
 
 /// Per-item sums of the Newton system in the item parameters x = (a_i, b_i), whose logit
@@ -436,7 +541,11 @@ fn item_step<C: Cell>(
                             hm[q * k + j] = hm[j * k + q];
                         }
                     }
-                    guarded_newton(k, &mut h, &hm, &mut g, trust);
+                    let objective = |s: &[f64]| {
+                        let moved: Vec<f64> = x.iter().zip(s).map(|(u, v)| u + v).collect();
+                        item_objective(resp, &p.theta, i, &moved, (prec_a, prec_b))
+                    };
+                    guarded_newton(k, &mut h, &hm, &mut g, trust, Some(&objective));
                     g
                 })
                 .collect();
@@ -466,12 +575,17 @@ fn item_step<C: Cell>(
                 hma += s[k + k * k];
                 let mut g = [s[1] - prec_b * *bi];
                 let mut h = [s[k + 3] + prec_b];
-                guarded_newton(1, &mut h, &[s[k + k * k + 3] + prec_b], &mut g, trust);
+                let b0 = *bi;
+                let objective = |step: &[f64]| {
+                    item_objective(resp, &p.theta, i, &[a0, b0 + step[0]], (prec_a, prec_b))
+                };
+                let hm = [s[k + k * k + 3] + prec_b];
+                guarded_newton(1, &mut h, &hm, &mut g, trust, Some(&objective));
                 damping.apply_at(i, &mut g);
                 *bi += g[0];
             }
             let mut g = [ga];
-            guarded_newton(1, &mut [ha], &[hma], &mut g, trust);
+            guarded_newton(1, &mut [ha], &[hma], &mut g, trust, None);
             slope_damping.apply_at(0, &mut g);
             let mut a_new = a0 + g[0];
             if opts.positive {
@@ -554,5 +668,35 @@ pub(crate) mod tests {
                     .all(|v| v.is_finite())
             );
         }
+    }
+
+    #[test]
+    fn line_search_cuts_and_halves_a_long_step_until_the_objective_rises() {
+        let f = |s: &[f64]| -(s[0] - 3.0).powi(2);
+        let mut step = [10.0];
+        assert!(line_search(&[6.0], &mut step, 1.0, &f));
+        assert_eq!(step, [1.0]);
+        // Cut to 8 (f = -25 < f(0) = -9), then halved to 4 (f = -1): accepted.
+        let mut step = [10.0];
+        assert!(line_search(&[6.0], &mut step, 8.0, &f));
+        assert_eq!(step, [4.0]);
+        // A descent direction is refused.
+        let mut step = [-1.0];
+        assert!(!line_search(&[6.0], &mut step, 8.0, &f));
+    }
+
+    #[test]
+    fn empty_data_and_absurd_dims_are_refused_before_allocating() {
+        use crate::irt::data::MISSING;
+        let y = vec![MISSING; 6];
+        let resp = Responses::new(&y, 2, 3).unwrap();
+        let err = fit_jml(&resp, &options(Slopes::PerItem), &Silent).unwrap_err();
+        assert!(err.to_string().contains("no observed response"), "{err}");
+        let y = vec![1u8, 0, 1, 0, 1, 0];
+        let resp = Responses::new(&y, 2, 3).unwrap();
+        let mut opts = options(Slopes::PerItem);
+        opts.dims = 1 << 40;
+        let err = fit_jml(&resp, &opts, &Silent).unwrap_err();
+        assert!(matches!(err, Error::Memory { arg: "dims", .. }), "{err}");
     }
 }

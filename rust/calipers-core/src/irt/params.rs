@@ -66,6 +66,33 @@ impl FitOptions {
     }
 }
 
+/// Refuses, before anything is allocated, a JML fit whose working memory would exceed the
+/// budget: about five copies of the parameters ((models + items) × dims: estimates, previous
+/// values, damping state) and the Newton sums of every item ((dims + 1) + 2 (dims + 1)² each).
+pub fn ensure_jml_memory(n_models: usize, n_items: usize, dims: usize) -> Result<()> {
+    let (n, m, d) = (n_models as u128, n_items as u128, dims as u128);
+    let k = d + 1;
+    let params = (n + m).saturating_mul(d).saturating_mul(5);
+    let sums = m.saturating_mul(k + 2 * k.saturating_mul(k));
+    crate::mem::ensure_fits(
+        "dims",
+        params.saturating_add(sums),
+        8,
+        "use fewer latent dimensions (dims)",
+    )
+}
+
+/// Refuses a response matrix with no observed cell: nothing could be estimated from it.
+pub fn ensure_observed<C: Cell>(resp: &Responses<'_, C>) -> Result<()> {
+    if resp.complete || resp.cells.iter().any(|c| c.split().0 > 0.0) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "Y",
+        "has no observed response (every cell is missing); pass at least one 0/1 response",
+    ))
+}
+
 /// Abilities θ (models × dims), discriminations a (items × dims), difficulties b (items);
 /// P(y_li = 1) = σ(a_i·θ_l − b_i).
 #[derive(Clone, Debug, PartialEq)]

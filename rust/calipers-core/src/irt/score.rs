@@ -347,14 +347,22 @@ fn back_substitute_transposed(d: usize, l: &[f64], u: &[f64], mode: &[f64]) -> V
     x.iter().zip(mode).map(|(v, m)| v + m).collect()
 }
 
+/// Cells (rows × items) scored between two ticks of the monitor: well under a second of EAP
+/// work on one core (2^20 cells took ~10 s under load), so Ctrl-C stops a long call promptly.
+const CELLS_PER_TICK: usize = 1 << 16;
+/// Fewest rows per block, so that many-item banks still give every thread work.
+const MIN_ROWS_PER_TICK: usize = 64;
+
 /// Abilities and standard errors (both n_new × dims) of new models from responses `y`
-/// (n_new × items, NaN = not answered; values in [0, 1]).
+/// (n_new × items, NaN = not answered; values in [0, 1]). Rows are scored in parallel, in
+/// blocks between which `monitor` is ticked (progress = rows done).
 pub fn score(
     bank: &ItemBank<'_>,
     y: &[f64],
     n_new: usize,
     method: ScoreMethod,
     prior_sd: f64,
+    monitor: &dyn crate::par::Monitor,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let (m, d) = (bank.n_items(), bank.dims);
     if y.len() != n_new * m {
@@ -388,17 +396,22 @@ pub fn score(
         ));
     }
     let prec = prior_sd.powi(-2);
-    let rows: Vec<(Vec<f64>, Vec<f64>)> = crate::par::install(|| {
-        (0..n_new)
-            .into_par_iter()
-            .map(|r| score_row(bank, &y[r * m..(r + 1) * m], method, prec))
-            .collect()
-    })?;
-    let mut theta = Vec::with_capacity(n_new * d);
-    let mut se = Vec::with_capacity(n_new * d);
-    for (t, s) in rows {
-        theta.extend(t);
-        se.extend(s);
+    let mut theta =
+        crate::mem::try_with_capacity("Y_new", n_new * d, "score fewer models per call")?;
+    let mut se = crate::mem::try_with_capacity("Y_new", n_new * d, "score fewer models per call")?;
+    let block = (CELLS_PER_TICK / m.max(1)).max(MIN_ROWS_PER_TICK);
+    for rows in crate::par::chunk_ranges(n_new, block) {
+        let end = rows.end;
+        let scored: Vec<(Vec<f64>, Vec<f64>)> = crate::par::install(|| {
+            rows.into_par_iter()
+                .map(|r| score_row(bank, &y[r * m..(r + 1) * m], method, prec))
+                .collect()
+        })?;
+        for (t, s) in scored {
+            theta.extend(t);
+            se.extend(s);
+        }
+        monitor.tick(end, n_new)?;
     }
     Ok((theta, se))
 }
@@ -434,6 +447,7 @@ pub fn predict(bank: &ItemBank<'_>, theta: &[f64]) -> Result<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::par::Silent;
 
     #[test]
     fn mle_of_a_single_item_type_row_matches_closed_form() {
@@ -441,7 +455,15 @@ mod tests {
         let a = vec![1.0; 4];
         let b = vec![0.0; 4];
         let bank = ItemBank::new(&a, &b, 1, None).unwrap();
-        let (t, se) = score(&bank, &[1.0, 1.0, 1.0, 0.0], 1, ScoreMethod::Mle, 1.0).unwrap();
+        let (t, se) = score(
+            &bank,
+            &[1.0, 1.0, 1.0, 0.0],
+            1,
+            ScoreMethod::Mle,
+            1.0,
+            &Silent,
+        )
+        .unwrap();
         assert!((t[0] - 3f64.ln()).abs() < 1e-9);
         assert!((se[0] - (1.0f64 / (4.0 * 0.75 * 0.25)).sqrt()).abs() < 1e-9);
     }
@@ -451,9 +473,9 @@ mod tests {
         let a = vec![1.0, 1.5];
         let b = vec![0.0, 0.5];
         let bank = ItemBank::new(&a, &b, 1, None).unwrap();
-        let (t, _) = score(&bank, &[1.0, 1.0], 1, ScoreMethod::Mle, 1.0).unwrap();
+        let (t, _) = score(&bank, &[1.0, 1.0], 1, ScoreMethod::Mle, 1.0, &Silent).unwrap();
         assert_eq!(t[0], f64::INFINITY);
-        let (t, _) = score(&bank, &[1.0, 1.0], 1, ScoreMethod::Map, 1.0).unwrap();
+        let (t, _) = score(&bank, &[1.0, 1.0], 1, ScoreMethod::Map, 1.0, &Silent).unwrap();
         assert!(t[0].is_finite() && t[0] > 0.0);
     }
 
@@ -462,7 +484,7 @@ mod tests {
         let a = vec![1.0];
         let b = vec![0.0];
         let bank = ItemBank::new(&a, &b, 1, None).unwrap();
-        let (t, se) = score(&bank, &[f64::NAN], 1, ScoreMethod::Eap, 2.0).unwrap();
+        let (t, se) = score(&bank, &[f64::NAN], 1, ScoreMethod::Eap, 2.0, &Silent).unwrap();
         assert!(t[0].abs() < 1e-9 && (se[0] - 2.0).abs() < 1e-6);
     }
 }
