@@ -460,7 +460,9 @@ def test_far_outliers_are_isolated_like_the_dense_formula():
 def test_tiny_inputs_and_one_feature_match_the_dense_formula(n):
     rng = np.random.default_rng(27)
     x = rng.normal(size=(n, 2))
-    np.testing.assert_allclose(geometry.diffusion_spectrum(x, n), dense_les_spectrum(x, n), atol=1e-12)
+    np.testing.assert_allclose(
+        geometry.diffusion_spectrum(x, n), dense_les_spectrum(x, n), atol=1e-12
+    )
     line = rng.normal(size=(150, 1))
     np.testing.assert_allclose(
         geometry.diffusion_spectrum(line, 150), dense_les_spectrum(line, 150), atol=1e-12

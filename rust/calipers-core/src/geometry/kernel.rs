@@ -63,7 +63,7 @@ pub fn bandwidth(sigma: f64, median: f64) -> Result<f64> {
             ),
         ));
     }
-    if !(eps > 0.0) {
+    if eps.is_nan() || eps <= 0.0 {
         return Err(Error::invalid(
             "X",
             format!(

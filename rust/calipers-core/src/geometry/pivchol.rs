@@ -116,7 +116,7 @@ fn out_of_reach(traces: &[f64], tol: f64, max_rank: usize) -> bool {
         return false;
     }
     let per_pivot = (now / before).ln() / (back * CHECK_EVERY) as f64;
-    if !(per_pivot < 0.0) {
+    if per_pivot.is_nan() || per_pivot >= 0.0 {
         return true;
     }
     let predicted = (last * CHECK_EVERY) as f64 + (tol / now).ln() / per_pivot;
