@@ -152,7 +152,7 @@ def bench_les(rng: np.random.Generator) -> str:
     z = embeddings(2000, rng)
     ze = les_exact(z)
     zn = les_nystrom(z)
-    note = f"dense-eigh fallback; Nyström(1000) error {np.linalg.norm(zn - ze):.2f}"
+    note = f"block Krylov route; Nyström(1000) error {np.linalg.norm(zn - ze):.2f}"
     if reference_les() is not None:
         np.random.seed(0)  # noqa: NPY002
         note += f", reference sketch error {np.linalg.norm(les_reference(z)[::-1] - ze):.2f}"
