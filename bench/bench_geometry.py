@@ -5,11 +5,13 @@ reference is not on PyPI: set ``LES_REFERENCE_PATH`` to a folder holding ``les/l
 github.com/shnitzer/les-distance, e.g. ``git -C <clone> archive HEAD les | tar -x -C /tmp/lesref``;
 it is run beside calipers, never vendored).
 
-Sections: (1) LES descriptor, n = 5,000 torus (exact, Nyström, reference dense + sketch) with
+Sections (pass names to run some: ``les``, ``slow``, ``nystrom``, ``dmap``): (1) LES descriptor, n = 5,000 torus (exact, Nyström, reference dense + sketch) with
 each descriptor's distance to calipers' exact one; (2) Nyström at n = 100,000 (the reference
 would need an 80 GB matrix); (3) kNN diffusion map, n = 20,000, d = 64, 50 components, against
 scikit-learn SpectralEmbedding, graphtools and pydiffmap (pydiffmap at n = 5,000: it took
-90+ CPU-s at 20,000 in the research note).
+90+ CPU-s at 20,000 in the research note); ``slow``: exact LES on slowly decaying spectra
+(n = 5,000; torus, N(0, I_16), N(0, I_64), low-rank-plus-noise in R^384) against scipy
+``eigsh(k=200)`` on the dense operator and the reference, median and worst over 3 draws.
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ def bench_les(rng: np.random.Generator) -> str:
     z = embeddings(2000, rng)
     ze = les_exact(z)
     zn = les_nystrom(z)
-    note = f"dense-eigh fallback; Nyström(1000) error {np.linalg.norm(zn - ze):.2f}"
+    note = f"block Krylov route; Nyström(1000) error {np.linalg.norm(zn - ze):.2f}"
     if reference_les() is not None:
         np.random.seed(0)  # noqa: NPY002
         note += f", reference sketch error {np.linalg.norm(les_reference(z)[::-1] - ze):.2f}"
@@ -162,6 +164,94 @@ def bench_les(rng: np.random.Generator) -> str:
         rows,
         "calipers exact",
     )
+
+
+def gaussian_cloud(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.normal(size=(n, d))
+
+
+def embedding_like(n: int, d: int, rng: np.random.Generator, rank: int = 12) -> np.ndarray:
+    """Random low-rank signal plus isotropic noise (sentence-embedding-like)."""
+    signal = rng.normal(size=(n, rank)) @ rng.normal(size=(rank, d)) / np.sqrt(rank)
+    return signal + 0.3 * rng.normal(size=(n, d))
+
+
+SLOW_DECAY_CASES = {
+    "d=3 torus": lambda n, rng: torus2(n, rng),
+    "d=16 N(0,I)": lambda n, rng: gaussian_cloud(n, 16, rng),
+    "d=64 N(0,I)": lambda n, rng: gaussian_cloud(n, 64, rng),
+    "d=384 low-rank+noise": lambda n, rng: embedding_like(n, 384, rng),
+}
+
+
+def dense_operator_numpy(x: np.ndarray) -> np.ndarray:
+    """The LES operator written plainly (as the reference builds it)."""
+    from scipy.spatial.distance import pdist, squareform
+
+    d2 = squareform(pdist(x, "sqeuclidean"))
+    k = np.exp(-d2 / (2.0 * np.median(d2)))
+    q = k.sum(axis=1)
+    k /= np.outer(q, q)
+    p = k.sum(axis=1)
+    k /= np.sqrt(np.outer(p, p))
+    return k
+
+
+def scipy_eigsh_descriptor(x: np.ndarray) -> np.ndarray:
+    from scipy.sparse.linalg import eigsh
+
+    a = dense_operator_numpy(x)
+    lam = eigsh(a, k=N_EIGS, which="LA", tol=1e-10, v0=np.ones(len(x)))[0]
+    return np.log(np.maximum(np.sort(lam)[::-1], 0.0) + GAMMA)
+
+
+def _cpu_and_wall(fn, *args):
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def bench_slow_decay(rng: np.random.Generator, n: int = 5000, draws: int = 3) -> str:
+    """Exact LES on slowly decaying spectra: calipers vs scipy eigsh(k=200) on the dense
+    operator (build included) vs the reference (dense + Tropp sketch), over several draws."""
+    lines = [
+        f"### Exact LES descriptor, n = {n:,}, n_eigs = {N_EIGS}, {draws} draws "
+        f"(CALIPERS_NUM_THREADS={os.environ.get('CALIPERS_NUM_THREADS', 'all')}, "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'all')})",
+        "",
+        "| data | calipers wall med / worst (s) | CPU med / worst (s) | scipy eigsh wall med / "
+        "worst (s) | reference wall med / worst (s) | scipy / calipers | reference / calipers "
+        "| max ‖desc − eigsh‖∞ | ‖ref − calipers‖₂ |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    ref = reference_les()
+    for name, make in SLOW_DECAY_CASES.items():
+        ours, cpu, peer, theirs, err, ref_err = [], [], [], [], [], []
+        for _ in range(draws):
+            x = make(n, rng)
+            desc, wall, c = _cpu_and_wall(les_exact, x)
+            ours.append(wall)
+            cpu.append(c)
+            want, wall, _ = _cpu_and_wall(scipy_eigsh_descriptor, x)
+            peer.append(wall)
+            err.append(float(np.max(np.abs(desc - want))))
+            if ref is not None:
+                np.random.seed(0)  # noqa: NPY002 (the reference draws from the global RNG)
+                rdesc, wall, _ = _cpu_and_wall(les_reference, x)
+                theirs.append(wall)
+                ref_err.append(float(np.linalg.norm(rdesc[::-1] - desc)))
+        med = {
+            k: float(np.median(v)) for k, v in (("o", ours), ("p", peer), ("r", theirs or [np.nan]))
+        }
+        worst_r = max(theirs) if theirs else float("nan")
+        lines.append(
+            f"| {name} | {med['o']:.2f} / {max(ours):.2f} | {np.median(cpu):.2f} / {max(cpu):.2f} "
+            f"| {med['p']:.2f} / {max(peer):.2f} | {med['r']:.2f} / {worst_r:.2f} "
+            f"| {med['p'] / med['o']:.1f}× | {med['r'] / med['o']:.1f}× | {max(err):.1e} "
+            f"| {max(ref_err) if ref_err else float('nan'):.2f} |"
+        )
+        print(lines[-1], flush=True)
+    return "\n".join(lines) + "\n"
 
 
 def bench_nystrom_large(rng: np.random.Generator) -> str:
@@ -240,15 +330,24 @@ def bench_diffusion_map(rng: np.random.Generator) -> str:
     return table("kNN diffusion map, n = 20,000, d = 64, k = 15, 50 components", rows, rows[0].name)
 
 
-def main() -> None:
+SECTIONS = {
+    "les": bench_les,
+    "slow": bench_slow_decay,
+    "nystrom": bench_nystrom_large,
+    "dmap": bench_diffusion_map,
+}
+
+
+def main(names: list[str]) -> None:
+    """Runs the named sections (all by default): ``bench_geometry.py slow dmap``."""
     rng = np.random.default_rng(0)
     print(f"machine: {machine()}\n")
-    for section in (bench_les, bench_nystrom_large, bench_diffusion_map):
-        print(section(rng))
+    for name in names or list(SECTIONS):
+        print(SECTIONS[name](rng))
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--peak":
         peak_case(sys.argv[2])
     else:
-        main()
+        main(sys.argv[1:])

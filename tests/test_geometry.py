@@ -11,7 +11,12 @@ from scipy.spatial.distance import pdist, squareform
 from sklearn.neighbors import NearestNeighbors
 
 from calipers import geometry
-from calipers.exceptions import InvalidArgumentError, NonFiniteError, ShapeError
+from calipers.exceptions import (
+    InvalidArgumentError,
+    MemoryBudgetError,
+    NonFiniteError,
+    ShapeError,
+)
 from conftest import num_threads
 
 # ---------------------------------------------------------------- data
@@ -91,6 +96,30 @@ def test_exact_mode_slow_decay_uses_dense_fallback_and_matches():
     got = geometry.diffusion_spectrum(x, 200)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
     assert (want > 1e-8).all()  # really a slowly decaying spectrum
+
+
+def embedding_like(n: int, d: int, rng: np.random.Generator, rank: int = 12) -> np.ndarray:
+    """Random low-rank signal plus isotropic noise, like sentence embeddings."""
+    signal = rng.normal(size=(n, rank)) @ rng.normal(size=(rank, d)) / np.sqrt(rank)
+    return signal + 0.3 * rng.normal(size=(n, d))
+
+
+@pytest.mark.parametrize("d", [3, 16, 64])
+def test_exact_mode_matches_dense_eigh_on_gaussian_clouds(d):
+    # N(0, I_d): for d >= 8 the spectrum decays slowly (the top 200 sit inside clusters of
+    # hundreds of near-equal eigenvalues), so the block Krylov route runs, not pivoted Cholesky.
+    x = np.random.default_rng(d).normal(size=(1500, d))
+    want = dense_les_spectrum(x, 200)
+    got = geometry.diffusion_spectrum(x, 200)
+    np.testing.assert_allclose(np.log(got + 1e-8), np.log(want + 1e-8), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def test_exact_mode_matches_dense_eigh_on_embedding_like_data():
+    x = embedding_like(1200, 384, np.random.default_rng(5))
+    want = dense_les_spectrum(x, 200)
+    desc = geometry.les_descriptor(x)
+    np.testing.assert_allclose(desc, np.log(want + 1e-8), rtol=0, atol=1e-6)
 
 
 def test_descriptor_is_log_of_spectrum_decreasing():
@@ -247,6 +276,15 @@ def test_same_bits_at_1_2_4_threads():
             np.testing.assert_array_equal(a, b)
 
 
+def test_block_krylov_route_same_bits_at_1_and_2_threads():
+    x = np.random.default_rng(21).normal(size=(1100, 16))
+    results = []
+    for t in (1, 2):
+        with num_threads(t):
+            results.append(geometry.diffusion_spectrum(x, 150))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 # ---------------------------------------------------------------- bad input
 
 
@@ -350,3 +388,111 @@ def test_heat_trace_from_spectrum_and_deterministic():
     d1 = geometry.heat_trace_distance(x, y, n_eigs=100, method="nystrom", rng=1)
     d2 = geometry.heat_trace_distance(x, y, n_eigs=100, method="nystrom", rng=1)
     assert d1 == d2 > 0
+
+
+# ---------------------------------------------------------------- robustness (issue 20)
+
+
+def test_dense_route_refused_beyond_memory_budget(monkeypatch):
+    x = np.random.default_rng(22).normal(size=(1200, 16))
+    monkeypatch.setenv("CALIPERS_MAX_MEMORY", "4M")
+    with pytest.raises(MemoryBudgetError, match=r"X: would need .*nystrom"):
+        geometry.diffusion_spectrum(x, 100)
+
+
+def test_long_exact_route_ticks_progress_and_can_be_interrupted():
+    x = np.random.default_rng(23).normal(size=(1200, 16))
+    calls = []
+    geometry.diffusion_spectrum(x, 100, progress=lambda done, total: calls.append(done))
+    assert len(calls) >= 8  # pivots, then every Krylov block
+
+    def stop(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        geometry.diffusion_spectrum(x, 100, progress=stop)
+
+
+def test_diffusion_map_knn_step_ticks_progress_and_can_be_interrupted():
+    x = np.random.default_rng(24).normal(size=(3000, 8))
+    calls = []
+    geometry.DiffusionMap(2, k=10, rng=0).fit(x, progress=lambda d, t: calls.append((d, t)))
+    # The kNN search ticks between batches of query blocks, before the (1, 3) phase tick.
+    assert calls.index((1, 3)) >= 1
+    seen = []
+
+    def stop(done, total):
+        seen.append((done, total))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        geometry.DiffusionMap(2, k=10, rng=0).fit(x, progress=stop)
+    assert seen[0] != (1, 3)  # stopped inside the kNN search
+
+
+@pytest.mark.parametrize("factor", [1e200, 1e154, 1e-160, 1e-200])
+def test_extreme_magnitudes_give_the_unscaled_answer(factor):
+    x = torus2(300, np.random.default_rng(25))
+    want = geometry.les_descriptor(x, n_eigs=20)
+    np.testing.assert_allclose(geometry.les_descriptor(x * factor, n_eigs=20), want, atol=1e-9)
+    nys = geometry.les_descriptor(x, n_eigs=20, method="nystrom", rng=0)
+    got = geometry.les_descriptor(x * factor, n_eigs=20, method="nystrom", rng=0)
+    np.testing.assert_allclose(got, nys, atol=1e-9)
+    dm = geometry.DiffusionMap(3, k=8, rng=0).fit(x)
+    dm_scaled = geometry.DiffusionMap(3, k=8, rng=0).fit(x * factor)
+    np.testing.assert_allclose(dm_scaled.eigenvalues_, dm.eigenvalues_, atol=1e-9)
+    with np.errstate(over="ignore"):  # 1e400 is past the float range: epsilon_ is then inf
+        expected = dm.epsilon_ * np.float64(factor) ** 2
+    assert dm_scaled.epsilon_ == pytest.approx(expected, rel=1e-9)
+
+
+def test_far_outliers_are_isolated_like_the_dense_formula():
+    rng = np.random.default_rng(26)
+    x = rng.normal(size=(200, 3))
+    x[:3] *= 1e200  # their distances overflow: kernel weight exp(-inf) = 0, the exact limit
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = dense_les_spectrum(x, 10)
+    np.testing.assert_allclose(geometry.diffusion_spectrum(x, 10), want, atol=1e-12)
+    assert np.allclose(want[:4], 1.0)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_tiny_inputs_and_one_feature_match_the_dense_formula(n):
+    rng = np.random.default_rng(27)
+    x = rng.normal(size=(n, 2))
+    np.testing.assert_allclose(
+        geometry.diffusion_spectrum(x, n), dense_les_spectrum(x, n), atol=1e-12
+    )
+    line = rng.normal(size=(150, 1))
+    np.testing.assert_allclose(
+        geometry.diffusion_spectrum(line, 150), dense_les_spectrum(line, 150), atol=1e-12
+    )
+
+
+def test_hostile_arguments_name_the_argument():
+    x = np.random.default_rng(28).normal(size=(100, 3))
+    with pytest.raises(InvalidArgumentError, match="alpha"):
+        geometry.DiffusionMap(2, k=5, alpha=1e10).fit(x)
+    with pytest.raises(InvalidArgumentError, match="sigma"):
+        geometry.diffusion_spectrum(x, 5, sigma=1e308)
+    with pytest.raises(InvalidArgumentError, match="n_components"):
+        geometry.DiffusionMap(10**12, k=5).fit(x)
+    with pytest.raises(InvalidArgumentError, match="k"):
+        geometry.DiffusionMap(2, k=10**12).fit(x)
+    with pytest.raises(InvalidArgumentError, match="n_eigs"):
+        geometry.diffusion_spectrum(x, 10**15)
+    with pytest.raises(InvalidArgumentError, match="complex"):
+        geometry.les_descriptor(x.astype(complex), n_eigs=5)
+    with pytest.raises(ShapeError, match="2-D"):
+        geometry.les_descriptor(np.float64(3.0), n_eigs=1)
+    with pytest.raises(ShapeError, match="two rows"):
+        geometry.les_descriptor(x[:1], n_eigs=1)
+    bad = x.copy()
+    bad[3, 0] = np.inf
+    with pytest.raises(NonFiniteError, match="X"):
+        geometry.DiffusionMap(2, k=5).fit(bad)
+    # Huge landmark counts are capped at n (no allocation by the argument).
+    np.testing.assert_allclose(
+        geometry.diffusion_spectrum(x, 5, method="nystrom", n_landmarks=10**15, rng=0),
+        geometry.diffusion_spectrum(x, 5, method="nystrom", n_landmarks=100, rng=0),
+    )

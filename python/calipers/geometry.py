@@ -23,10 +23,15 @@ Two ways to get the eigenvalues:
     ``p`` come from two symmetric sweeps (each kernel value computed once for both of its
     entries), and the pivoted Cholesky recomputes only the rows it pivots on. Fast-decaying
     spectra (manifold-like data such as the tori) need a rank of a few hundred, so this costs
-    ``O(n² d + n r²)`` time in ``O(n r)`` memory; when the rank would exceed
-    ``max(n/8, 4·n_eigs, 512)`` (slowly decaying spectra, e.g. 64-d embeddings) it forms the
-    ``n × n`` operator (``8 n²`` bytes, 200 MB at n = 5,000) for a full dense symmetric
-    eigendecomposition (``O(n³)``, much slower: see ``bench/RESULTS.md``).
+    ``O(n² d + n r²)`` time in ``O(n r)`` memory. Slowly decaying spectra (Gaussian clouds in
+    d ≥ 8, embeddings) are detected from the decay of that trace; the operator is then stored
+    (``8 n²`` bytes, 200 MB at n = 5,000; refused with ``MemoryBudgetError`` beyond the memory
+    budget, see ``CALIPERS_MAX_MEMORY``) and its top ``n_eigs`` eigenvalues come from a
+    thick-restart block Krylov iteration (blocks of 64 vectors, matrix–matrix products). It
+    stops when the residual of the Ritz pairs certifies every eigenvalue to
+    ``1e-6 · (gamma + λ_n_eigs)`` (Kahan's bound ``|θ_i − λ_i| ≤ ‖A Y − Y Θ‖₂``, confirmed on
+    explicit products), so each descriptor entry is again exact to about 1e-6; like any Krylov
+    method it assumes no leading eigenvalue is missed by its random start block.
 ``method="nystrom"``
     Landmark Nyström factorisation ``K ≈ F Fᵀ`` with ``n_landmarks`` uniformly drawn landmarks
     (seeded); the normalisations act on the rows of ``F`` and the eigenvalues come from an
@@ -83,12 +88,40 @@ _EXACT_REL_TOL = 1e-6
 
 
 def _points(x: Any, name: str) -> np.ndarray:
+    """Validated points, rescaled by a power of two when their magnitude is extreme."""
+    return _rescaled(_checked_points(x, name))[0]
+
+
+def _checked_points(x: Any, name: str) -> np.ndarray:
     arr = as_float_array(x, name, ndim=2, allow_empty=True)
     if arr.shape[1] == 0:
         raise ShapeError(f"{name}: has zero features (shape {arr.shape}); pass at least one column")
     if arr.shape[0] < 2:
         raise ShapeError(f"{name}: has {arr.shape[0]} point(s); pass at least two rows")
     return arr
+
+
+#: Coordinates beyond 2**±_SAFE_EXPONENT are rescaled by a power of two first: squared
+#: distances of 1e200-sized coordinates overflow to inf, those of 1e-160-sized ones are
+#: subnormal or zero.
+_SAFE_EXPONENT = 200
+
+
+def _rescaled(arr: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(arr · 2**-e, e)`` bringing the typical magnitude (median of ``|x|``, or the largest if
+    most entries are zero) into [0.5, 1) when it is outside ``2**±_SAFE_EXPONENT`` (else
+    ``(arr, 0)``). Scaling by a power of two is exact, and the operators are scale invariant
+    (the bandwidth scales with the squared distances); a few outlying points may still overflow,
+    which gives them kernel weight exp(-inf) = 0, the correct limit."""
+    magnitudes = np.abs(arr)
+    top = float(magnitudes.max()) if arr.size else 0.0
+    typical = float(np.median(magnitudes)) if arr.size else 0.0
+    typical = typical if typical > 0.0 else top
+    if typical == 0.0 or 2.0**-_SAFE_EXPONENT <= typical <= 2.0**_SAFE_EXPONENT:
+        return arr, 0
+    # Never push the largest value past the float range.
+    e = max(int(np.frexp(typical)[1]), int(np.frexp(top)[1]) - 1020)
+    return np.ldexp(arr, -e), e
 
 
 def _check_common(n_eigs: Any, sigma: Any, gamma: Any, method: Any) -> tuple[int, float, float]:
@@ -155,7 +188,8 @@ def diffusion_spectrum(
         Nyström: the median of D² is exact when there are at most this many point pairs
         (n ≤ 2,828), else it is the median over this many seeded random pairs.
     gamma : float, default 1e-8
-        Only sets the exact mode's accuracy (eigenvalue errors ≤ ``1e-6 · gamma``).
+        Only sets the exact mode's accuracy (eigenvalue errors ≤ ``1e-6 · gamma`` on the
+        pivoted-Cholesky route, ``1e-6 · (gamma + λ_n_eigs)`` on the block Krylov route).
     rng : None, int or numpy.random.Generator
         Seed for the Nyström landmarks and median subsample (the exact mode is deterministic).
     progress : callable, optional
@@ -174,6 +208,8 @@ def diffusion_spectrum(
         (near-)zero eigenvalues.
     NonFiniteError, ShapeError
         NaN/inf values; ``d = 0`` or fewer than two points.
+    MemoryBudgetError
+        Exact mode on a slowly decaying spectrum whose ``n × n`` operator exceeds the budget.
     """
     n_eigs, sigma, gamma = _check_common(n_eigs, sigma, gamma, method)
     arr = _points(X, "X")
@@ -448,7 +484,9 @@ class DiffusionMap:
 
     def fit(self, X: Any, y: Any = None, progress: Any = None) -> DiffusionMap:
         """Compute the operator and its leading eigenpairs; returns self."""
-        arr = _points(X, "X")
+        # X is rescaled by 2**-e if its magnitude is extreme; the bandwidth follows by 4**-e.
+        arr, e = _rescaled(_checked_points(X, "X"))
+        shift = 2 * e
         n = arr.shape[0]
         n_components = check_scalar(self.n_components, "n_components", kind=int, low=1)
         k = check_scalar(self.k, "k", kind=int, low=1)
@@ -469,6 +507,7 @@ class DiffusionMap:
             eps = None
         else:
             eps = check_scalar(self.epsilon, "epsilon", kind=float, low=0.0, low_inclusive=False)
+            eps = float(np.ldexp(eps, -shift))
         seed = seed_from_rng(self.rng)
         values, vectors, eps_used, converged = _core.diffusion_map(
             arr, n_components, k, alpha, eps, tol, seed, progress
@@ -486,7 +525,8 @@ class DiffusionMap:
             )
         self.eigenvalues_ = values[1:]
         self.eigenvectors_ = vectors[:, 1:]
-        self.epsilon_ = eps_used
+        with np.errstate(over="ignore"):  # beyond the float range: inf, honestly
+            self.epsilon_ = float(np.ldexp(eps_used, shift))
         self.converged_ = converged
         lam = self.eigenvalues_
         self.embedding_ = self.eigenvectors_ * (np.sign(lam) * np.abs(lam) ** t)

@@ -48,7 +48,22 @@ fn median_from_upper(mut upper: Vec<f64>, n: usize) -> f64 {
 /// Kernel width `sigma · median(D²)`; fails when the median is zero (mostly duplicate points).
 pub fn bandwidth(sigma: f64, median: f64) -> Result<f64> {
     let eps = sigma * median;
-    if !(eps.is_finite() && eps > 0.0) {
+    if median.is_finite() && !eps.is_finite() {
+        return Err(Error::invalid(
+            "sigma",
+            format!("sigma · median(D²) = {sigma} · {median} overflows; pass a smaller sigma"),
+        ));
+    }
+    if !median.is_finite() {
+        return Err(Error::invalid(
+            "X",
+            format!(
+                "the median squared distance between points overflows ({median}); rescale X \
+                 (divide it by its typical magnitude)"
+            ),
+        ));
+    }
+    if eps.is_nan() || eps <= 0.0 {
         return Err(Error::invalid(
             "X",
             format!(
@@ -120,13 +135,14 @@ impl DenseOperator {
     }
 
     /// `A` itself (row-major `n × n`; only the dense-eigendecomposition fallback needs it).
-    pub fn into_matrix(self) -> Vec<f64> {
+    pub fn into_matrix(self) -> Result<Vec<f64>> {
         let n = self.n;
-        let mut a = vec![0.0f64; n * n];
+        let mut a =
+            crate::mem::try_filled("X", n * n, 0.0f64, "use method='nystrom' or fewer points")?;
         a.par_chunks_mut(n)
             .enumerate()
             .for_each(|(i, row)| self.row_part(i, 0, row));
-        a
+        Ok(a)
     }
 }
 
@@ -542,7 +558,7 @@ mod tests {
         let diag = op.diagonal();
         let mut row3 = vec![0.0; 20];
         op.row_into(3, &mut row3);
-        let a = op.into_matrix();
+        let a = op.into_matrix().unwrap();
         assert_eq!(row3, a[60..80].to_vec());
         for i in 0..20 {
             for j in 0..20 {
@@ -572,7 +588,7 @@ mod tests {
             .collect();
         let op = dense_operator(&x, 2.0).unwrap();
         assert_eq!(op.bandwidth, eps);
-        let a = op.into_matrix();
+        let a = op.into_matrix().unwrap();
         for i in 0..n {
             for j in 0..n {
                 let want = k[i * n + j] / (q[i] * p[i].sqrt() * q[j] * p[j].sqrt());

@@ -8,6 +8,7 @@
 //! * [`diffusion_map`]: the kNN-sparse diffusion operator and its leading eigenpairs (Lanczos).
 
 pub mod kernel;
+pub mod krylov;
 pub mod lanczos;
 pub mod linalg;
 pub mod nystrom;
@@ -26,6 +27,11 @@ use linalg::sq_dist;
 /// Largest n for the exact (dense) mode: it is matrix-free, but its dense-eigendecomposition
 /// fallback forms an `8 n²`-byte operator (7.2 GB at 30,000).
 pub const MAX_EXACT_N: usize = 30_000;
+
+/// Exact mode's relative accuracy on the slowly decaying spectra it solves by block Krylov:
+/// every eigenvalue within `tol + EXACT_REL_TOL · λ_nev` (with `tol = 1e-6 · gamma` from the
+/// Python layer, each `log(λ + gamma)` is then exact to about 1e-6).
+pub const EXACT_REL_TOL: f64 = 1e-6;
 
 /// A row-major `n × d` point cloud, validated (non-empty, d ≥ 1, finite).
 #[derive(Clone, Copy)]
@@ -183,18 +189,58 @@ fn exact_spectrum(
                 error_bound: s.residual_trace,
             });
         }
-        let a = op.into_matrix();
-        let (mut values, _) =
-            linalg::sym_eig(faer::MatRef::from_row_major_slice(&a, x.n, x.n), false)?;
-        values.reverse();
-        values.iter_mut().for_each(|v| *v = v.max(0.0));
-        Ok(Spectrum {
-            eigenvalues: values,
-            bandwidth: eps,
-            rank: x.n,
-            error_bound: 0.0,
-        })
+        dense_spectrum(op, n_eigs, tol, monitor)
     })?
+}
+
+/// Bytes of the dense route: the `n × n` operator plus the Krylov basis and its image.
+fn dense_bytes(n: usize, n_eigs: usize) -> u128 {
+    let n = n as u128;
+    8 * n * n + 16 * n * (2 * n_eigs as u128 + 5 * krylov::BLOCK as u128)
+}
+
+/// The spectrum of the stored operator: block Krylov, or a full eigendecomposition when the
+/// matrix is too small for Krylov to pay off (or, should it ever happen, Krylov runs out of
+/// iterations).
+fn dense_spectrum(
+    op: kernel::DenseOperator,
+    n_eigs: usize,
+    tol: f64,
+    monitor: &dyn Monitor,
+) -> Result<Spectrum> {
+    let (n, eps) = (op.n, op.bandwidth);
+    crate::mem::ensure_fits(
+        "X",
+        dense_bytes(n, n_eigs),
+        1,
+        &format!(
+            "the spectrum of X decays slowly, so method='exact' stores the n × n operator \
+             (n = {n}); use method='nystrom' or fewer points"
+        ),
+    )?;
+    let a = op.into_matrix()?;
+    monitor.tick(0, 1)?;
+    let tol = krylov::Tolerance {
+        abs: tol,
+        rel: EXACT_REL_TOL,
+    };
+    if let Some(s) = krylov::top_eigenvalues(&a, n, n_eigs, tol, monitor)? {
+        return Ok(Spectrum {
+            eigenvalues: s.eigenvalues,
+            bandwidth: eps,
+            rank: n,
+            error_bound: s.error_bound,
+        });
+    }
+    let (mut values, _) = linalg::sym_eig(faer::MatRef::from_row_major_slice(&a, n, n), false)?;
+    values.reverse();
+    values.iter_mut().for_each(|v| *v = v.max(0.0));
+    Ok(Spectrum {
+        eigenvalues: values,
+        bandwidth: eps,
+        rank: n,
+        error_bound: 0.0,
+    })
 }
 
 fn nystrom_spectrum(
@@ -295,10 +341,11 @@ pub struct DiffusionMapParams {
 }
 
 /// Every point's `k` nearest other points as `(index, squared distance)`, row-major `n × k`,
-/// from the shared exact search (certified equal to brute force).
-fn knn_pairs(x: &Points<'_>, k: usize) -> Result<Vec<(usize, f64)>> {
+/// from the shared exact search (certified equal to brute force). `monitor` is ticked between
+/// batches of query blocks, so Ctrl-C stops a long search.
+fn knn_pairs(x: &Points<'_>, k: usize, monitor: &dyn Monitor) -> Result<Vec<(usize, f64)>> {
     let points = crate::knn::Points::new(x.data, x.d)?;
-    let found = crate::knn::exact_knn(points, k, &par::Silent)?;
+    let found = crate::knn::exact_knn(points, k, monitor)?;
     Ok(found.indices.into_iter().zip(found.sqdist).collect())
 }
 
@@ -328,7 +375,7 @@ pub fn diffusion_map(
         ));
     }
     par::install(|| {
-        let neighbours = knn_pairs(x, p.k)?;
+        let neighbours = knn_pairs(x, p.k, monitor)?;
         monitor.tick(1, 3)?;
         let epsilon = match p.epsilon {
             Some(e) => e,
@@ -406,12 +453,23 @@ fn sparse_operator(
     };
     let q = row_sums(&values);
     let qa: Vec<f64> = q.iter().map(|v| v.powf(-alpha)).collect();
+    if let Some(i) = qa.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+        return Err(Error::invalid(
+            "alpha",
+            format!(
+                "the density normalisation q^-alpha is {} at point {i} (q = {}, alpha = \
+                 {alpha}): it underflows or overflows; pass a smaller alpha (0 to 1 is usual)",
+                qa[i], q[i]
+            ),
+        ));
+    }
     scale_sym(&mut values, &indptr, &indices, &qa);
     let deg = row_sums(&values);
     let sqrt_deg: Vec<f64> = deg.iter().map(|v| v.sqrt()).collect();
     if sqrt_deg.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
         return Err(Error::Numerical(
-            "a point has zero degree in the kNN graph; increase epsilon or k".into(),
+            "a point has zero degree in the kNN graph; increase epsilon or k (or lower alpha)"
+                .into(),
         ));
     }
     let inv: Vec<f64> = sqrt_deg.iter().map(|v| 1.0 / v).collect();
