@@ -100,6 +100,12 @@ pub fn install<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T> {
 /// computation at the next batch boundary.
 pub trait Monitor: Sync {
     fn tick(&self, done: usize, total: usize) -> Result<()>;
+
+    /// Whether the caller has asked to stop: a cheap flag that workers poll between chunks
+    /// (and long loops inside one), so a stop does not wait for the batch to end.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// A monitor that reports nothing and never interrupts.
@@ -127,7 +133,18 @@ where
     // delivers Ctrl-C to the main thread); each batch is spread over the pool.
     while start < n_chunks {
         let end = (start + batch).min(n_chunks);
-        let part: Result<Vec<T>> = pool.install(|| (start..end).into_par_iter().map(&f).collect());
+        let part: Result<Vec<T>> = pool.install(|| {
+            (start..end)
+                .into_par_iter()
+                .map(|c| {
+                    if monitor.stop_requested() {
+                        Err(Error::Interrupted)
+                    } else {
+                        f(c)
+                    }
+                })
+                .collect()
+        });
         out.extend(part?);
         start = end;
         monitor.tick(start, n_chunks)?;

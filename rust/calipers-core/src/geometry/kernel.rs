@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use super::Points;
 use super::linalg::{exp_nonpos, sq_dist};
 use crate::error::{Error, Result};
+use crate::par::Monitor;
 
 /// Median of the full `n × n` matrix of squared distances among `rows` (diagonal zeros and both
 /// triangles included, as `np.median(squareform(pdist(X)) ** 2)` computes it).
@@ -340,11 +341,16 @@ impl DenseOperator {
 
     /// `Σ_{j≠i} K_ij w_j` for every `i` (`w = 1` when `weights` is `None`), from one sweep over
     /// the pairs `i < j`: each kernel value is computed once and used for both rows.
-    fn symmetric_sums(&self, weights: Option<&[f64]>) -> Vec<f64> {
+    /// A group left undone because a stop was asked for leaves its sums out: the caller
+    /// checks `monitor.stop_requested()` before using them.
+    fn symmetric_sums(&self, weights: Option<&[f64]>, monitor: &dyn Monitor) -> Vec<f64> {
         let n = self.n;
         let parts: Vec<GroupSums> = (0..SWEEP_GROUPS)
             .into_par_iter()
             .map(|g| {
+                if monitor.stop_requested() {
+                    return (Vec::new(), Vec::new());
+                }
                 let mut col = vec![0.0f64; n];
                 let mut buf = vec![0.0f64; n];
                 let rows: Vec<(usize, f64)> = self
@@ -382,22 +388,24 @@ impl DenseOperator {
 
 /// The dense operator of `x` for bandwidth `sigma · median(D²)`. Eigenvalues of `A` lie in
 /// [0, 1], the largest is 1. Only `O(n)` memory: see [`DenseOperator`].
-pub fn dense_operator(x: &Points<'_>, sigma: f64) -> Result<DenseOperator> {
+/// Each of its three sweeps over the pairs stops early when `monitor` asks (Ctrl-C).
+pub fn dense_operator(x: &Points<'_>, sigma: f64, monitor: &dyn Monitor) -> Result<DenseOperator> {
     let n = x.n;
     let mut op = DenseOperator::new(x, 1.0);
-    let eps = bandwidth(sigma, median_of_pairs(&op))?;
+    let median = median_of_pairs(&op, monitor);
+    stopped(monitor)?;
+    let eps = bandwidth(sigma, median)?;
     op.inv_bandwidth = 1.0 / eps;
     op.bandwidth = eps;
     // q = K 1 (the diagonal contributes exactly 1).
-    let q: Vec<f64> = op
-        .symmetric_sums(None)
-        .into_iter()
-        .map(|s| 1.0 + s)
-        .collect();
+    let sums = op.symmetric_sums(None, monitor);
+    stopped(monitor)?;
+    let q: Vec<f64> = sums.into_iter().map(|s| 1.0 + s).collect();
     let inv_q: Vec<f64> = q.iter().map(|v| 1.0 / v).collect();
     // p = Q⁻¹ K Q⁻¹ 1, the degrees after density normalisation.
-    let p: Vec<f64> = op
-        .symmetric_sums(Some(&inv_q))
+    let sums = op.symmetric_sums(Some(&inv_q), monitor);
+    stopped(monitor)?;
+    let p: Vec<f64> = sums
         .into_iter()
         .zip(&inv_q)
         .map(|(s, iq)| iq * (iq + s))
@@ -419,7 +427,7 @@ pub fn dense_operator(x: &Points<'_>, sigma: f64) -> Result<DenseOperator> {
 /// wanted order statistics, one sweep counts the pairs below the bracket and collects those
 /// inside, and the answer is selected among those few. Falls back to selecting over all pairs
 /// if the bracket misses (exact either way).
-fn median_of_pairs(op: &DenseOperator) -> f64 {
+fn median_of_pairs(op: &DenseOperator, monitor: &dyn Monitor) -> f64 {
     let n = op.n;
     if n < 2 {
         return 0.0;
@@ -432,13 +440,18 @@ fn median_of_pairs(op: &DenseOperator) -> f64 {
         [Some(a), Some(b)] => (a, b),
         [Some(a), None] | [None, Some(a)] => (a, a),
     };
-    let stats = upper_order_stats(op, first, last);
+    let stats = upper_order_stats(op, first, last, monitor);
     let value = |r: Option<usize>| r.map_or(0.0, |r| stats[r - first]);
     0.5 * (value(ranks[0]) + value(ranks[1]))
 }
 
 /// Order statistics `first..=last` (0-based ranks) of the squared distances of pairs `i < j`.
-fn upper_order_stats(op: &DenseOperator, first: usize, last: usize) -> Vec<f64> {
+fn upper_order_stats(
+    op: &DenseOperator,
+    first: usize,
+    last: usize,
+    monitor: &dyn Monitor,
+) -> Vec<f64> {
     let n = op.n;
     let count = n * (n - 1) / 2;
     // Deterministic sample: about 2^16 pairs at a fixed stride through the upper triangle.
@@ -471,6 +484,9 @@ fn upper_order_stats(op: &DenseOperator, first: usize, last: usize) -> Vec<f64> 
             let mut buf = vec![0.0f64; n];
             let mut below = 0;
             let mut inside = Vec::new();
+            if monitor.stop_requested() {
+                return (below, inside);
+            }
             for i in op.group_rows(g) {
                 let row = &mut buf[..n - 1 - i];
                 op.distance_row(i, i + 1, row);
@@ -486,6 +502,9 @@ fn upper_order_stats(op: &DenseOperator, first: usize, last: usize) -> Vec<f64> 
         .collect();
     let below: usize = parts.iter().map(|p| p.0).sum();
     let mut inside: Vec<f64> = parts.into_iter().flat_map(|p| p.1).collect();
+    if monitor.stop_requested() {
+        return vec![0.0; last - first + 1]; // unused: the caller stops
+    }
     if first < below || last >= below + inside.len() {
         inside = (0..n)
             .into_par_iter()
@@ -508,6 +527,15 @@ fn select_range(mut v: Vec<f64>, first: usize, last: usize) -> Vec<f64> {
         v[r..].select_nth_unstable_by(0, f64::total_cmp);
     }
     v[first..=last].to_vec()
+}
+
+/// `Err(Interrupted)` once a stop has been asked for.
+fn stopped(monitor: &dyn Monitor) -> Result<()> {
+    if monitor.stop_requested() {
+        Err(Error::Interrupted)
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -538,13 +566,17 @@ mod tests {
             let want = 0.5 * (full[(m - 1) / 2] + full[m / 2]);
             let rows: Vec<usize> = (0..n).collect();
             assert_eq!(median_sq_dist(&x, &rows), want, "n={n}");
-            assert_eq!(median_of_pairs(&DenseOperator::new(&x, 1.0)), want, "n={n}");
+            assert_eq!(
+                median_of_pairs(&DenseOperator::new(&x, 1.0), &crate::par::Silent),
+                want,
+                "n={n}"
+            );
             let smooth: Vec<f64> = (0..n * 2)
                 .map(|i| ((i * 7919) % 1009) as f64 / 7.0)
                 .collect();
             let y = Points::new(&smooth, n, 2).unwrap();
             let mut all = square(&y);
-            let got = median_of_pairs(&DenseOperator::new(&y, 1.0));
+            let got = median_of_pairs(&DenseOperator::new(&y, 1.0), &crate::par::Silent);
             all.sort_by(f64::total_cmp);
             assert_eq!(got, 0.5 * (all[(m - 1) / 2] + all[m / 2]), "n={n}");
         }
@@ -554,7 +586,7 @@ mod tests {
     fn operator_is_symmetric_with_top_eigenvector_sqrt_degree() {
         let data: Vec<f64> = (0..40).map(|i| ((i * 13) % 17) as f64 / 3.0).collect();
         let x = Points::new(&data, 20, 2).unwrap();
-        let op = dense_operator(&x, 2.0).unwrap();
+        let op = dense_operator(&x, 2.0, &crate::par::Silent).unwrap();
         let diag = op.diagonal();
         let mut row3 = vec![0.0; 20];
         op.row_into(3, &mut row3);
@@ -586,7 +618,7 @@ mod tests {
         let p: Vec<f64> = (0..n)
             .map(|i| (0..n).map(|j| k[i * n + j] / (q[i] * q[j])).sum())
             .collect();
-        let op = dense_operator(&x, 2.0).unwrap();
+        let op = dense_operator(&x, 2.0, &crate::par::Silent).unwrap();
         assert_eq!(op.bandwidth, eps);
         let a = op.into_matrix().unwrap();
         for i in 0..n {

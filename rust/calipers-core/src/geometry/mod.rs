@@ -176,7 +176,7 @@ fn exact_spectrum(
         ));
     }
     par::install(|| {
-        let op = kernel::dense_operator(x, sigma)?;
+        let op = kernel::dense_operator(x, sigma, monitor)?;
         let eps = op.bandwidth;
         // Past this rank the spectrum decays too slowly for the low-rank route to pay off.
         let max_rank = x.n.min((x.n / 8).max(4 * n_eigs).max(512));

@@ -112,7 +112,7 @@ pub fn approximate_knn(
     })?;
     monitor.tick(0, opts.max_rounds + 1)?;
     let ranges: Vec<_> = par::chunk_ranges(n, 256).collect();
-    let initial = par::map_chunks(ranges.len(), &par::Silent, |c| {
+    let initial = par::map_chunks(ranges.len(), monitor, |c| {
         Ok(ranges[c]
             .clone()
             .map(|i| {
@@ -134,7 +134,7 @@ pub fn approximate_knn(
     drop(trees);
     monitor.tick(1, opts.max_rounds + 1)?;
     for round in 0..opts.max_rounds {
-        let (next, changed) = refine_round(points, &graph, k, &ranges)?;
+        let (next, changed) = refine_round(points, &graph, k, &ranges, monitor)?;
         graph = next;
         monitor.tick(round + 2, opts.max_rounds + 1)?;
         if (changed as f64) < opts.delta * (n * k) as f64 {
@@ -174,9 +174,10 @@ fn refine_round(
     graph: &[TopK],
     k: usize,
     ranges: &[std::ops::Range<usize>],
+    monitor: &dyn Monitor,
 ) -> Result<(Vec<TopK>, usize)> {
     let rev = reverse_lists(graph, k);
-    let parts = par::map_chunks(ranges.len(), &par::Silent, |c| {
+    let parts = par::map_chunks(ranges.len(), monitor, |c| {
         let mut changed = 0usize;
         let mut cands: Vec<usize> = Vec::new();
         let tops: Vec<TopK> = ranges[c]

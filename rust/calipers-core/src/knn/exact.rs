@@ -166,10 +166,15 @@ fn nearest_centres(rows: &[f64], dim: usize, centres: &[f64], c_norms: &[f64]) -
 }
 
 /// Parallel `nearest_centres` over fixed row blocks (thread-count independent).
-fn assign(points: Points, centres: &[f64], c_norms: &[f64]) -> Result<Vec<usize>> {
+fn assign(
+    points: Points,
+    centres: &[f64],
+    c_norms: &[f64],
+    monitor: &dyn Monitor,
+) -> Result<Vec<usize>> {
     let dim = points.dim;
     let ranges: Vec<_> = par::chunk_ranges(points.len(), 8 * QUERY_BLOCK).collect();
-    let parts = par::map_chunks(ranges.len(), &par::Silent, |c| {
+    let parts = par::map_chunks(ranges.len(), monitor, |c| {
         let r = ranges[c].clone();
         Ok(nearest_centres(
             &points.data[r.start * dim..r.end * dim],
@@ -182,7 +187,7 @@ fn assign(points: Points, centres: &[f64], c_norms: &[f64]) -> Result<Vec<usize>
 }
 
 /// k-means centres (Lloyd on a fixed random sample); only the speed depends on them.
-fn kmeans_centres(points: Points, m: usize) -> Result<Vec<f64>> {
+fn kmeans_centres(points: Points, m: usize, monitor: &dyn Monitor) -> Result<Vec<f64>> {
     let (n, dim) = (points.len(), points.dim);
     let mut order: Vec<usize> = (0..n).collect();
     Rng::stream(PARTITION_SEED, 0).shuffle(&mut order);
@@ -194,7 +199,7 @@ fn kmeans_centres(points: Points, m: usize) -> Result<Vec<f64>> {
     let mut centres = sample[..m * dim].to_vec();
     for _ in 0..LLOYD_ITERS {
         let cn = norms(&centres, dim);
-        let labels = assign(Points { data: &sample, dim }, &centres, &cn)?;
+        let labels = assign(Points { data: &sample, dim }, &centres, &cn, monitor)?;
         let mut sums = vec![0.0; m * dim];
         let mut counts = vec![0usize; m];
         for (row, &l) in sample.chunks_exact(dim).zip(&labels) {
@@ -218,7 +223,7 @@ fn kmeans_centres(points: Points, m: usize) -> Result<Vec<f64>> {
 }
 
 impl Index {
-    fn build(points: Points) -> Result<Index> {
+    fn build(points: Points, monitor: &dyn Monitor) -> Result<Index> {
         let (n, dim) = (points.len(), points.dim);
         let m = if n <= ONE_BALL_MAX {
             1
@@ -228,8 +233,8 @@ impl Index {
         let labels = if m == 1 {
             vec![0; n]
         } else {
-            let centres = kmeans_centres(points, m)?;
-            assign(points, &centres, &norms(&centres, dim))?
+            let centres = kmeans_centres(points, m, monitor)?;
+            assign(points, &centres, &norms(&centres, dim), monitor)?
         };
         // Counting sort by ball (stable, so rows keep their order within a ball).
         let mut starts = vec![0usize; m + 1];
@@ -669,7 +674,7 @@ fn search(
 /// thread count.
 pub fn exact_knn(points: Points, k: usize, monitor: &dyn Monitor) -> Result<Neighbors> {
     check_k(k, points.len(), true)?;
-    let index = Index::build(points)?;
+    let index = Index::build(points, monitor)?;
     all_points(&index, points, k, monitor).map(|r| r.0)
 }
 
@@ -709,10 +714,10 @@ pub fn exact_query(
         ));
     }
     check_k(k, reference.len(), false)?;
-    let index = Index::build(reference)?;
+    let index = Index::build(reference, monitor)?;
     let dim = queries.dim;
     // Queries grouped by their nearest ball.
-    let labels = assign(queries, &index.centres, &index.centre_norms)?;
+    let labels = assign(queries, &index.centres, &index.centre_norms, monitor)?;
     let mut order: Vec<usize> = (0..queries.len()).collect();
     order.sort_by_key(|&i| labels[i]);
     let data: Vec<f64> = order
@@ -743,8 +748,8 @@ pub fn auto_knn(
 ) -> Result<(Neighbors, bool)> {
     let n = points.len();
     check_k(k, n, true)?;
-    let index = Index::build(points)?;
-    if n > ALWAYS_EXACT_N && estimated_cost(&index, points, k)? > EXACT_BUDGET {
+    let index = Index::build(points, monitor)?;
+    if n > ALWAYS_EXACT_N && estimated_cost(&index, points, k, monitor)? > EXACT_BUDGET {
         return Ok((approximate_knn(points, k, opts, monitor)?, false));
     }
     Ok((all_points(&index, points, k, monitor)?.0, true))
@@ -752,12 +757,12 @@ pub fn auto_knn(
 
 /// Distance evaluations × dim that the exact all-points search would need, extrapolated from
 /// single-query searches of a fixed sample.
-fn estimated_cost(index: &Index, points: Points, k: usize) -> Result<f64> {
+fn estimated_cost(index: &Index, points: Points, k: usize, monitor: &dyn Monitor) -> Result<f64> {
     let dim = points.dim;
     let n = index.len();
     let step = n.div_ceil(COST_SAMPLE).max(1);
     let sample: Vec<usize> = (0..n).step_by(step).collect();
-    let counts = par::map_chunks(sample.len(), &par::Silent, |c| {
+    let counts = par::map_chunks(sample.len(), monitor, |c| {
         let pos = sample[c];
         let block = QueryBlock {
             data: &index.data[pos * dim..(pos + 1) * dim],
