@@ -15,6 +15,7 @@ from .exceptions import InvalidArgumentError, MemoryBudgetError, NonFiniteError,
 
 NanPolicy = Literal["raise", "omit", "propagate"]
 _SEED_BITS = 64
+_MAX_COUNT = 2**63 - 1
 
 
 def as_float_array(
@@ -27,6 +28,8 @@ def as_float_array(
 ) -> np.ndarray:
     """Return ``x`` as a C-contiguous float64 array after checking ndim, emptiness, finiteness."""
     reject_complex(x, name)
+    if isinstance(x, list | tuple):
+        ndim_of(x, name)  # a ragged list gets its own message
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -40,6 +43,17 @@ def as_float_array(
     if finite:
         check_finite(arr, name)
     return arr
+
+
+def ndim_of(x: Any, name: str) -> int:
+    """``np.ndim(x)``, with a ragged nested list reported as an error naming ``name``."""
+    try:
+        return int(np.ndim(x))
+    except ValueError:
+        raise InvalidArgumentError(
+            f"{name}: is a ragged nested sequence (rows of different lengths); pass a "
+            "rectangular array, or a list of 1-D arrays where several samples are allowed"
+        ) from None
 
 
 def reject_complex(x: Any, name: str) -> None:
@@ -124,6 +138,8 @@ def check_scalar(
             f"{name}: expected {kind.__name__}, got {type(x).__name__} ({x!r})"
         )
     value = kind(x)
+    if kind is int and high is None:
+        high = _MAX_COUNT  # a larger count could not reach the core (64-bit) anyway
     if kind is float and not np.isfinite(value):
         raise InvalidArgumentError(f"{name}: must be finite, got {value}")
     if low is not None and (value < low or (value == low and not low_inclusive)):

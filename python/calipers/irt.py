@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _core
 from ._results import Result
-from ._validation import check_scalar, reject_complex, seed_from_rng
+from ._validation import check_scalar, ndim_of, reject_complex, seed_from_rng
 from .exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
@@ -751,6 +751,7 @@ def _encode_responses(Y: Any, mask: Any, responses: str) -> np.ndarray:
         mask = ma_mask if mask is None else (np.asarray(mask, dtype=bool) | ma_mask)
         Y = Y.data
     reject_complex(Y, "Y")
+    ndim_of(Y, "Y")
     arr = np.asarray(Y)
     if arr.ndim != 2:
         raise ShapeError(f"Y: expected a 2-D models × items array, got shape {arr.shape}")

@@ -20,7 +20,14 @@ import numpy as np
 
 from . import _core
 from ._results import Result
-from ._validation import as_float_array, as_weights, check_finite, check_scalar, seed_from_rng
+from ._validation import (
+    as_float_array,
+    as_weights,
+    check_finite,
+    check_scalar,
+    ndim_of,
+    seed_from_rng,
+)
 from .exceptions import InvalidArgumentError, ShapeError
 
 __all__ = [
@@ -329,7 +336,7 @@ def aot_loss(
 
 def _points(x: Any, name: str) -> np.ndarray:
     """Points as rows of a C-contiguous (n, d) float64 array (trailing axes flattened)."""
-    if np.ndim(x) == 0:
+    if ndim_of(x, name) == 0:
         raise ShapeError(f"{name}: expected an array of points (n, ...), got a scalar")
     arr = as_float_array(x, name)
     return arr.reshape(arr.shape[0], -1)

@@ -39,6 +39,7 @@ from ._validation import (
     check_memory,
     check_nan_policy,
     check_scalar,
+    ndim_of,
     seed_from_rng,
 )
 from .exceptions import InvalidArgumentError, ShapeError
@@ -187,7 +188,9 @@ def as_samples(
             "nan_policy: 'propagate' is not supported by resampling; use 'raise' or 'omit'"
         )
     one_d = False
-    if isinstance(scores, list | tuple) and any(np.ndim(s) >= 1 for s in scores):
+    if isinstance(scores, list | tuple) and any(
+        ndim_of(s, f"{name}[{k}]") >= 1 for k, s in enumerate(scores)
+    ):
         rows = [
             as_float_array(s, f"{name}[{k}]", ndim=1, finite=False) for k, s in enumerate(scores)
         ]
@@ -661,7 +664,9 @@ def _check_correction(correction: Any) -> str:
 
 def _count_models(scores: Any) -> int:
     """The number of models in ``scores`` without converting it (for a memory check first)."""
-    if isinstance(scores, list | tuple) and any(np.ndim(s) >= 1 for s in scores):
+    if isinstance(scores, list | tuple) and any(
+        ndim_of(s, f"scores[{k}]") >= 1 for k, s in enumerate(scores)
+    ):
         return len(scores)
     try:
         shape = np.shape(scores)

@@ -456,8 +456,8 @@ class _Bench:
             models = Y.models if models is None else models
         else:
             scores = Y
-        arr = np.asarray(scores, dtype=np.float64)
-        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        arr = as_float_array(scores, "Y", ndim=2, allow_empty=True, finite=False)
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
             raise ShapeError(
                 f"Y: expected a non-empty 2-D models x items array, got shape {arr.shape}"
             )
