@@ -105,8 +105,10 @@ def knn_only_rows(x: np.ndarray, repeat: int, sklearn_repeat: int) -> list:
 def case_a(rows: list, notes: list) -> None:
     n, d = 10_000, 50
     x, f = blobs(n, d), np.random.default_rng(1).normal(size=(n, 2))
-    auto = GraphLaplacianIF(lam=LAM, n_neighbors=K_NEIGHBORS, rng=0)
-    approx = GraphLaplacianIF(lam=LAM, n_neighbors=K_NEIGHBORS, algorithm="approximate", rng=0)
+    auto = GraphLaplacianIF(lam=LAM, n_neighbors=K_NEIGHBORS, random_state=0)
+    approx = GraphLaplacianIF(
+        lam=LAM, n_neighbors=K_NEIGHBORS, algorithm="approximate", random_state=0
+    )
     ref = auto.fit(x, f).transform()
     theta = auto.theta_
     out = approx.fit(x, f).transform()
@@ -210,7 +212,7 @@ def infairness_row(rows: list, notes: list, x: np.ndarray, f: np.ndarray) -> Non
 def case_b(rows: list, notes: list) -> None:
     n, d = 100_000, 50
     x, f = blobs(n, d), np.random.default_rng(1).normal(size=(n, 2))
-    model = GraphLaplacianIF(lam=LAM, n_neighbors=K_NEIGHBORS, rng=0)
+    model = GraphLaplacianIF(lam=LAM, n_neighbors=K_NEIGHBORS, random_state=0)
     t0 = time.perf_counter()
     model.fit(x, f)
     notes.append(
@@ -219,7 +221,9 @@ def case_b(rows: list, notes: list) -> None:
         f"CG iterations {model.n_iter_.tolist()}"
     )
     rows.append(timed("calipers GLIF end to end (auto)", lambda: model.fit(x, f), repeat=3))
-    approx = GraphLaplacianIF(lam=LAM, n_neighbors=K_NEIGHBORS, algorithm="approximate", rng=0)
+    approx = GraphLaplacianIF(
+        lam=LAM, n_neighbors=K_NEIGHBORS, algorithm="approximate", random_state=0
+    )
     rows.append(timed("calipers GLIF end to end (approximate)", lambda: approx.fit(x, f), repeat=1))
     notes.append(f"B: approximate search recall (sampled) {approx.graph_recall_:.3f}")
     w = model.graph_

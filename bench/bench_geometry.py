@@ -98,7 +98,7 @@ def les_reference(x):
 
 
 def dmap(x, n_comp, k):
-    return geometry.DiffusionMap(n_comp, k=k, rng=0).fit(x)
+    return geometry.DiffusionMap(n_comp, k=k, random_state=0).fit(x)
 
 
 def torus2(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -53,7 +53,7 @@ def sklearn_anchors(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def calipers_anchors(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return tiny.kmeans_anchors(x, N_ANCHORS, sample_weight=w, n_init=RESTARTS, rng=0)[0]
+    return tiny.kmeans_anchors(x, N_ANCHORS, sample_weight=w, n_restarts=RESTARTS, rng=0)[0]
 
 
 def per_scenario(fn, vectors: list[np.ndarray], weights: list[np.ndarray]):

@@ -172,7 +172,7 @@ def test_solver_is_thread_count_independent():
     outs = []
     for t in (1, 2, 4):
         with num_threads(t):
-            m = GraphLaplacianIF(lam=3.0, algorithm="approximate", rng=5).fit(x, f)
+            m = GraphLaplacianIF(lam=3.0, algorithm="approximate", random_state=5).fit(x, f)
             outs.append((m.graph_.toarray(), m.transform()))
     for g, out in outs[1:]:
         np.testing.assert_array_equal(g, outs[0][0])
@@ -290,7 +290,9 @@ def test_approximate_knn_recall_on_random_data():
 
 def test_fitted_recall_is_reported():
     x = blobs(6000, 8, seed=3)
-    model = GraphLaplacianIF(lam=1.0, algorithm="approximate", rng=0).fit(x, np.zeros(6000))
+    model = GraphLaplacianIF(lam=1.0, algorithm="approximate", random_state=0).fit(
+        x, np.zeros(6000)
+    )
     assert model.graph_recall_ >= 0.95
 
 

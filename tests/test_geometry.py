@@ -267,7 +267,7 @@ def test_same_bits_at_1_2_4_threads():
                 (
                     geometry.les_descriptor(x),
                     geometry.les_descriptor(x, method="nystrom", n_landmarks=300, rng=3),
-                    geometry.DiffusionMap(5, k=10, rng=4).fit_transform(z),
+                    geometry.DiffusionMap(5, k=10, random_state=4).fit_transform(z),
                     geometry.les_distances([x, z], n_eigs=50),
                 )
             )
@@ -348,7 +348,7 @@ def dense_diffusion_map(x: np.ndarray, k: int, n_eig: int, alpha: float = 1.0):
 def test_diffusion_map_matches_dense_reference():
     rng = np.random.default_rng(14)
     x = torus2(500, rng)
-    dm = geometry.DiffusionMap(n_components=6, k=12, t=2, rng=0).fit(x)
+    dm = geometry.DiffusionMap(n_components=6, k=12, t=2, random_state=0).fit(x)
     lam, psi, p = dense_diffusion_map(x, 12, 7)
     np.testing.assert_allclose(dm.eigenvalues_, lam[1:], rtol=0, atol=1e-8)
     # Eigenvectors up to sign; ψ orthonormal in the stationary measure π ∝ p.
@@ -416,7 +416,9 @@ def test_long_exact_route_ticks_progress_and_can_be_interrupted():
 def test_diffusion_map_knn_step_ticks_progress_and_can_be_interrupted():
     x = np.random.default_rng(24).normal(size=(3000, 8))
     calls = []
-    geometry.DiffusionMap(2, k=10, rng=0).fit(x, progress=lambda d, t: calls.append((d, t)))
+    geometry.DiffusionMap(2, k=10, random_state=0).fit(
+        x, progress=lambda d, t: calls.append((d, t))
+    )
     # The kNN search ticks between batches of query blocks, before the (1, 3) phase tick.
     assert calls.index((1, 3)) >= 1
     seen = []
@@ -426,7 +428,7 @@ def test_diffusion_map_knn_step_ticks_progress_and_can_be_interrupted():
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        geometry.DiffusionMap(2, k=10, rng=0).fit(x, progress=stop)
+        geometry.DiffusionMap(2, k=10, random_state=0).fit(x, progress=stop)
     assert seen[0] != (1, 3)  # stopped inside the kNN search
 
 
@@ -438,8 +440,8 @@ def test_extreme_magnitudes_give_the_unscaled_answer(factor):
     nys = geometry.les_descriptor(x, n_eigs=20, method="nystrom", rng=0)
     got = geometry.les_descriptor(x * factor, n_eigs=20, method="nystrom", rng=0)
     np.testing.assert_allclose(got, nys, atol=1e-9)
-    dm = geometry.DiffusionMap(3, k=8, rng=0).fit(x)
-    dm_scaled = geometry.DiffusionMap(3, k=8, rng=0).fit(x * factor)
+    dm = geometry.DiffusionMap(3, k=8, random_state=0).fit(x)
+    dm_scaled = geometry.DiffusionMap(3, k=8, random_state=0).fit(x * factor)
     np.testing.assert_allclose(dm_scaled.eigenvalues_, dm.eigenvalues_, atol=1e-9)
     with np.errstate(over="ignore"):  # 1e400 is past the float range: epsilon_ is then inf
         expected = dm.epsilon_ * np.float64(factor) ** 2

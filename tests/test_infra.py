@@ -144,3 +144,63 @@ def test_version_has_one_source():
     assert workspace is not None
     assert calipers.__version__ == workspace.group(1)
     assert importlib.metadata.version("calipers") == calipers.__version__
+
+
+def _estimators():
+    from calipers.fairness import FairMetric, GraphLaplacianIF
+    from calipers.geometry import DiffusionMap
+    from calipers.irt import IRT
+    from calipers.tiny import ReEvaluation, TinyBenchmark
+
+    return [
+        FairMetric(n_components=2),
+        GraphLaplacianIF(lam=2.0, random_state=3),
+        DiffusionMap(3, k=7, random_state=1),
+        IRT(model="rasch", max_iter=50),
+        TinyBenchmark(n_anchors=10, dims=(1,), random_state=0),
+        ReEvaluation(m=3),
+    ]
+
+
+@pytest.mark.parametrize("est", _estimators(), ids=lambda e: type(e).__name__)
+def test_every_estimator_follows_the_scikit_learn_protocol(est):
+    from sklearn.base import clone
+
+    from calipers.exceptions import NotFittedError
+
+    params = est.get_params()
+    twin = clone(est)
+    assert type(twin) is type(est) and twin is not est
+    assert twin.get_params() == params
+    assert type(est).__name__ in repr(est)
+    name = next(iter(params))
+    assert est.set_params(**{name: params[name]}) is est
+    with pytest.raises(InvalidArgumentError, match="not a parameter"):
+        est.set_params(not_a_parameter=1)
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        est._check_fitted()
+
+
+@pytest.mark.parametrize("cls_path", ["fairness.GraphLaplacianIF", "geometry.DiffusionMap"])
+def test_estimators_take_random_state_and_the_old_rng_with_a_warning(cls_path):
+    import importlib
+
+    module, name = cls_path.split(".")
+    cls = getattr(importlib.import_module(f"calipers.{module}"), name)
+    with pytest.warns(FutureWarning, match="random_state"):
+        est = cls(rng=7)
+    assert est.random_state == 7 and "rng" not in est.get_params()
+    with pytest.raises(InvalidArgumentError, match="rng: is the old name"):
+        cls(rng=7, random_state=8)
+
+
+def test_documented_public_names_import():
+    """Every name in each module's __all__ (what the docs list) imports."""
+    import importlib
+
+    for module in ("ot", "resample", "dominance", "irt", "tiny", "fairness", "geometry", "io"):
+        mod = importlib.import_module(f"calipers.{module}")
+        for name in mod.__all__:
+            assert getattr(mod, name) is not None, f"calipers.{module}.{name}"
+    for name in calipers.__all__:
+        assert getattr(calipers, name) is not None

@@ -271,7 +271,7 @@ LONG_CALLS = {
     "knn-graph": ("X = rng.normal(size=(400_000, 32))", "fairness.kneighbors_graph(X, 10)"),
     "kmeans": (
         "X = rng.normal(size=(20_000, 50))",
-        "tiny.kmeans_anchors(X, 100, n_init=10_000, rng=0)",
+        "tiny.kmeans_anchors(X, 100, n_restarts=10_000, rng=0)",
     ),
     "kmixup": (
         "x, y = rng.normal(size=(6000, 4)), rng.normal(size=(6000, 4))",

@@ -122,7 +122,7 @@ def test_kmeans_same_bits_on_1_2_4_threads(d):
     results = []
     for n in (1, 2, 4):
         with num_threads(n):
-            results.append(tiny.kmeans_anchors(x, 40, n_init=3, rng=123))
+            results.append(tiny.kmeans_anchors(x, 40, n_restarts=3, rng=123))
     for r in results[1:]:
         for got, want in zip(r, results[0], strict=True):
             np.testing.assert_array_equal(got, want)
@@ -365,8 +365,8 @@ def test_version_1_files_still_load(simulated, tmp_path):
 
 def test_helpers_refuse_absurd_and_empty_inputs():
     x = np.random.default_rng(0).normal(size=(30, 2))
-    with pytest.raises(InvalidArgumentError, match="n_init"):
-        tiny.kmeans_anchors(x, 3, n_init=10**12)
+    with pytest.raises(InvalidArgumentError, match="n_restarts"):
+        tiny.kmeans_anchors(x, 3, n_restarts=10**12)
     with pytest.raises(InvalidArgumentError, match="max_iter"):
         tiny.kmeans_anchors(x, 3, max_iter=2**64)
     with pytest.raises(InvalidArgumentError, match="k: must be between 1 and the number"):
@@ -491,3 +491,14 @@ def test_reevaluation_errors():
         r.predict(np.zeros((4, 5)), np.zeros((3, 5)))
     with pytest.raises(InvalidArgumentError, match="no model was evaluated"):
         r.predict(np.zeros((4, 5)), np.full((4, 5), np.nan))
+
+
+def test_kmeans_anchors_takes_the_old_n_init_name_with_a_warning():
+    x = np.random.default_rng(1).normal(size=(40, 2))
+    with pytest.warns(FutureWarning, match="n_init"):
+        old = tiny.kmeans_anchors(x, 3, n_init=2, rng=0)
+    new = tiny.kmeans_anchors(x, 3, n_restarts=2, rng=0)
+    for a, b in zip(old, new, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="n_inits"):
+        tiny.kmeans_anchors(x, 3, n_inits=2)

@@ -69,14 +69,8 @@ class Estimator:
         return self
 
     def __repr__(self) -> str:
-        # Only the arguments that differ from their defaults, as scikit-learn prints them.
-        defaults = inspect.signature(type(self).__init__).parameters
-        shown = []
-        for name, value in self.get_params(deep=False).items():
-            default = defaults[name].default
-            if default is inspect.Parameter.empty or not _same(value, default):
-                shown.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(shown)})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
+        return f"{type(self).__name__}({args})"
 
     def _check_fitted(self) -> None:
         if not self._fitted_attribute or not hasattr(self, self._fitted_attribute):
@@ -90,15 +84,18 @@ def _same(value: Any, default: Any) -> bool:
         return False
 
 
-def renamed_keyword(owner: str, renamed: dict[str, Any], old: str, new: str, value: Any) -> Any:
+def renamed_keyword(
+    owner: str, renamed: dict[str, Any], old: str, new: str, value: Any, default: Any = None
+) -> Any:
     """The value of keyword ``new``, taking the deprecated ``old`` from ``renamed`` (with a
-    FutureWarning); any other leftover keyword is an error naming it."""
+    FutureWarning) when given; any other leftover keyword is an error naming it. Both names at
+    once is an error, detectable when ``new`` differs from its ``default``."""
     unknown = sorted(set(renamed) - {old})
     if unknown:
         raise TypeError(f"{owner}() got an unexpected keyword argument {unknown[0]!r}")
     if old not in renamed:
         return value
-    if value is not None:
+    if not _same(value, default):
         raise InvalidArgumentError(f"{old}: is the old name of {new}; pass only {new}")
     warnings.warn(
         f"{owner}({old}=...) is deprecated; use {new}=... (scikit-learn's name for an "

@@ -29,12 +29,12 @@ import scipy.sparse as sp
 from scipy import stats
 
 from . import _core
+from ._estimator import Estimator, renamed_keyword
 from ._results import ConfidenceInterval, Result
 from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
 from .exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
-    NotFittedError,
     ShapeError,
 )
 
@@ -59,7 +59,7 @@ _PROB_FLOOR = 1e-12
 # --------------------------------------------------------------------------------------------
 
 
-class FairMetric:
+class FairMetric(Estimator):
     """A fair distance ``d(x, x')² = ||(x - x') T||²`` stored as one linear map ``T``.
 
     The map is applied once (``transform``), after which every distance is plain Euclidean,
@@ -141,19 +141,8 @@ class FairMetric:
             raise ShapeError(f"X1 and X2 have shapes {z1.shape} and {z2.shape}; pass equal shapes")
         return np.einsum("ij,ij->i", z1 - z2, z1 - z2)
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"n_components": self.n_components, "sigma": self.sigma}
-
-    def set_params(self, **params: Any) -> FairMetric:
-        for key, value in params.items():
-            if key not in self.get_params():
-                raise InvalidArgumentError(f"{key}: not a parameter of FairMetric")
-            setattr(self, key, value)
-        return self
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "map_"):
-            raise NotFittedError("FairMetric: call fit(directions) before using the metric")
+    _fitted_attribute = "map_"
+    _fit_hint = "call fit(directions) before using the metric"
 
 
 def _sensitive_basis(a: np.ndarray, n_components: int | None) -> np.ndarray:
@@ -227,7 +216,13 @@ def _check_neighbors(n_neighbors: Any, n: int) -> int:
 
 
 def _knn_lists(
-    z: np.ndarray, k: int, algorithm: str, rng: Any, n_trees: int | None, leaf_size: int | None
+    z: np.ndarray,
+    k: int,
+    algorithm: str,
+    rng: Any,
+    n_trees: int | None,
+    leaf_size: int | None,
+    seed_name: str = "rng",
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     if algorithm not in ("auto", "exact", "approximate"):
         raise InvalidArgumentError(
@@ -239,7 +234,7 @@ def _knn_lists(
         if leaf_size is None
         else check_scalar(leaf_size, "leaf_size", kind=int, low=2)
     )
-    seed = seed_from_rng(rng) if algorithm != "exact" else 0
+    seed = seed_from_rng(rng, seed_name) if algorithm != "exact" else 0
     idx, d2, exact = _core.fairness_knn(z, k, algorithm, trees, leaf, 10, 0.001, seed)
     return idx, d2, exact
 
@@ -398,7 +393,7 @@ def knn_recall(
 # --------------------------------------------------------------------------------------------
 
 
-class GraphLaplacianIF:
+class GraphLaplacianIF(Estimator):
     """Graph-Laplacian individual-fairness post-processing (GLIF / GLIF-NRW).
 
     Smooths a frozen model's outputs over a similarity graph in the fair space:
@@ -435,8 +430,9 @@ class GraphLaplacianIF:
     max_iter : int, default 1000
     algorithm : {'auto', 'exact', 'approximate'}, default 'auto'
         Neighbour search for ``graph='knn'`` (see :func:`kneighbors_graph`).
-    rng : None, int or Generator
-        Seed of the approximate neighbour search.
+    random_state : None, int or Generator
+        Seed of the approximate neighbour search (scikit-learn's name; the old ``rng=`` is
+        accepted with a FutureWarning).
 
     Attributes
     ----------
@@ -493,7 +489,8 @@ class GraphLaplacianIF:
         tol: float = 1e-8,
         max_iter: int = 1000,
         algorithm: Literal["auto", "exact", "approximate"] = "auto",
-        rng: Any = None,
+        random_state: Any = None,
+        **renamed: Any,
     ) -> None:
         self.lam = lam
         self.graph = graph
@@ -506,32 +503,12 @@ class GraphLaplacianIF:
         self.tol = tol
         self.max_iter = max_iter
         self.algorithm = algorithm
-        self.rng = rng
+        self.random_state = renamed_keyword(
+            "GraphLaplacianIF", renamed, "rng", "random_state", random_state
+        )
 
-    _PARAMS = (
-        "lam",
-        "graph",
-        "n_neighbors",
-        "tau",
-        "theta",
-        "metric",
-        "variant",
-        "output",
-        "tol",
-        "max_iter",
-        "algorithm",
-        "rng",
-    )
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {p: getattr(self, p) for p in self._PARAMS}
-
-    def set_params(self, **params: Any) -> GraphLaplacianIF:
-        for key, value in params.items():
-            if key not in self._PARAMS:
-                raise InvalidArgumentError(f"{key}: not a parameter of GraphLaplacianIF")
-            setattr(self, key, value)
-        return self
+    _fitted_attribute = "fitted_scores_"
+    _fit_hint = "call fit(X, scores) first"
 
     # -- fitting ------------------------------------------------------------------------------
 
@@ -608,7 +585,9 @@ class GraphLaplacianIF:
             raise InvalidArgumentError("X: is None; pass points, or a precomputed sparse graph")
         if self.graph == "knn":
             k = _check_neighbors(self.n_neighbors, n)
-            idx, d2, exact = _knn_lists(z, k, self.algorithm, self.rng, None, None)
+            idx, d2, exact = _knn_lists(
+                z, k, self.algorithm, self.random_state, None, None, "random_state"
+            )
             self._theta_internal, self.theta_ = _thetas(self.theta, d2, self._unit)
             w = _csr(*_core.fairness_knn_graph(idx, d2, self._theta_internal), n)
             if not exact:
@@ -735,10 +714,6 @@ class GraphLaplacianIF:
         lap = self.laplacian()
         fit = float(((f - self._scores_in) ** 2).sum())
         return fit + self.lam_effective_ * float((f * (lap @ f)).sum())
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "fitted_scores_"):
-            raise NotFittedError("GraphLaplacianIF: call fit(X, scores) first")
 
 
 def _laplacian(w: sp.csr_matrix, variant: str) -> sp.csr_matrix:

@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._estimator import Estimator, renamed_keyword
 from ._validation import as_float_array, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, ShapeError
 
@@ -403,7 +404,7 @@ def heat_trace_distance(
     return float(np.max(np.exp(-2.0 * (t + 1.0 / t)) * np.abs(hx - hy)))
 
 
-class DiffusionMap:
+class DiffusionMap(Estimator):
     """Diffusion map on a kNN-sparse Gaussian diffusion operator (Coifman & Lafon 2006).
 
     Operator: exact k nearest neighbours (self excluded), weights
@@ -430,9 +431,10 @@ class DiffusionMap:
         Kernel bandwidth; "median" takes the median squared kNN distance.
     tol : float, default 1e-8
         Lanczos residual tolerance.
-    rng : None, int or Generator
+    random_state : None, int or Generator
         Seed of the Lanczos start vector (results agree to ``tol`` across seeds and are
-        bit-identical for a fixed seed at any thread count).
+        bit-identical for a fixed seed at any thread count). scikit-learn's name; the old
+        ``rng=`` is accepted with a FutureWarning.
 
     Attributes
     ----------
@@ -447,6 +449,9 @@ class DiffusionMap:
     converged_ : bool
     """
 
+    _fitted_attribute = "embedding_"
+    _fit_hint = "call fit(X) first"
+
     def __init__(
         self,
         n_components: int = 2,
@@ -456,7 +461,8 @@ class DiffusionMap:
         alpha: float = 1.0,
         epsilon: float | str = "median",
         tol: float = 1e-8,
-        rng: Any = None,
+        random_state: Any = None,
+        **renamed: Any,
     ) -> None:
         self.n_components = n_components
         self.k = k
@@ -464,23 +470,9 @@ class DiffusionMap:
         self.alpha = alpha
         self.epsilon = epsilon
         self.tol = tol
-        self.rng = rng
-
-    _PARAMS = ("n_components", "k", "t", "alpha", "epsilon", "tol", "rng")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {p: getattr(self, p) for p in self._PARAMS}
-
-    def set_params(self, **params: Any) -> DiffusionMap:
-        for key, value in params.items():
-            if key not in self._PARAMS:
-                raise InvalidArgumentError(f"{key}: not a parameter of DiffusionMap")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._PARAMS)
-        return f"DiffusionMap({args})"
+        self.random_state = renamed_keyword(
+            "DiffusionMap", renamed, "rng", "random_state", random_state
+        )
 
     def fit(self, X: Any, y: Any = None, progress: Any = None) -> DiffusionMap:
         """Compute the operator and its leading eigenpairs; returns self."""
@@ -508,7 +500,7 @@ class DiffusionMap:
         else:
             eps = check_scalar(self.epsilon, "epsilon", kind=float, low=0.0, low_inclusive=False)
             eps = float(np.ldexp(eps, -shift))
-        seed = seed_from_rng(self.rng)
+        seed = seed_from_rng(self.random_state, "random_state")
         values, vectors, eps_used, converged = _core.diffusion_map(
             arr, n_components, k, alpha, eps, tol, seed, progress
         )

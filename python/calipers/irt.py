@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import _core
+from ._estimator import Estimator
 from ._results import Result
 from ._validation import check_scalar, ndim_of, reject_complex, seed_from_rng
 from .exceptions import (
@@ -76,7 +77,7 @@ class AbilityEstimate(Result):
     n_observed: np.ndarray
 
 
-class IRT:
+class IRT(Estimator):
     """Rasch/1PL/2PL/multidimensional 2PL model fitted to a correctness matrix.
 
     Parameters
@@ -198,26 +199,8 @@ class IRT:
         self.device = device
         self.random_state = random_state
 
-    # ----------------------------------------------------------------- sklearn protocol
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor arguments (scikit-learn protocol)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params: Any) -> IRT:
-        """Set constructor arguments (scikit-learn protocol); returns self."""
-        valid = self.get_params()
-        for key, value in params.items():
-            if key not in valid:
-                raise InvalidArgumentError(
-                    f"{key}: not a parameter of IRT; valid ones are {sorted(valid)}"
-                )
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"IRT({args})"
+    _fitted_attribute = "b_"
+    _fit_hint = "call fit(Y) first"
 
     # ----------------------------------------------------------------- fitting
     def fit(self, Y: Any, mask: Any = None, progress: Any = None) -> IRT:
@@ -336,10 +319,6 @@ class IRT:
             raise InvalidArgumentError(f"device: got {self.device!r}; use 'cpu' or 'cuda'")
 
     # ----------------------------------------------------------------- prediction
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "b_"):
-            raise NotFittedError("this IRT model is not fitted yet; call fit(Y) first")
-
     def _items(self, items: Any) -> np.ndarray:
         if items is None:
             return np.arange(self.b_.shape[0])

@@ -47,9 +47,11 @@ import numpy as np
 from scipy import stats
 
 from . import _core
+from ._estimator import Estimator as _EstimatorBase
+from ._estimator import renamed_keyword
 from ._results import Result
 from ._validation import as_float_array, check_scalar, seed_from_rng
-from .exceptions import InvalidArgumentError, NotFittedError, ShapeError
+from .exceptions import InvalidArgumentError, ShapeError
 from .io import EvalData
 
 __all__ = [
@@ -171,35 +173,40 @@ def kmeans_anchors(
     k: int,
     *,
     sample_weight: Any = None,
-    n_init: int = 5,
+    n_restarts: int = 5,
     max_iter: int = 300,
     tol: float = 1e-4,
     rng: Any = None,
     progress: Callable[[int, int], Any] | None = None,
+    **renamed: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Weighted k-means of the rows of ``x``; one anchor row per cluster.
 
-    scikit-learn's algorithm (greedy k-means++ seeding, Lloyd iterations, ``tol`` relative to
-    the mean feature variance, best of ``n_init`` seeded restarts), run in the Rust core with
-    the restarts in parallel; bit-identical for any thread count. Lloyd steps use Hamerly's
-    bounds to skip the points whose centre provably stays the nearest (with a margin for
-    rounding), so the iterations, labels, centres and inertia are exactly those of plain Lloyd
-    (tested bit for bit); distances come from a register-blocked SIMD kernel. Differs from tinyBenchmarks in one
-    deliberate way: the anchor of a cluster is its *member* nearest the centre (not the
-    nearest point overall), so anchors are distinct and represent their own cluster.
+        scikit-learn's algorithm (greedy k-means++ seeding, Lloyd iterations, ``tol`` relative to
+        the mean feature variance, best of ``n_restarts`` seeded restarts; scikit-learn's
+    ``n_init``, the old name here, is accepted with a FutureWarning), run in the Rust core with
+        the restarts in parallel; bit-identical for any thread count. Lloyd steps use Hamerly's
+        bounds to skip the points whose centre provably stays the nearest (with a margin for
+        rounding), so the iterations, labels, centres and inertia are exactly those of plain Lloyd
+        (tested bit for bit); distances come from a register-blocked SIMD kernel. Differs from tinyBenchmarks in one
+        deliberate way: the anchor of a cluster is its *member* nearest the centre (not the
+        nearest point overall), so anchors are distinct and represent their own cluster.
 
-    Returns
-    -------
-    anchors : ndarray of int, shape (k,)
-        Row index of each cluster's anchor.
-    weights : ndarray, shape (k,)
-        Each cluster's share of the total sample weight (sums to 1).
-    labels : ndarray of int, shape (n,)
-    inertia : float
+        Returns
+        -------
+        anchors : ndarray of int, shape (k,)
+            Row index of each cluster's anchor.
+        weights : ndarray, shape (k,)
+            Each cluster's share of the total sample weight (sums to 1).
+        labels : ndarray of int, shape (n,)
+        inertia : float
     """
     arr = as_float_array(x, "x", ndim=2, finite=False)  # the core names a NaN's position
     k = check_scalar(k, "k", kind=int, low=1, high=_MAX_COUNT)
-    n_init = check_scalar(n_init, "n_init", kind=int, low=1, high=_MAX_RESTARTS)
+    n_restarts = renamed_keyword(
+        "kmeans_anchors", renamed, "n_init", "n_restarts", n_restarts, default=5
+    )
+    n_restarts = check_scalar(n_restarts, "n_restarts", kind=int, low=1, high=_MAX_RESTARTS)
     max_iter = check_scalar(max_iter, "max_iter", kind=int, low=1, high=_MAX_COUNT)
     tol = check_scalar(tol, "tol", kind=float, low=0.0)
     w = (
@@ -209,7 +216,7 @@ def kmeans_anchors(
     )
     seed = seed_from_rng(rng)
     _, labels, inertia, _, anchors, weights = _core.kmeans_anchors(
-        arr, k, w, n_init, max_iter, float(tol), seed, 0, progress
+        arr, k, w, n_restarts, max_iter, float(tol), seed, 0, progress
     )
     return anchors.astype(np.intp), weights, labels.astype(np.intp), float(inertia)
 
@@ -312,7 +319,7 @@ def _select(
         else:
             x = _item_vectors(scores[:, idx]) if method == "correctness" else _embed(irt, idx)
             local, w, _, _ = kmeans_anchors(
-                x, n, sample_weight=bw, n_init=n_restarts, rng=sub_seed, progress=progress
+                x, n, sample_weight=bw, n_restarts=n_restarts, rng=sub_seed, progress=progress
             )
         order = np.argsort(idx[local], kind="stable")
         out[s] = AnchorSet(
@@ -564,7 +571,7 @@ class TinyEstimate(Result):
         return {s: float(v) for s, v in zip(self.scenarios, values, strict=True)}
 
 
-class TinyBenchmark:
+class TinyBenchmark(_EstimatorBase):
     """tinyBenchmarks: anchors, IRT and estimators for a benchmark with scenarios.
 
     Parameters
@@ -646,24 +653,8 @@ class TinyBenchmark:
         self.irt_params = irt_params
         self.random_state = random_state
 
-    # ------------------------------------------------------------------ sklearn protocol
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params: Any) -> TinyBenchmark:
-        valid = self.get_params()
-        for key, value in params.items():
-            if key not in valid:
-                raise InvalidArgumentError(
-                    f"{key}: not a parameter of TinyBenchmark; valid ones are {sorted(valid)}"
-                )
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"TinyBenchmark({args})"
+    _fitted_attribute = "anchors_"
+    _fit_hint = "call fit(Y) first"
 
     def _check_params(self) -> tuple[int, ...]:
         check_scalar(self.n_anchors, "n_anchors", kind=int, low=1)
@@ -820,10 +811,6 @@ class TinyBenchmark:
         """Pre-computes index arrays so that estimating a model is a few vector operations."""
         self._all_anchors = np.concatenate([self._anchor_sets[s].index for s in self.scenarios_])
         self._anchor_pos = {item: j for j, item in enumerate(self.anchor_items())}
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "anchors_"):
-            raise NotFittedError("this TinyBenchmark is not fitted yet; call fit(Y) first")
 
     def anchor_items(self) -> list[str]:
         """All anchor item ids, scenario by scenario (the column order :meth:`estimate`
@@ -1264,7 +1251,7 @@ class ReEvaluationResult(Result):
     spearman: float
 
 
-class ReEvaluation:
+class ReEvaluation(_EstimatorBase):
     """LiveXiv-style efficient re-evaluation of a benchmark that gets new versions.
 
     Parameters
@@ -1284,6 +1271,9 @@ class ReEvaluation:
     irt_ : calipers.irt.IRT
         Fitted on the earlier versions.
     """
+
+    _fitted_attribute = "irt_"
+    _fit_hint = "call fit(Y_prev) first"
 
     def __init__(
         self,
@@ -1313,8 +1303,7 @@ class ReEvaluation:
 
     def choose_models(self) -> np.ndarray:
         """The ``m`` models to run on the new version, plus every model never evaluated."""
-        if not hasattr(self, "irt_"):
-            raise NotFittedError("call fit(Y_prev) before choose_models()")
+        self._check_fitted()
         theta = np.asarray(self.irt_.theta_)[:, 0].copy()
         theta[self.unseen_] = np.nan
         a = np.asarray(self.irt_.a_)

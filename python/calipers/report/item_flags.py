@@ -21,6 +21,8 @@ from math import comb
 
 import numpy as np
 
+from .. import _multitest
+
 EXACT_MAX_MODELS = 60
 
 
@@ -94,17 +96,13 @@ def _subset_sum_cdf(values: np.ndarray) -> np.ndarray:
 
 
 def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (NaN entries are left out and stay NaN)."""
+    """Benjamini–Hochberg adjusted p-values over the tested items (NaN = untested, left out
+    of the family and kept NaN)."""
     p = np.asarray(pvalues, dtype=np.float64)
     out = np.full(p.shape, np.nan)
-    keep = np.flatnonzero(~np.isnan(p))
-    m = keep.size
-    if m == 0:
-        return out
-    order = np.argsort(p[keep], kind="stable")
-    scaled = p[keep][order] * m / np.arange(1, m + 1)
-    stepped = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-    out[keep[order]] = stepped
+    keep = ~np.isnan(p)
+    if keep.any():
+        out[keep] = _multitest.benjamini_hochberg(p[keep])
     return out
 
 

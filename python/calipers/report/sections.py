@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._multitest import holm
 from . import plots
 from .data import (
     ALL_ITEMS,
@@ -336,18 +337,6 @@ def _leaderboard_table(result: dict[str, Any], level: float) -> str:
 
 
 # ============================================================================ pairwise tests
-
-
-def holm(pvalues: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values of a family of tests (1-D): sort ascending, multiply
-    the k-th smallest by (n - k + 1), make the sequence non-decreasing, cap at 1."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    n = p.size
-    order = np.argsort(p, kind="stable")
-    stepped = np.minimum(1.0, np.maximum.accumulate((n - np.arange(n)) * p[order]))
-    out = np.empty(n)
-    out[order] = stepped
-    return out
 
 
 def normal_pvalues(difference: np.ndarray, standard_error: np.ndarray) -> np.ndarray:
