@@ -16,10 +16,10 @@ from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
 if TYPE_CHECKING:
-    from . import dominance, fairness, geometry, io, irt, ot, resample, tiny
+    from . import dominance, fairness, geometry, io, irt, ot, resample, tiny, weak
 
 _LAZY_SUBMODULES = frozenset(
-    {"dominance", "fairness", "geometry", "io", "irt", "ot", "resample", "tiny"}
+    {"dominance", "fairness", "geometry", "io", "irt", "ot", "resample", "tiny", "weak"}
 )
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "resample",
     "set_num_threads",
     "tiny",
+    "weak",
 ]
 
 
