@@ -1,0 +1,263 @@
+"""calipers.judge.Bridge: against statsmodels' OrderedModel, the spec's HANNA and PandaLM numbers,
+a simulation of the logit trick and of interval coverage."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import special
+
+from calipers.exceptions import InvalidArgumentError, NotFittedError, ShapeError
+from calipers.judge import Bridge, _holm, judge_latent, judge_latent_from_samples
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def simulate(n_items, n_raters=3, k=4, a=0.9, delta=(0.5, -0.3), seed=0):
+    """Long-format ratings from the cumulative-logit model with item-level latent noise."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=n_items)
+    X = rng.normal(size=(n_items, len(delta)))
+    tau = np.linspace(-1.5, 1.5, k - 1)
+    eta = a * z + X @ np.asarray(delta)
+    items = np.repeat(np.arange(n_items), n_raters)
+    latent = eta[items] + rng.logistic(size=items.size)
+    y = (latent[:, None] > tau[None, :]).sum(axis=1) + 1
+    return y, z[items], X[items], items
+
+
+# ---------------------------------------------------------------------------------------------
+# Against statsmodels
+
+
+def statsmodels_fit(y, z, X, items):
+    om = pytest.importorskip("statsmodels.miscmodels.ordinal_model")
+    exog = np.column_stack([z, X])
+    model = om.OrderedModel(y, exog, distr="logit")
+    res = model.fit(
+        method="bfgs",
+        maxiter=10_000,
+        gtol=1e-10,
+        disp=False,
+        cov_type="cluster",
+        cov_kwds={"groups": items},
+    )
+    return model, res
+
+
+@pytest.mark.filterwarnings("ignore:Maximum Likelihood optimization failed")
+def test_equals_statsmodels_ordered_model():
+    y, z, X, items = simulate(300, seed=1)
+    model, res = statsmodels_fit(y, z, X, items)
+    br = Bridge().fit(y, z, X, items=items)
+    p = 1 + X.shape[1]
+    np.testing.assert_allclose(br.a_, res.params[0], atol=1e-4)
+    np.testing.assert_allclose(br.delta_, res.params[1:p], atol=1e-4)
+    cuts = res.params[p:]
+    tau_sm = np.cumsum(np.concatenate([[cuts[0]], np.exp(cuts[1:])]))
+    np.testing.assert_allclose(br.thresholds_, tau_sm, atol=1e-4)
+    assert br.loglik_ == pytest.approx(res.llf, abs=1e-6)
+    idx = np.arange(br.thresholds_.size, br.thresholds_.size + p)
+    np.testing.assert_allclose(
+        br.covariance_cluster_[np.ix_(idx, idx)], res.cov_params()[:p, :p], atol=1e-4
+    )
+    # model-based covariance: the inverse observed information at the optimum
+    res_model = model.fit(method="bfgs", maxiter=10_000, gtol=1e-10, disp=False)
+    np.testing.assert_allclose(
+        br.covariance_model_[np.ix_(idx, idx)], res_model.cov_params()[:p, :p], atol=1e-4
+    )
+
+
+def test_gradient_and_hessian_match_finite_differences():
+    from calipers.judge import _derivatives, _Design
+
+    y, z, X, items = simulate(80, seed=4)
+    design = _Design(y - 1, np.column_stack([z, X]), np.eye(3), items)
+    theta = np.array([-1.2, 0.1, 1.4, 0.7, 0.3, -0.2])
+    ll, scores, hess = _derivatives(design, theta)
+    h = 1e-6
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = h
+        up, s_up, _ = _derivatives(design, theta + e)
+        dn, s_dn, _ = _derivatives(design, theta - e)
+        assert scores.sum(axis=0)[j] == pytest.approx((up - dn) / (2 * h), rel=1e-5, abs=1e-6)
+        np.testing.assert_allclose(
+            hess[:, j], (s_up - s_dn).sum(axis=0) / (2 * h), rtol=1e-4, atol=1e-5
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# HANNA (spec §3.6, §3.9.1)
+
+
+def load_hanna(criterion="CH", judge="ChatGPT", variant=1):
+    path = DATA / "hanna" / "hanna_human_vs_llm_long.csv"
+    if not path.is_file():
+        pytest.skip(f"HANNA data not found at {path} (../shared/data is absent)")
+    import csv
+
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    score = np.array([float(r[f"{judge} {criterion} {variant}"]) for r in rows])
+    keep = (score >= 1) & (score <= 5)
+    rows = [r for r, k in zip(rows, keep, strict=True) if k]
+    score = score[keep]
+    cov = np.array(
+        [
+            [
+                np.log(float(r["text_length"])),
+                float(r["system"] == "Human"),
+                float(r["repetition_3"]),
+            ]
+            for r in rows
+        ]
+    )
+    human = np.array([[float(r[f"Human {j} {criterion}"]) for j in (1, 2, 3)] for r in rows])
+    items = np.repeat(np.arange(len(rows)), 3)
+    return human.reshape(-1), score[items], cov[items], items
+
+
+def test_hanna_chatgpt_coherence_reference_numbers():
+    y, z, X, items = load_hanna()
+    br = Bridge().fit(y, z, X, items=items, feature_names=["log_length", "human", "rep3"])
+    assert br.a_ == pytest.approx(0.371, abs=1e-3)
+    np.testing.assert_allclose(br.delta_, [0.237, 0.819, -2.394], atol=1e-3)
+    assert br.loglik_null_ == pytest.approx(-4865.86, abs=1e-2)
+    assert br.loglik_ == pytest.approx(-4805.48, abs=1e-2)
+    test = br.test_discrepancy(method="lr")
+    assert test.statistic == pytest.approx(120.77, abs=0.05)
+    assert test.pvalue < 1e-25
+    np.testing.assert_allclose(test.z, [3.86, 5.29, -6.47], atol=0.05)
+    assert test.names == ("log_length", "human", "rep3")
+    assert np.all(test.pvalues_adjusted >= test.pvalues)
+    # structural parameters: gamma = -delta / a
+    np.testing.assert_allclose(br.gamma_, -br.delta_ / br.a_)
+
+
+# ---------------------------------------------------------------------------------------------
+# PandaLM pairwise (spec §3.6, §3.9.3)
+
+
+def n_words(text) -> int:
+    return len(re.findall(r"\S+", str(text)))  # a few responses are JSON booleans
+
+
+def load_pandalm():
+    root = DATA / "pandalm"
+    if not root.is_dir():
+        pytest.skip(f"PandaLM data not found at {root} (../shared/data is absent)")
+    test = json.loads((root / "testset-v1.json").read_text())
+    gpt = json.loads((root / "gpt-3.5-turbo-testset-v1.json").read_text())
+    # ordered labels: B better (-1) < tie (0) < A better (+1); annotators code 1 = A, 2 = B.
+    code = {0: 0, 1: 1, 2: -1}
+    verdict = {"Tie": 0.0, "1": 1.0, "2": -1.0}
+    y, z, x, items = [], [], [], []
+    for i, (t, g) in enumerate(zip(test, gpt, strict=True)):
+        if g["gpt_result"] == "garbage":
+            continue
+        dlen = np.log1p(n_words(t["response1"])) - np.log1p(n_words(t["response2"]))
+        for j in (1, 2, 3):
+            y.append(code[int(t[f"annotator{j}"])])
+            z.append(verdict[g["gpt_result"]])
+            x.append(dlen)
+            items.append(i)
+    return np.array(y), np.array(z), np.array(x)[:, None], np.array(items)
+
+
+def test_pandalm_pairwise_reference_numbers():
+    y, z, X, items = load_pandalm()
+    assert np.unique(items).size == 974
+    br = Bridge(kind="pairwise", thresholds="symmetric").fit(y, z, X, items=items)
+    assert br.a_ == pytest.approx(1.183, abs=0.005)
+    assert br.delta_[0] == pytest.approx(0.576, abs=0.005)
+    assert br.position_bias_ == pytest.approx(-0.110, abs=0.005)
+    assert br.thresholds_[1] == pytest.approx(0.302, abs=0.005)
+    assert br.thresholds_[0] == pytest.approx(-br.thresholds_[1])
+    assert br.delta_[0] / br.delta_se_[0] == pytest.approx(8.85, abs=0.2)
+    pos = br.test_position_bias()
+    assert pos.statistic == pytest.approx(-1.61, abs=0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The logit trick and coverage (spec §3.9.4, small)
+
+
+def test_judge_latent_recovers_the_latent_up_to_a_constant():
+    rng = np.random.default_rng(2)
+    zl = rng.normal(size=500)
+    tau_l = np.array([-2.0, -0.5, 0.7, 2.2])
+    cdf = special.expit(tau_l[None, :] - zl[:, None])
+    probs = np.diff(np.hstack([np.zeros((500, 1)), cdf, np.ones((500, 1))]), axis=1)
+    np.testing.assert_allclose(judge_latent(probs), zl - tau_l.mean(), atol=1e-9)
+    counts = rng.multinomial(50, probs[0], size=3)
+    assert judge_latent_from_samples(counts).shape == (3,)
+
+
+def test_interval_coverage_in_simulation():
+    beta, gamma = 0.8, np.array([0.5, -0.3])
+    a, delta = 1 / beta, -gamma / beta
+    covered = []
+    for seed in range(60):
+        y, z, X, items = simulate(250, k=5, a=a, delta=delta, seed=100 + seed)
+        br = Bridge().fit(y, z, X, items=items)
+        half = 1.96 * br.gamma_se_
+        covered.append(np.abs(br.gamma_ - gamma) <= half)
+    assert np.mean(covered) >= 0.88
+
+
+def test_predict_proba_score_and_bootstrap():
+    y, z, X, items = simulate(200, seed=7)
+    br = Bridge().fit(y, z, X, items=items)
+    proba = br.predict_proba(z[:5], X[:5])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(br.predict(z, X)) <= set(br.classes_)
+    s = br.score(y, z, X, items=items)
+    assert 0 <= s["accuracy"] <= 1 and s["log_loss"] > 0 and s["kl"] >= 0 and 0 <= s["ece"] <= 1
+    ci = br.bootstrap(y, z, X, items=items, n_resamples=40, random_state=0)
+    again = br.bootstrap(y, z, X, items=items, n_resamples=40, random_state=0)
+    assert ci == again
+    assert ci["a"].low < br.a_ < ci["a"].high
+    scale = br.test_scale(beta0=1.0)
+    assert 0 <= scale.pvalue <= 1
+
+
+def test_holm_matches_the_step_down_rule_written_plainly():
+    p = np.array([0.01, 0.04, 0.03, 0.2])
+    # sorted 0.01, 0.03, 0.04, 0.2 -> 4*0.01, max(.04, 3*.03), max(.09, 2*.04), max(.09, .2)
+    np.testing.assert_allclose(_holm(p), [0.04, 0.09, 0.09, 0.2])
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+
+
+def test_bad_input_raises_clear_errors():
+    y, z, X, items = simulate(50, seed=3)
+    with pytest.raises(NotFittedError):
+        Bridge().predict_proba(z)
+    with pytest.raises(InvalidArgumentError, match="kind"):
+        Bridge(kind="nominal").fit(y, z)
+    with pytest.raises(ShapeError, match="z: has length"):
+        Bridge().fit(y, z[:-1])
+    with pytest.raises(ShapeError, match="X: has"):
+        Bridge().fit(y, z, X[:-1])
+    with pytest.raises(InvalidArgumentError, match="y: has a single"):
+        Bridge().fit(np.ones_like(y), z)
+    with pytest.raises(InvalidArgumentError, match="symmetric"):
+        Bridge(thresholds="symmetric").fit(y, z)
+    with pytest.raises(Exception, match="z"):
+        Bridge().fit(y, np.where(np.arange(z.size) == 3, np.nan, z))
+    br = Bridge().fit(y, z, X, items=items)
+    with pytest.raises(ShapeError, match="X: has 1 columns"):
+        br.predict_proba(z, X[:, :1])
+    with pytest.raises(InvalidArgumentError, match="y: has label"):
+        br.score(np.full_like(y, 9), z, X)
+    with pytest.raises(InvalidArgumentError, match="probs"):
+        judge_latent([[0.5, 0.6]])
+    with pytest.raises(InvalidArgumentError, match="test_position_bias"):
+        br.test_position_bias()
