@@ -261,3 +261,30 @@ def test_bad_input_raises_clear_errors():
         judge_latent([[0.5, 0.6]])
     with pytest.raises(InvalidArgumentError, match="test_position_bias"):
         br.test_position_bias()
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+def test_cli_judge_fit_matches_the_library(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    from calipers.cli import main
+
+    y, z, X, items = simulate(120, seed=11)
+    pd.DataFrame({"item": items, "label": y}).to_csv(tmp_path / "humans.csv", index=False)
+    first = np.unique(items, return_index=True)[1]
+    judge = pd.DataFrame(
+        {"item": items[first], "score": z[first], "len": X[first, 0], "rep": X[first, 1]}
+    )
+    judge.to_csv(tmp_path / "judge.csv", index=False)
+    out = tmp_path / "fit.json"
+    argv = ["judge", "fit", str(tmp_path / "humans.csv"), str(tmp_path / "judge.csv")]
+    assert main([*argv, "--covariates", "len,rep", "--json", str(out)]) == 0
+    assert "H0 gamma = 0" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    br = Bridge().fit(y, z, X, items=items)
+    assert result["a"] == pytest.approx(br.a_, abs=1e-10)
+    assert [c["name"] for c in result["covariates"]] == ["len", "rep"]
+    assert main([*argv, "--covariates", "nope"]) == 1
+    assert "lacks column" in capsys.readouterr().err
