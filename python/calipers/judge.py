@@ -331,7 +331,7 @@ class Bridge(Estimator):
     >>> y = (z + 0.5 * x + rng.logistic(size=300) > 0).astype(int)
     >>> br = Bridge(cov_type="model").fit(y, z, X=x[:, None], feature_names=["x"])
     >>> round(br.a_, 1), br.feature_names_
-    (1.1, ('x',))
+    (1.2, ('x',))
     """
 
     _fitted_attribute = "a_"

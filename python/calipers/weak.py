@@ -433,9 +433,10 @@ def frechet_bounds(
 
     Examples
     --------
-    >>> res = frechet_bounds([0, 1, 1, 0], [0, 0, 1, 1], [[0.5, 0.5], [0.2, 0.8]])
+    >>> yhat, z = [0, 1, 1, 0] * 5, [0, 0, 1, 1] * 5
+    >>> res = frechet_bounds(yhat, z, [[0.5, 0.5], [0.2, 0.8]])
     >>> round(res.lower, 3), round(res.upper, 3)
-    (0.15, 1.0)
+    (0.15, 0.85)
     """
     if metric not in _METRICS:
         raise InvalidArgumentError(f"metric: got {metric!r}; use one of {list(_METRICS)}")
