@@ -288,3 +288,31 @@ def test_cli_judge_fit_matches_the_library(tmp_path, capsys):
     assert [c["name"] for c in result["covariates"]] == ["len", "rep"]
     assert main([*argv, "--covariates", "nope"]) == 1
     assert "lacks column" in capsys.readouterr().err
+
+
+def test_hanna_held_out_protocol_over_30_cells():
+    """Spec §3.9.2: 200 labelled stories, 10 splits per (criterion, judge) cell with
+    default_rng(0); mean over the 30 cells: Bridge > Bridge without X > raw judge."""
+    judges = ("Beluga-13B", "OrcaPlatypus", "Mistral-7B", "Llama-13B", "ChatGPT")
+    results = []
+    for criterion in ("RE", "CH", "EM", "SU", "EG", "CX"):
+        for judge in judges:
+            y, z, X, items = load_hanna(criterion, judge)
+            n = items.max() + 1
+            rng = np.random.default_rng(0)
+            for _ in range(10):
+                perm = rng.permutation(n)
+                train = np.isin(items, perm[:200])
+                test = ~train
+                full = Bridge().fit(y[train], z[train], X[train], items=items[train])
+                bare = Bridge().fit(y[train], z[train], items=items[train])
+                raw = np.mean(np.clip(np.round(z[test]), 1, 5) == y[test])
+                s_full = full.score(y[test], z[test], X[test], items=items[test])
+                s_bare = bare.score(y[test], z[test], items=items[test])
+                results.append((raw, s_bare["accuracy"], s_full["accuracy"], s_full["kl"]))
+    raw, bare, full, kl = np.mean(results, axis=0)
+    # spec: raw 0.273, without X 0.345, Bridge 0.375, KL 0.650 (measured here: 0.273, 0.345,
+    # 0.374, 0.652; the spec's split order is not stated)
+    assert full >= 0.37 and full > bare > raw
+    assert raw == pytest.approx(0.273, abs=0.005) and bare == pytest.approx(0.345, abs=0.005)
+    assert kl <= 0.66

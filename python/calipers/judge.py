@@ -55,7 +55,9 @@ def judge_latent(probs: Any, eps: float = 1e-6) -> np.ndarray:
     Under the judge's cumulative-logit model ``logit P(Y^l <= k) = τ^l_k − Z^l``, so
     ``Z^l = −mean_k logit(P(Y^l <= k))`` up to the constant mean(τ^l), which the regression
     absorbs. (Bridge's paper may weight the K − 1 logits differently; any such choice only
-    moves the constant when the judge follows its model.)
+    moves the constant when the judge follows its model. The spec's alternative, a two-way
+    least-squares fit ``L_ik = τ^l_k − Z^l_i`` across items, has exactly this solution up to a
+    constant when every item has all K − 1 logits, so it is not offered separately.)
 
     Parameters
     ----------
