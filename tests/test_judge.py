@@ -147,40 +147,56 @@ def n_words(text) -> int:
     return len(re.findall(r"\S+", str(text)))  # a few responses are JSON booleans
 
 
-def load_pandalm():
+def load_pandalm(judge="gpt"):
     root = DATA / "pandalm"
     if not root.is_dir():
         pytest.skip(f"PandaLM data not found at {root} (../shared/data is absent)")
     test = json.loads((root / "testset-v1.json").read_text())
     gpt = json.loads((root / "gpt-3.5-turbo-testset-v1.json").read_text())
+    panda = json.loads((root / "pandalm-7b-testset-v1.json").read_text())
     # ordered labels: B better (-1) < tie (0) < A better (+1); annotators code 1 = A, 2 = B.
     code = {0: 0, 1: 1, 2: -1}
-    verdict = {"Tie": 0.0, "1": 1.0, "2": -1.0}
+    verdict = {"Tie": 0.0, "0": 0.0, "1": 1.0, "2": -1.0}
+    results = (
+        [g["gpt_result"] for g in gpt]
+        if judge == "gpt"
+        else [str(p["pandalm_result"]) for p in panda]
+    )
     y, z, x, items = [], [], [], []
-    for i, (t, g) in enumerate(zip(test, gpt, strict=True)):
-        if g["gpt_result"] == "garbage":
+    for i, (t, r) in enumerate(zip(test, results, strict=True)):
+        if r == "garbage":
             continue
         dlen = np.log1p(n_words(t["response1"])) - np.log1p(n_words(t["response2"]))
         for j in (1, 2, 3):
             y.append(code[int(t[f"annotator{j}"])])
-            z.append(verdict[g["gpt_result"]])
+            z.append(verdict[r])
             x.append(dlen)
             items.append(i)
     return np.array(y), np.array(z), np.array(x)[:, None], np.array(items)
 
 
-def test_pandalm_pairwise_reference_numbers():
-    y, z, X, items = load_pandalm()
-    assert np.unique(items).size == 974
+PANDALM_TABLE = {  # judge: (pairs, a, b, c, tau, LR of b = c = 0, clustered z of b, of c)
+    "gpt": (974, 1.183, 0.576, -0.110, 0.302, 244.3, 8.85, -1.61),
+    "pandalm": (999, 0.985, 0.543, -0.089, 0.301, 239.3, 8.90, -1.38),
+}
+
+
+@pytest.mark.parametrize("judge", list(PANDALM_TABLE))
+def test_pandalm_pairwise_reference_numbers(judge):
+    n_pairs, a, b, c, tau, lr, zb, zc = PANDALM_TABLE[judge]
+    y, z, X, items = load_pandalm(judge)
+    assert np.unique(items).size == n_pairs
     br = Bridge(kind="pairwise", thresholds="symmetric").fit(y, z, X, items=items)
-    assert br.a_ == pytest.approx(1.183, abs=0.005)
-    assert br.delta_[0] == pytest.approx(0.576, abs=0.005)
-    assert br.position_bias_ == pytest.approx(-0.110, abs=0.005)
-    assert br.thresholds_[1] == pytest.approx(0.302, abs=0.005)
+    assert br.a_ == pytest.approx(a, abs=0.005)
+    assert br.delta_[0] == pytest.approx(b, abs=0.005)
+    assert br.position_bias_ == pytest.approx(c, abs=0.005)
+    assert br.thresholds_[1] == pytest.approx(tau, abs=0.005)
     assert br.thresholds_[0] == pytest.approx(-br.thresholds_[1])
-    assert br.delta_[0] / br.delta_se_[0] == pytest.approx(8.85, abs=0.2)
-    pos = br.test_position_bias()
-    assert pos.statistic == pytest.approx(-1.61, abs=0.1)
+    assert br.delta_[0] / br.delta_se_[0] == pytest.approx(zb, abs=0.2)
+    assert br.test_position_bias().statistic == pytest.approx(zc, abs=0.1)
+    # the spec's LR drops the length effect and the position constant together
+    bare = Bridge(kind="absolute", thresholds="symmetric").fit(y, z, items=items)
+    assert 2 * (br.loglik_ - bare.loglik_) == pytest.approx(lr, abs=0.5)
 
 
 # ---------------------------------------------------------------------------------------------
