@@ -435,3 +435,13 @@ def test_hanna_labelled_bounds_cover_and_dawid_skene_bounds_miss(criterion):
     assert not ds.lower <= acc <= ds.upper  # narrow and wrong
     # our EM (majority-vote start, smoothing 0.01) is not the spec's script: looser agreement
     np.testing.assert_allclose([ds.lower, ds.upper], ds_ref, atol=0.03)
+
+
+def test_absurd_label_count_is_refused_before_allocating():
+    from calipers.exceptions import MemoryBudgetError
+
+    k = 300_000
+    G = np.zeros((6, k))
+    q = np.full((1, k), 1.0 / k)
+    with pytest.raises(MemoryBudgetError, match="G: .*K x K Hessian"):
+        weak.frechet_bounds_general(G, np.zeros(6, dtype=int), q)

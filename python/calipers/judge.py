@@ -29,7 +29,7 @@ from scipy import special, stats
 
 from ._estimator import Estimator
 from ._results import ConfidenceInterval, Result
-from ._validation import as_float_array, check_scalar, seed_from_rng
+from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, NumericalError, ShapeError
 
 __all__ = [
@@ -442,6 +442,12 @@ class Bridge(Estimator):
         classes, yi = self._encode_labels(y)
         self.feature_names_ = ()  # set below; _regressors reads it only when not fitting
         w = self._regressors(z, X, yi.size, fitting=True)
+        # Newton holds about six n x n_params float arrays (Jacobians, scores, products).
+        check_memory(
+            48.0 * yi.size * (w.shape[1] + classes.size),
+            "y",
+            "fit on fewer ratings or with fewer covariates",
+        )
         n_cov = w.shape[1] - 1 - (self.kind == "pairwise")
         names = (
             tuple(f"x{j}" for j in range(n_cov)) if feature_names is None else tuple(feature_names)

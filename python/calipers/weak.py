@@ -509,7 +509,8 @@ def _bootstrap_bounds(
     flat = cells.reshape(-1)
     lows = np.empty(n_resamples)
     highs = np.empty(n_resamples)
-    batch = 1024
+    # At most ~160 MB of replicate cell counts at a time, whatever the number of patterns.
+    batch = int(max(1, min(1024, 20_000_000 // flat.size)))
     for start in range(0, n_resamples, batch):
         stop = min(start + batch, n_resamples)
         draws = gen.multinomial(n, flat, size=stop - start) / n

@@ -101,6 +101,14 @@ fn validate(g: &[f64], n: usize, k: usize, z: &[usize], q: &[f64], eps: f64) -> 
             format!("must be a positive finite number, got {eps}"),
         ));
     }
+    // Each worker holds a K x K Hessian: refuse absurd label counts before allocating.
+    let workers = par::num_threads().max(1) as u128;
+    crate::mem::ensure_fits(
+        "G",
+        (k as u128) * (k as u128) * workers,
+        8,
+        "the entropic dual keeps a K x K Hessian per thread; use fewer labels (columns of G)",
+    )?;
     let n_patterns = q.len() / k;
     if let Some(i) = z.iter().position(|&zi| zi >= n_patterns) {
         return Err(Error::invalid(
