@@ -332,3 +332,9 @@ def test_hanna_held_out_protocol_over_30_cells():
     assert full >= 0.37 and full > bare > raw
     assert raw == pytest.approx(0.273, abs=0.005) and bare == pytest.approx(0.345, abs=0.005)
     assert kl <= 0.66
+
+
+def test_continuous_labels_are_refused_clearly():
+    rng = np.random.default_rng(0)
+    with pytest.raises(InvalidArgumentError, match="y: 50 ratings for"):
+        Bridge().fit(rng.random(50), rng.normal(size=50))

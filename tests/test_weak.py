@@ -445,3 +445,16 @@ def test_absurd_label_count_is_refused_before_allocating():
     q = np.full((1, k), 1.0 / k)
     with pytest.raises(MemoryBudgetError, match="G: .*K x K Hessian"):
         weak.frechet_bounds_general(G, np.zeros(6, dtype=int), q)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_general_bounds_are_scale_equivariant_at_extreme_magnitudes(scale):
+    rng = np.random.default_rng(21)
+    G = rng.normal(size=(90, 3))
+    z = np.arange(90) % 3
+    q = rng.dirichlet(np.ones(3), size=3)
+    base = weak.frechet_bounds_general(G, z, q, eps=0.01)
+    big = weak.frechet_bounds_general(G * scale, z, q, eps=0.01 * scale)
+    assert big.lower / scale == pytest.approx(base.lower, rel=1e-6)
+    assert big.upper / scale == pytest.approx(base.upper, rel=1e-6)
+    assert np.isfinite([big.lower_ci.low, big.upper_ci.high]).all()

@@ -457,6 +457,12 @@ class Bridge(Estimator):
         design = _Design(
             yi, w, self._threshold_map(classes.size), self._encode_items(items, yi.size)
         )
+        if yi.size <= design.n_params:
+            raise InvalidArgumentError(
+                f"y: {yi.size} ratings for {design.n_params} parameters ({classes.size} distinct "
+                "labels); Bridge needs ordered categories (a few distinct values) and more "
+                "ratings than parameters"
+            )
         theta, ll, n_iter = _newton(design, classes.size)
         cov_model, cov_cluster, _ = _covariances(design, theta)
         null_cols = [0] + ([w.shape[1] - 1] if self.kind == "pairwise" else [])

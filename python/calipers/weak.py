@@ -50,6 +50,9 @@ _PROBABILITY_TOL = 1e-6
 # Mean number of evaluation rows per pattern below which the plug-in P(z, yhat) is too noisy.
 _FEW_ROWS_PER_PATTERN = 5
 _MAX_RESAMPLES = 10_000_000
+# |G| beyond this (or below its inverse) is rescaled first: the bounds are positively
+# homogeneous in g, and exp((g + a)/eps) must not overflow.
+_RESCALE_ABOVE = 1e100
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -616,6 +619,9 @@ def frechet_bounds_general(
         low_inclusive=False,
         high_inclusive=False,
     )
+    scale = float(np.abs(g).max())
+    if scale > _RESCALE_ABOVE or 0 < scale < 1 / _RESCALE_ABOVE:
+        return _rescaled(g, zi, q, e, scale, level, progress)
     _warn_if_sparse(zi)
     if k == 2:
         up_terms = _sorted_upper_k2(g, zi, q[:, 1])
@@ -659,4 +665,38 @@ def frechet_bounds_general(
         confidence_level=level,
         dual_lower=-dual_neg,
         dual_upper=dual_upper,
+    )
+
+
+def _rescaled(
+    g: np.ndarray,
+    z: np.ndarray,
+    q: np.ndarray,
+    eps: float,
+    scale: float,
+    level: float,
+    progress: Any,
+) -> GeneralFrechetBounds:
+    """Bounds for G of extreme magnitude: solve for G / scale with eps / scale (the same
+    smoothing in G's units) and scale the answer back."""
+    # In units where |G| <= 1 a smoothing above 1e3 only loosens the bound (still valid, and
+    # its gap, reported, stays below eps * log K); capping it keeps the dual terms finite.
+    small_eps = float(np.clip(eps / scale, np.finfo(float).tiny, 1e3))
+    res = frechet_bounds_general(
+        g / scale, z, q, small_eps, confidence_level=level, progress=progress
+    )
+
+    def back(interval: ConfidenceInterval) -> ConfidenceInterval:
+        return ConfidenceInterval(interval.low * scale, interval.high * scale)
+
+    return dataclasses.replace(
+        res,
+        lower=res.lower * scale,
+        upper=res.upper * scale,
+        eps=eps,
+        smoothing_gap=res.smoothing_gap * scale,
+        lower_ci=back(res.lower_ci),
+        upper_ci=back(res.upper_ci),
+        dual_lower=None if res.dual_lower is None else res.dual_lower * scale,
+        dual_upper=None if res.dual_upper is None else res.dual_upper * scale,
     )
