@@ -403,6 +403,7 @@ fn cholesky_solve(h: &mut [f64], b: &[f64], m: usize) -> Option<Vec<f64>> {
 mod tests {
     use super::*;
     use crate::par::Silent;
+    use proptest::prelude::*;
 
     /// Exact upper bound for K = 2 by the greedy (sorting) coupling, written plainly.
     fn exact_k2(g: &[f64], z: &[usize], q: &[f64]) -> f64 {
@@ -468,5 +469,26 @@ mod tests {
             entropic_upper_bound(&[f64::NAN; 4], 2, 2, &[0, 0], &[0.5, 0.5], 0.01, &Silent)
                 .is_err()
         );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// For K = 2 the dual sits above the exact (sorting) bound, by at most eps * log 2.
+        #[test]
+        fn dual_brackets_the_exact_bound(
+            g in prop::collection::vec(-3.0f64..3.0, 2..120),
+            q1 in prop::collection::vec(0.0f64..=1.0, 1..4),
+            eps in 0.002f64..0.2,
+        ) {
+            let n = g.len() / 2;
+            let g = &g[..2 * n];
+            let n_patterns = q1.len();
+            let z: Vec<usize> = (0..n).map(|i| i % n_patterns).collect();
+            let q: Vec<f64> = q1.iter().flat_map(|&p| [1.0 - p, p]).collect();
+            let exact = exact_k2(g, &z, &q);
+            let b = entropic_upper_bound(g, n, 2, &z, &q, eps, &Silent).unwrap();
+            prop_assert!(b.value >= exact - 1e-9);
+            prop_assert!(b.value <= exact + eps * 2f64.ln() + 1e-7);
+        }
     }
 }
