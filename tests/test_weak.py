@@ -458,3 +458,24 @@ def test_general_bounds_are_scale_equivariant_at_extreme_magnitudes(scale):
     assert big.lower / scale == pytest.approx(base.lower, rel=1e-6)
     assert big.upper / scale == pytest.approx(base.upper, rel=1e-6)
     assert np.isfinite([big.lower_ci.low, big.upper_ci.high]).all()
+
+
+def test_calibration_bootstrap_widens_the_intervals_and_is_seeded():
+    y, yhat, z = load_pandalm()
+    rng = np.random.default_rng(1)
+    perm = rng.permutation(y.size)
+    lab, held = perm[:150], perm[150:]
+    q = weak.p_y_given_z_from_labels(z[lab], y[lab], 3, n_patterns=3)
+    fixed = weak.frechet_bounds(yhat[held], z[held], q, n_resamples=2000, rng=3)
+    both = weak.frechet_bounds(
+        yhat[held], z[held], q, n_resamples=2000, rng=3, calibration=(z[lab], y[lab])
+    )
+    again = weak.frechet_bounds(
+        yhat[held], z[held], q, n_resamples=2000, rng=3, calibration=(z[lab], y[lab])
+    )
+    assert both.lower_ci == again.lower_ci and both.upper_ci == again.upper_ci
+    width = lambda ci: ci.high - ci.low  # noqa: E731
+    assert width(both.lower_ci) > width(fixed.lower_ci)
+    assert width(both.upper_ci) > width(fixed.upper_ci)
+    with pytest.raises(InvalidArgumentError, match="calibration"):
+        weak.frechet_bounds(yhat, z, q, n_resamples=10, calibration=(z, y, y))

@@ -391,6 +391,7 @@ def frechet_bounds(
     confidence_level: float = 0.95,
     n_resamples: int = 0,
     rng: Any = None,
+    calibration: tuple[Any, Any] | None = None,
 ) -> FrechetBounds:
     """Sharp bounds on accuracy, precision, recall or F1 of a classifier from weak labels.
 
@@ -425,10 +426,15 @@ def frechet_bounds(
     confidence_level : float, default 0.95
         Level of the bootstrap intervals of each bound.
     n_resamples : int, default 0
-        Bootstrap replicates over evaluation rows (0: no intervals). P(Y | z) is held fixed:
-        the intervals ignore its estimation error.
+        Bootstrap replicates over evaluation rows (0: no intervals). P(Y | z) is held fixed
+        (the intervals ignore its estimation error) unless ``calibration`` is given.
     rng : None, int or numpy.random.Generator
         Seed of the bootstrap.
+    calibration : (z_cal, y_cal), optional
+        The labelled rows ``p_y_given_z`` was estimated from (their patterns and true labels).
+        Each bootstrap replicate then also resamples them and re-estimates P(Y | z) (a pattern
+        a replicate leaves without rows keeps ``p_y_given_z``), so the intervals include the
+        calibration set's sampling error.
 
     Returns
     -------
@@ -478,7 +484,8 @@ def frechet_bounds(
     seen = cells.sum(axis=1) > 0
     lower_ci = upper_ci = None
     if b > 0:
-        lower_ci, upper_ci = _bootstrap_bounds(cells, zi.size, q, metric, d, level, b, rng)
+        cal = None if calibration is None else _calibration_counts(calibration, n_patterns, k)
+        lower_ci, upper_ci = _bootstrap_bounds(cells, zi.size, q, metric, d, level, b, rng, cal)
     return FrechetBounds(
         lower=lower,
         upper=upper,
@@ -502,11 +509,13 @@ def _bootstrap_bounds(
     level: float,
     n_resamples: int,
     rng: Any,
+    calibration: np.ndarray | None = None,
 ) -> tuple[ConfidenceInterval, ConfidenceInterval]:
     """Percentile intervals of each bound over rows resampled with replacement.
 
     Resampling rows only moves the (z, yhat) cell counts, so each replicate is one multinomial
-    draw over the cells: O(cells) per replicate instead of O(n).
+    draw over the cells: O(cells) per replicate instead of O(n). ``calibration`` (the
+    pattern x label counts of the labelled rows) is resampled the same way.
     """
     gen = np.random.default_rng(seed_from_rng(rng))
     flat = cells.reshape(-1)
@@ -518,7 +527,8 @@ def _bootstrap_bounds(
         stop = min(start + batch, n_resamples)
         draws = gen.multinomial(n, flat, size=stop - start) / n
         for r, draw in enumerate(draws):
-            lo, hi, _, _ = _bounds_from_cells(draw.reshape(cells.shape), q, metric, delta)
+            q_r = q if calibration is None else _resampled_conditional(calibration, q, gen)
+            lo, hi, _, _ = _bounds_from_cells(draw.reshape(cells.shape), q_r, metric, delta)
             lows[start + r], highs[start + r] = lo, hi
     alpha = 1.0 - level
     lo_q = np.quantile(lows, [alpha / 2, 1 - alpha / 2])
@@ -526,6 +536,36 @@ def _bootstrap_bounds(
     return ConfidenceInterval(float(lo_q[0]), float(lo_q[1])), ConfidenceInterval(
         float(hi_q[0]), float(hi_q[1])
     )
+
+
+def _calibration_counts(calibration: Any, n_patterns: int, k: int) -> np.ndarray:
+    """Pattern x label counts of the labelled calibration rows ``(z_cal, y_cal)``."""
+    try:
+        z_cal, y_cal = calibration
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            "calibration: expected a pair (z_cal, y_cal) of the labelled rows' patterns and labels"
+        ) from None
+    zc = _as_int_array(z_cal, "calibration[0] (z_cal)", ndim=1, low=0)
+    yc = _as_int_array(y_cal, "calibration[1] (y_cal)", ndim=1, low=0)
+    if zc.size != yc.size:
+        raise ShapeError(f"calibration: z_cal has {zc.size} rows but y_cal has {yc.size}")
+    if zc.max() >= n_patterns or yc.max() >= k:
+        raise InvalidArgumentError(
+            f"calibration: patterns must be < {n_patterns} and labels < {k} (the shape of "
+            "p_y_given_z)"
+        )
+    return np.bincount(zc * k + yc, minlength=n_patterns * k).reshape(n_patterns, k)
+
+
+def _resampled_conditional(
+    counts: np.ndarray, q: np.ndarray, gen: np.random.Generator
+) -> np.ndarray:
+    """P(Y | z) from one bootstrap resample of the calibration rows."""
+    total = int(counts.sum())
+    draw = gen.multinomial(total, counts.reshape(-1) / total).reshape(counts.shape)
+    rows = draw.sum(axis=1, keepdims=True)
+    return np.where(rows > 0, draw / np.maximum(rows, 1), q)
 
 
 # ---------------------------------------------------------------------------------------------
