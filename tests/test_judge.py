@@ -237,6 +237,17 @@ def test_predict_proba_score_and_bootstrap():
     ci = br.bootstrap(y, z, X, items=items, n_resamples=40, random_state=0)
     again = br.bootstrap(y, z, X, items=items, n_resamples=40, random_state=0)
     assert ci == again
+    seen = []
+    br.bootstrap(
+        y,
+        z,
+        X,
+        items=items,
+        n_resamples=5,
+        random_state=0,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    assert seen[-1] == (5, 5)
     assert ci["a"].low < br.a_ < ci["a"].high
     scale = br.test_scale(beta0=1.0)
     assert 0 <= scale.pvalue <= 1

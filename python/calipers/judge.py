@@ -28,6 +28,7 @@ import numpy as np
 from scipy import special, stats
 
 from ._estimator import Estimator
+from ._progress import progress_callback
 from ._results import ConfidenceInterval, Result
 from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, NumericalError, ShapeError
@@ -675,10 +676,13 @@ class Bridge(Estimator):
         n_resamples: int = 1000,
         confidence_level: float = 0.95,
         random_state: Any = None,
+        progress: Any = False,
     ) -> dict[str, ConfidenceInterval]:
         """Item-cluster bootstrap percentile intervals of a, δ, β, γ (and c): items are
         resampled with replacement with all their ratings, and the model is refitted.
-        Pass the data the model was fitted on."""
+        Pass the data the model was fitted on. Replicates that lose a label category or do not
+        converge (separation) are skipped. ``progress``: False, True (a bar) or a callable
+        ``(done, total)``."""
         self._check_fitted()
         b = check_scalar(n_resamples, "n_resamples", kind=int, low=2, high=_MAX_BOOT)
         level = check_scalar(
@@ -694,13 +698,40 @@ class Bridge(Estimator):
         w = self._regressors(z, X, yy.size, fitting=False)
         item = self._encode_items(items, yy.size)
         rows_of = np.split(np.argsort(item, kind="stable"), np.cumsum(np.bincount(item))[:-1])
+        with progress_callback(progress, "Bridge.bootstrap", unit="fit") as report:
+            draws = self._bootstrap_draws(yy, w, rows_of, b, gen, report)
+        if len(draws) < 2:
+            raise NumericalError("bootstrap: fewer than two replicates could be fitted")
+        alpha = 1 - level
+        lo, hi = np.quantile(np.array(draws), [alpha / 2, 1 - alpha / 2], axis=0)
+        names = ["a", *(f"delta[{n}]" for n in self.feature_names_)]
+        if self.kind == "pairwise":
+            names.append("position_bias")
+        names += ["beta", *(f"gamma[{n}]" for n in self.feature_names_)]
+        return {
+            name: ConfidenceInterval(float(l_), float(h_))
+            for name, l_, h_ in zip(names, lo, hi, strict=True)
+        }
+
+    def _bootstrap_draws(
+        self,
+        yy: np.ndarray,
+        w: np.ndarray,
+        rows_of: list[np.ndarray],
+        n_resamples: int,
+        gen: np.random.Generator,
+        report: Any,
+    ) -> list[np.ndarray]:
+        """(a, delta[, c], beta, gamma) of each refit on resampled items."""
         n_items = len(rows_of)
         draws = []
-        for _ in range(b):
+        for done in range(n_resamples):
             chosen = gen.integers(0, n_items, size=n_items)
             rows = np.concatenate([rows_of[c] for c in chosen])
             clusters = np.repeat(np.arange(n_items), [rows_of[c].size for c in chosen])
             classes, yi = np.unique(yy[rows], return_inverse=True)
+            if report is not None:
+                report(done + 1, n_resamples)
             if classes.size != self.classes_.size:
                 continue  # a replicate that lost a category cannot be fitted on the same scale
             design = _Design(yi.reshape(-1), w[rows], self._threshold_map(classes.size), clusters)
@@ -711,16 +742,4 @@ class Bridge(Estimator):
             a = theta[self._n_t]
             rest = theta[self._n_t + 1 :]
             draws.append(np.concatenate([[a], rest, [1 / a], -rest[: self.delta_.size] / a]))
-        if len(draws) < 2:
-            raise NumericalError("bootstrap: fewer than two replicates could be fitted")
-        draws_arr = np.array(draws)
-        alpha = 1 - level
-        lo, hi = np.quantile(draws_arr, [alpha / 2, 1 - alpha / 2], axis=0)
-        names = ["a", *(f"delta[{n}]" for n in self.feature_names_)]
-        if self.kind == "pairwise":
-            names.append("position_bias")
-        names += ["beta", *(f"gamma[{n}]" for n in self.feature_names_)]
-        return {
-            name: ConfidenceInterval(float(l_), float(h_))
-            for name, l_, h_ in zip(names, lo, hi, strict=True)
-        }
+        return draws
