@@ -226,6 +226,7 @@ def test_entropic_dual_is_outside_and_within_eps_log_k_of_the_closed_form(eps):
     dual = weak.frechet_bounds_general(G, z, q, eps=eps)
     gap = eps * np.log(3)
     assert dual.method == "entropic" and dual.smoothing_gap == pytest.approx(gap)
+    assert dual.converged
     assert closed.lower - gap - 1e-9 <= dual.lower <= closed.lower + 1e-12
     assert closed.upper - 1e-12 <= dual.upper <= closed.upper + gap + 1e-9
     assert closed.lower <= np.mean(yhat == y) <= closed.upper

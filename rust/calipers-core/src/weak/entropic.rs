@@ -20,6 +20,8 @@ use crate::par::{self, Monitor};
 
 /// Newton stops when the largest gradient entry is below this.
 const GRAD_TOL: f64 = 1e-11;
+/// Newton stops when the predicted decrease (the Newton decrement) is below this, relative.
+const DECREMENT_TOL: f64 = 1e-15;
 /// Below this gradient a failed line search means the rounding floor, not a stall.
 const FLAT_TOL: f64 = 1e-7;
 /// Iteration cap per pattern (Newton usually needs 10–40 steps; tiny ε needs more).
@@ -328,6 +330,12 @@ fn newton(pattern: &Pattern<'_>) -> (Vec<f64>, bool, usize) {
         };
         // When the softmax saturates the Hessian vanishes and the Newton step explodes; the
         // optimal duals lie within the range of g, so longer steps are never needed.
+        // Newton decrement: the predicted decrease is below rounding, so further steps would
+        // only chase noise in the sums.
+        let decrement: f64 = step.iter().zip(&grad).map(|(s, g)| s * g).sum();
+        if decrement.is_finite() && decrement <= DECREMENT_TOL * f.abs().max(1.0) {
+            return (a, true, iter);
+        }
         if step.iter().any(|s| !s.is_finite()) {
             // A Hessian that underflowed to zero: fall back to the gradient direction.
             step.copy_from_slice(&grad);
