@@ -349,3 +349,26 @@ def test_continuous_labels_are_refused_clearly():
     rng = np.random.default_rng(0)
     with pytest.raises(InvalidArgumentError, match="y: 50 ratings for"):
         Bridge().fit(rng.random(50), rng.normal(size=50))
+
+
+def test_structural_pipeline_through_the_logit_trick_covers_gamma():
+    """Spec §3.9.4, smaller: human latent Z, judge latent beta*Z + gamma'X, exact judge rating
+    probabilities -> judge_latent -> Bridge; the 95% intervals of gamma cover (60 runs)."""
+    beta, gamma = 0.8, np.array([0.5, -0.3])
+    tau_h, tau_l = np.linspace(-1.5, 1.5, 4), np.array([-2.0, -0.7, 0.4, 1.8])
+    covered = []
+    for seed in range(60):
+        rng = np.random.default_rng(500 + seed)
+        n = 400
+        z_h = rng.normal(size=n)
+        X = rng.normal(size=(n, 2))
+        z_l = beta * z_h + X @ gamma
+        cdf = special.expit(tau_l[None, :] - z_l[:, None])
+        probs = np.diff(np.hstack([np.zeros((n, 1)), cdf, np.ones((n, 1))]), axis=1)
+        latent = judge_latent(probs)
+        np.testing.assert_allclose(latent - z_l, -tau_l.mean(), atol=1e-9)
+        items = np.repeat(np.arange(n), 3)
+        y = (z_h[items, None] + rng.logistic(size=(3 * n, 1)) > tau_h[None, :]).sum(axis=1)
+        br = Bridge().fit(y, latent[items], X[items], items=items)
+        covered.append(np.abs(br.gamma_ - gamma) <= 1.96 * br.gamma_se_)
+    assert np.mean(covered) >= 0.9
