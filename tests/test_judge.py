@@ -372,3 +372,16 @@ def test_structural_pipeline_through_the_logit_trick_covers_gamma():
         br = Bridge().fit(y, latent[items], X[items], items=items)
         covered.append(np.abs(br.gamma_ - gamma) <= 1.96 * br.gamma_se_)
     assert np.mean(covered) >= 0.9
+
+
+def test_fit_is_bit_identical_across_blas_thread_counts():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    y, z, X, items = simulate(400, seed=21)
+    fits = []
+    for threads in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+            br = Bridge().fit(y, z, X, items=items)
+            fits.append((br.theta_.copy(), br.covariance_.copy(), br.loglik_))
+    np.testing.assert_array_equal(fits[0][0], fits[1][0])
+    np.testing.assert_array_equal(fits[0][1], fits[1][1])
+    assert fits[0][2] == fits[1][2]

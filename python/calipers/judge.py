@@ -134,7 +134,7 @@ def _loglik_parts(design: _Design, theta: np.ndarray):
     """Per-row log-likelihood and the Jacobians/derivatives w.r.t. (u, l) = (τ_y − η, τ_{y−1} − η)."""
     n_t = design.T.shape[1]
     tau = design.T @ theta[:n_t]
-    eta = design.w @ theta[n_t:]
+    eta = _rowdot(design.w, theta[n_t:])
     k1 = tau.size
     y = design.y
     has_u = y < k1
@@ -145,6 +145,17 @@ def _loglik_parts(design: _Design, theta: np.ndarray):
     with np.errstate(over="ignore", invalid="ignore"):
         ll = _log_sigmoid_diff(u, lo)
     return tau, eta, u, lo, has_u, has_l, ll
+
+
+def _gram(a: np.ndarray, weight: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """aᵀ diag(weight) b summed in row order without BLAS, whose threaded sums would make the
+    fit's last bits depend on the BLAS thread count."""
+    return np.einsum("ni,n,nj->ij", a, weight, b, optimize=False)
+
+
+def _rowdot(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """a @ v without BLAS (same reason as :func:`_gram`)."""
+    return np.einsum("ni,i->n", a, v, optimize=False)
 
 
 def _derivatives(design: _Design, theta: np.ndarray, need_hessian: bool = True):
@@ -174,8 +185,8 @@ def _derivatives(design: _Design, theta: np.ndarray, need_hessian: bool = True):
     duu = fpu / p - du**2
     dll = -fpl / p - dl**2
     dul = fu * fl / p**2
-    cross = Ju.T @ (dul[:, None] * Jl)
-    hess = Ju.T @ (duu[:, None] * Ju) + Jl.T @ (dll[:, None] * Jl) + cross + cross.T
+    cross = _gram(Ju, dul, Jl)
+    hess = _gram(Ju, duu, Ju) + _gram(Jl, dll, Jl) + cross + cross.T
     return float(ll.sum()), scores, hess
 
 
@@ -233,7 +244,7 @@ def _covariances(design: _Design, theta: np.ndarray) -> tuple[np.ndarray, np.nda
     n_items = int(design.items.max()) + 1
     cluster_scores = np.zeros((n_items, scores.shape[1]))
     np.add.at(cluster_scores, design.items, scores)
-    meat = cluster_scores.T @ cluster_scores
+    meat = _gram(cluster_scores, np.ones(n_items), cluster_scores)
     g, n, p = np.unique(design.items).size, design.y.size, design.n_params
     factor = g / (g - 1) * (n - 1) / (n - p) if g > 1 else np.nan
     return bread, factor * bread @ meat @ bread, hess
@@ -603,7 +614,7 @@ class Bridge(Estimator):
         σ(τ_k − η) − σ(τ_{k−1} − η), shape (m, K)."""
         self._check_fitted()
         w = self._regressors(z, X, None, fitting=False)
-        eta = w @ self.theta_[self._n_t :]
+        eta = _rowdot(w, self.theta_[self._n_t :])
         cdf = special.expit(self.thresholds_[None, :] - eta[:, None])
         cdf = np.hstack([np.zeros((eta.size, 1)), cdf, np.ones((eta.size, 1))])
         return np.clip(np.diff(cdf, axis=1), 0.0, 1.0)
