@@ -127,6 +127,40 @@ CASES: dict[str, tuple[str, str]] = {
         "tiny.TinyBenchmark(n_anchors=5, dims=(1,), random_state=0).fit({a})",
         "(rng.random((30, 60)) < 0.5).astype(float)",
     ),
+    "weak.encode_patterns.L": ("weak.encode_patterns({a})", "rng.integers(-1, 2, size=(50, 3))"),
+    "weak.frechet_bounds.yhat": (
+        "weak.frechet_bounds({a}, np.arange(50) % 3, np.full((3, 2), 0.5))",
+        "(rng.random(50) < 0.5).astype(int)",
+    ),
+    "weak.frechet_bounds.p_y_given_z": (
+        "weak.frechet_bounds(np.arange(50) % 2, np.arange(50) % 2, {a})",
+        "np.array([[0.3, 0.7], [0.6, 0.4]])",
+    ),
+    "weak.frechet_bounds.n_resamples": (
+        "weak.frechet_bounds(np.arange(50) % 2, np.arange(50) % 2, np.full((2, 2), 0.5), "
+        "n_resamples={a}, rng=0)",
+        "100",
+    ),
+    "weak.frechet_bounds_general.G": (
+        "weak.frechet_bounds_general({a}, np.arange(60) % 2, np.full((2, 3), 1 / 3))",
+        ARRAY_2D,
+    ),
+    "weak.frechet_bounds_general.eps": (
+        "weak.frechet_bounds_general(rng.normal(size=(60, 3)), np.arange(60) % 2, "
+        "np.full((2, 3), 1 / 3), eps={a})",
+        "0.01",
+    ),
+    "weak.dawid_skene.L": ("weak.dawid_skene({a}, 2)", "rng.integers(-1, 2, size=(50, 3))"),
+    "judge.Bridge.fit.z": (
+        "judge.Bridge().fit(np.arange(60) % 4, {a})",
+        "rng.normal(size=60)",
+    ),
+    "judge.Bridge.fit.X": (
+        "judge.Bridge().fit(np.arange(60) % 4, rng.normal(size=60), {a})",
+        ARRAY_2D,
+    ),
+    "judge.Bridge.fit.y": ("judge.Bridge().fit({a}, rng.normal(size=50))", ARRAY_1D),
+    "judge.judge_latent.probs": ("judge.judge_latent({a})", "np.full((10, 4), 0.25)"),
 }
 
 HOSTILE_ARRAYS = [
@@ -173,7 +207,7 @@ CHILD = r"""
 import sys, json, warnings
 import numpy as np
 warnings.simplefilter("ignore")
-from calipers import dominance, fairness, geometry, ot, resample, tiny
+from calipers import dominance, fairness, geometry, judge, ot, resample, tiny, weak
 from calipers.irt import IRT
 from calipers.exceptions import CalipersError
 
@@ -206,7 +240,8 @@ for line in sys.stdin:
             input_bad = False
         res = eval(job["call"], {"np": np, "rng": rng, "a": arg, "ot": ot, "resample": resample,
                                  "dominance": dominance, "fairness": fairness,
-                                 "geometry": geometry, "tiny": tiny, "IRT": IRT})
+                                 "geometry": geometry, "tiny": tiny, "IRT": IRT,
+                                 "weak": weak, "judge": judge})
         if not input_bad and has_bad(res):
             outcome, detail = "nan", type(res).__name__
     except (CalipersError, TypeError) as exc:

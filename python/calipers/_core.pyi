@@ -294,3 +294,12 @@ def kmeans_anchors(
     npt.NDArray[np.int64],
     npt.NDArray[np.float64],
 ]: ...
+
+# weak
+def weak_entropic_upper(
+    g: npt.NDArray[np.float64],
+    z: npt.NDArray[np.int64],
+    q: npt.NDArray[np.float64],
+    eps: float,
+    progress: object | None = None,
+) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], bool, int]: ...

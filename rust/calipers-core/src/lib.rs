@@ -19,5 +19,6 @@ pub mod par;
 pub mod resample;
 pub mod rng;
 pub mod tiny;
+pub mod weak;
 
 pub use error::{Error, Result};

@@ -15,6 +15,7 @@ mod ot;
 mod resample;
 mod threads;
 mod tiny;
+mod weak;
 
 use pyo3::prelude::*;
 
@@ -30,5 +31,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     irt::register(m)?;
     geometry::register(m)?;
     tiny::register(m)?;
+    weak::register(m)?;
     Ok(())
 }

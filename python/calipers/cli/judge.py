@@ -1,0 +1,171 @@
+"""``calipers judge fit``: Bridge, an LLM judge against human raters, from two tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import InvalidArgumentError
+
+FIT_EPILOG = """\
+HUMAN_LABELS: CSV/TSV with one row per human rating: columns `item` and `label` (ordered
+values, e.g. 1..5; pairwise: -1 = B better, 0 = tie, 1 = A better).
+JUDGE_SCORES: CSV/TSV with one row per item: columns `item`, `score` (the judge latent: a
+judge score, or the logit-trick latent of calipers.judge.judge_latent) and the covariates.
+
+examples:
+  calipers judge fit humans.csv judge.csv --covariates log_length,human_written
+  calipers judge fit prefs.csv judge.csv --covariates dlen --kind pairwise --json out.json
+
+These two tables are not evaluation results (models x items), so they are read here with
+pandas rather than through calipers.io."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "judge",
+        help="LLM judges against humans (Bridge)",
+        description="Model how an LLM judge departs from human raters (Bridge).",
+    )
+    sub = parser.add_subparsers(title="judge commands", metavar="COMMAND")
+    p = sub.add_parser(
+        "fit",
+        help="fit Bridge and test the judge's discrepancies from humans",
+        description="Regress human labels on the judge latent and item covariates; report "
+        "the judge's scale (beta), its discrepancies (gamma) and their tests.",
+        epilog=FIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("human_labels", metavar="HUMAN_LABELS", help="human ratings (see below)")
+    p.add_argument("judge_scores", metavar="JUDGE_SCORES", help="judge scores (see below)")
+    p.add_argument(
+        "--covariates", default="", help="covariate columns of JUDGE_SCORES, comma-separated"
+    )
+    p.add_argument("--kind", choices=["absolute", "pairwise"], default="absolute")
+    p.add_argument(
+        "--thresholds",
+        choices=["free", "symmetric"],
+        default=None,
+        help="default: free (absolute), symmetric (pairwise)",
+    )
+    p.add_argument("--cov-type", choices=["cluster", "model"], default="cluster")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.set_defaults(handler=_fit)
+    parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
+
+
+def _read(path: str, columns: list[str], name: str):
+    from .._optional import require
+
+    pd = require("pandas", "calipers judge")
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidArgumentError(f"{name}: no such file {path}")
+    frame = pd.read_csv(file, sep="\t" if file.suffix == ".tsv" else ",")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidArgumentError(
+            f"{name}: {path} lacks column(s) {missing}; it has {list(frame.columns)}"
+        )
+    return frame
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from ..judge import Bridge
+
+    covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    humans = _read(args.human_labels, ["item", "label"], "HUMAN_LABELS")
+    judge = _read(args.judge_scores, ["item", "score", *covariates], "JUDGE_SCORES")
+    if judge["item"].duplicated().any():
+        raise InvalidArgumentError("JUDGE_SCORES: has an item twice; give one row per item")
+    rows = humans.merge(judge, on="item", how="inner")
+    if rows.empty:
+        raise InvalidArgumentError("HUMAN_LABELS and JUDGE_SCORES share no item ids")
+    thresholds = args.thresholds or ("symmetric" if args.kind == "pairwise" else "free")
+    model = Bridge(kind=args.kind, thresholds=thresholds, cov_type=args.cov_type)
+    X = rows[covariates].to_numpy(dtype=float) if covariates else None
+    model.fit(
+        rows["label"].to_numpy(dtype=float),
+        rows["score"].to_numpy(dtype=float),
+        X,
+        items=rows["item"].to_numpy(),
+        feature_names=covariates or None,
+    )
+    summary = _summary(model, rows.shape[0])
+    print(_format(summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+def _summary(model: Any, n_rows: int) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "n_ratings": n_rows,
+        "n_items": model.n_items_,
+        "classes": model.classes_.tolist(),
+        "thresholds": model.thresholds_.tolist(),
+        "a": model.a_,
+        "a_se": model.a_se_,
+        "beta": model.beta_,
+        "beta_se": model.beta_se_,
+        "loglik": model.loglik_,
+        "cov_type": model.cov_type,
+        "scale_test": model.test_scale().to_dict(json_safe=True),
+        "covariates": [
+            {
+                "name": n,
+                "delta": float(d),
+                "delta_se": float(s),
+                "gamma": float(g),
+                "gamma_se": float(gs),
+            }
+            for n, d, s, g, gs in zip(
+                model.feature_names_,
+                model.delta_,
+                model.delta_se_,
+                model.gamma_,
+                model.gamma_se_,
+                strict=True,
+            )
+        ],
+    }
+    if model.delta_.size:
+        out["discrepancy_test"] = model.test_discrepancy().to_dict(json_safe=True)
+    if model.kind == "pairwise" and model.thresholds == "symmetric":
+        out["position_bias"] = model.test_position_bias().to_dict(json_safe=True)
+    return out
+
+
+def _format(s: dict[str, Any]) -> str:
+    lines = [
+        f"Bridge fit: {s['n_ratings']} ratings of {s['n_items']} items, labels {s['classes']}",
+        f"  a (on the judge latent) = {s['a']:.4f} (se {s['a_se']:.4f}); "
+        f"beta = {s['beta']:.4f} (se {s['beta_se']:.4f}); "
+        f"H0 beta = 1: p = {s['scale_test']['pvalue']:.3g}",
+    ]
+    for c in s["covariates"]:
+        lines.append(
+            f"  {c['name']}: delta = {c['delta']:.4f} (z {c['delta'] / c['delta_se']:.2f}), "
+            f"gamma = {c['gamma']:.4f} (se {c['gamma_se']:.4f})"
+        )
+    if "discrepancy_test" in s:
+        t = s["discrepancy_test"]
+        holm = ", ".join(
+            f"{n} {p:.3g}" for n, p in zip(t["names"], t["pvalues_adjusted"], strict=True)
+        )
+        lines.append(
+            f"  H0 gamma = 0: Wald {t['wald_statistic']:.2f} (p {t['wald_pvalue']:.3g}), "
+            f"LR {t['lr_statistic']:.2f} (p {t['lr_pvalue']:.3g}) on {t['df']} df; Holm: {holm}"
+        )
+    if "position_bias" in s:
+        pb = s["position_bias"]
+        lines.append(
+            f"  position bias c = {pb['beta']:.4f} (z {pb['statistic']:.2f}, p {pb['pvalue']:.3g})"
+        )
+    lines.append(f"  covariance: {s['cov_type']}; log-likelihood {s['loglik']:.2f}")
+    return "\n".join(lines)
+
+
+__all__ = ["register"]

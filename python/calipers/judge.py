@@ -1,0 +1,756 @@
+"""LLM judges against humans: Bridge, a latent human preference with systematic judge deviations.
+
+Model (Maia Polo et al., "Bridging human and LLM judgments", NeurIPS 2025, arXiv 2508.12792):
+item i has a latent human preference Z_i; human rater r gives an ordered label with
+``P(Y_ir <= k) = σ(τ_k − Z_i)``; the judge's latent is ``Z^l_i = β Z_i + γᵀ X_i`` with item
+covariates X_i (length, authorship, ...). Substituting ``Z_i = (Z^l_i − γᵀX_i)/β`` gives one
+cumulative-logit regression of the human labels on the judge latent and the covariates,
+
+    P(Y_ir <= k) = σ(τ_k − a·Z^l_i − δᵀX_i),     a = 1/β,  δ = −γ/β,
+
+fitted here by Newton's method with analytic derivatives (the likelihood is log-concave). β is
+the judge's scale relative to humans, γ_m the judge's systematic shift per unit of covariate m at
+fixed human preference (γ > 0: the judge over-rewards it). The judge latent comes from the
+judge's rating probabilities by the "logit trick" (:func:`judge_latent`) or is any monotone judge
+score.
+
+Pairwise mode: Z_i is the preference difference of responses A and B (labels ordered
+"B better" < "tie" < "A better"), X_i the covariate differences, and a constant c in the linear
+predictor is the judge's position bias; it is identified with symmetric thresholds (−τ, τ).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+import numpy as np
+from scipy import special, stats
+
+from ._estimator import Estimator
+from ._progress import progress_callback
+from ._results import ConfidenceInterval, Result
+from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
+from .exceptions import InvalidArgumentError, NumericalError, ShapeError
+
+__all__ = [
+    "Bridge",
+    "DiscrepancyTest",
+    "ScaleTest",
+    "judge_latent",
+    "judge_latent_from_samples",
+]
+
+_MAX_NEWTON = 100
+_GRAD_TOL = 1e-10
+_MAX_BOOT = 1_000_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 1: the judge latent ("logit trick")
+
+
+def judge_latent(probs: Any, eps: float = 1e-6) -> np.ndarray:
+    """The judge's latent score from its rating distribution.
+
+    Under the judge's cumulative-logit model ``logit P(Y^l <= k) = τ^l_k − Z^l``, so
+    ``Z^l = −mean_k logit(P(Y^l <= k))`` up to the constant mean(τ^l), which the regression
+    absorbs. (Bridge's paper may weight the K − 1 logits differently; any such choice only
+    moves the constant when the judge follows its model. The spec's alternative, a two-way
+    least-squares fit ``L_ik = τ^l_k − Z^l_i`` across items, has exactly this solution up to a
+    constant when every item has all K − 1 logits, so it is not offered separately.)
+
+    Parameters
+    ----------
+    probs : array_like, shape (n, K)
+        Each row the judge's probabilities of the K ordered ratings (from token
+        log-probabilities), summing to 1.
+    eps : float, default 1e-6
+        Cumulative probabilities are clipped to [eps, 1 − eps] so that a certain judge gives a
+        finite latent.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    p = as_float_array(probs, "probs", ndim=2)
+    if p.shape[1] < 2:
+        raise ShapeError(f"probs: has {p.shape[1]} column(s); pass one column per rating (K >= 2)")
+    if np.any(p < 0) or np.any(np.abs(p.sum(axis=1) - 1) > 1e-6):
+        row = int(np.argmax((p < 0).any(axis=1) | (np.abs(p.sum(axis=1) - 1) > 1e-6)))
+        raise InvalidArgumentError(
+            f"probs: row {row} is not a probability vector; rows must be >= 0 and sum to 1"
+        )
+    e = check_scalar(eps, "eps", low=0.0, high=0.5, low_inclusive=False, high_inclusive=False)
+    cumulative = np.clip(np.cumsum(p, axis=1)[:, :-1], e, 1 - e)
+    return -special.logit(cumulative).mean(axis=1)
+
+
+def judge_latent_from_samples(counts: Any, smoothing: float = 0.5) -> np.ndarray:
+    """The judge latent from counts of M sampled judgments per item (n × K), with Laplace
+    smoothing ``(count + smoothing) / (M + K·smoothing)``. With few samples the latent carries
+    sampling error, which attenuates ``a`` (errors in variables); use the item bootstrap."""
+    c = as_float_array(counts, "counts", ndim=2)
+    if np.any(c < 0):
+        raise InvalidArgumentError("counts: has negative entries; pass counts of each rating")
+    s = check_scalar(smoothing, "smoothing", low=0.0, low_inclusive=False)
+    p = (c + s) / (c.sum(axis=1, keepdims=True) + c.shape[1] * s)
+    return judge_latent(p, eps=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# The cumulative-logit likelihood and its derivatives
+
+
+@dataclasses.dataclass
+class _Design:
+    """One row per human rating: category index, regressors and the item of each row.
+
+    The thresholds are ``tau = T @ t`` for the free threshold parameters t (identity for free
+    thresholds; (−1, 1)ᵀ for symmetric ones), so one Newton solver serves both modes.
+    """
+
+    y: np.ndarray  # category index 0..K-1
+    w: np.ndarray  # regressors (judge latent, covariates[, constant])
+    T: np.ndarray  # (K-1, n_t)
+    items: np.ndarray  # cluster index per row
+
+    @property
+    def n_params(self) -> int:
+        return self.T.shape[1] + self.w.shape[1]
+
+
+def _log_sigmoid_diff(u: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """log(σ(u) − σ(lo)) for u > lo, accurate in both tails (σ(u) − σ(l) = σ(−l) − σ(−u))."""
+    flip = lo > 0
+    a = np.where(flip, -lo, u)
+    b = np.where(flip, -u, lo)
+    # log(σ(a) − σ(b)) = log σ(a) + log(1 − exp(log σ(b) − log σ(a)))
+    la, lb = -np.logaddexp(0, -a), -np.logaddexp(0, -b)
+    return la + np.log1p(-np.exp(np.minimum(lb - la, 0.0)))
+
+
+def _loglik_parts(design: _Design, theta: np.ndarray):
+    """Per-row log-likelihood and the Jacobians/derivatives w.r.t. (u, l) = (τ_y − η, τ_{y−1} − η)."""
+    n_t = design.T.shape[1]
+    tau = design.T @ theta[:n_t]
+    eta = _rowdot(design.w, theta[n_t:])
+    k1 = tau.size
+    y = design.y
+    has_u = y < k1
+    has_l = y > 0
+    big = 1e300
+    u = np.where(has_u, tau[np.minimum(y, k1 - 1)] - eta, big)
+    lo = np.where(has_l, tau[np.maximum(y - 1, 0)] - eta, -big)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ll = _log_sigmoid_diff(u, lo)
+    return tau, eta, u, lo, has_u, has_l, ll
+
+
+def _gram(a: np.ndarray, weight: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """aᵀ diag(weight) b summed in row order without BLAS, whose threaded sums would make the
+    fit's last bits depend on the BLAS thread count."""
+    return np.einsum("ni,n,nj->ij", a, weight, b, optimize=False)
+
+
+def _rowdot(a: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """a @ v without BLAS (same reason as :func:`_gram`)."""
+    return np.einsum("ni,i->n", a, v, optimize=False)
+
+
+def _derivatives(design: _Design, theta: np.ndarray, need_hessian: bool = True):
+    """Log-likelihood, per-row scores (n × P) and the Hessian (P × P)."""
+    n_t = design.T.shape[1]
+    tau, eta, u, lo, has_u, has_l, ll = _loglik_parts(design, theta)
+    if not np.all(np.diff(tau) > 0) or not np.all(np.isfinite(ll)):
+        return -np.inf, None, None
+    p = np.exp(ll)
+    fu = np.where(has_u, special.expit(u) * special.expit(-u), 0.0)
+    fl = np.where(has_l, special.expit(lo) * special.expit(-lo), 0.0)
+    du, dl = fu / p, -fl / p
+    # Jacobians of u and l w.r.t. theta = (t, beta): rows of T for the thresholds, −w for eta.
+    n, k1 = design.y.size, tau.size
+    Ju = np.zeros((n, design.n_params))
+    Jl = np.zeros((n, design.n_params))
+    Ju[:, :n_t] = np.where(has_u[:, None], design.T[np.minimum(design.y, k1 - 1)], 0.0)
+    Jl[:, :n_t] = np.where(has_l[:, None], design.T[np.maximum(design.y - 1, 0)], 0.0)
+    Ju[:, n_t:] = np.where(has_u[:, None], -design.w, 0.0)
+    Jl[:, n_t:] = np.where(has_l[:, None], -design.w, 0.0)
+    scores = du[:, None] * Ju + dl[:, None] * Jl
+    if not need_hessian:
+        return float(ll.sum()), scores, None
+    # f'(x) = f(x)(1 − 2σ(x)); second derivatives of log(σ(u) − σ(l)).
+    fpu = fu * (1 - 2 * special.expit(np.where(has_u, u, 0.0)))
+    fpl = fl * (1 - 2 * special.expit(np.where(has_l, lo, 0.0)))
+    duu = fpu / p - du**2
+    dll = -fpl / p - dl**2
+    dul = fu * fl / p**2
+    cross = _gram(Ju, dul, Jl)
+    hess = _gram(Ju, duu, Ju) + _gram(Jl, dll, Jl) + cross + cross.T
+    return float(ll.sum()), scores, hess
+
+
+def _start(design: _Design, n_categories: int) -> np.ndarray:
+    """Thresholds from the marginal cumulative proportions, regression coefficients 0."""
+    freq = np.bincount(design.y, minlength=n_categories) + 0.5
+    tau = special.logit(np.cumsum(freq)[:-1] / freq.sum())
+    t, *_ = np.linalg.lstsq(design.T, tau, rcond=None)
+    if design.T.shape[1] and not np.all(np.diff(design.T @ t) > 0):
+        t = np.abs(t) + 0.1
+    return np.concatenate([t, np.zeros(design.w.shape[1])])
+
+
+def _newton(design: _Design, n_categories: int) -> tuple[np.ndarray, float, int]:
+    """Maximise the log-likelihood by Newton with step halving; returns (theta, ll, steps)."""
+    theta = _start(design, n_categories)
+    ll, scores, hess = _derivatives(design, theta)
+    if not np.isfinite(ll):
+        raise NumericalError("Bridge.fit: the starting point has a zero likelihood")
+    for step in range(1, _MAX_NEWTON + 1):
+        grad = scores.sum(axis=0)
+        try:
+            direction = np.linalg.solve(hess, -grad)
+        except np.linalg.LinAlgError:
+            raise NumericalError(
+                "Bridge.fit: the information matrix is singular; a covariate is constant or "
+                "collinear with the judge latent (drop it), or a label category is empty"
+            ) from None
+        t = 1.0
+        while t > 1e-12:
+            candidate = theta + t * direction
+            new_ll, new_scores, new_hess = _derivatives(design, candidate)
+            if new_ll >= ll - 1e-12 * abs(ll):
+                break
+            t /= 2
+        else:
+            break
+        theta, ll, scores, hess = candidate, new_ll, new_scores, new_hess
+        if np.max(np.abs(scores.sum(axis=0))) < _GRAD_TOL * max(1.0, design.y.size):
+            return theta, ll, step
+    grad_norm = np.max(np.abs(scores.sum(axis=0)))
+    if grad_norm > 1e-5 * max(1.0, design.y.size):
+        raise NumericalError(
+            f"Bridge.fit: Newton did not converge (gradient {grad_norm:.3g}); the labels may be "
+            "perfectly separated by the judge latent or a covariate"
+        )
+    return theta, ll, _MAX_NEWTON
+
+
+def _covariances(design: _Design, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model-based inverse information and the item-clustered sandwich (with the small-sample
+    factor G/(G−1)·(N−1)/(N−P) that statsmodels applies), and the Hessian."""
+    _, scores, hess = _derivatives(design, theta)
+    bread = np.linalg.inv(-hess)
+    n_items = int(design.items.max()) + 1
+    cluster_scores = np.zeros((n_items, scores.shape[1]))
+    np.add.at(cluster_scores, design.items, scores)
+    meat = _gram(cluster_scores, np.ones(n_items), cluster_scores)
+    g, n, p = np.unique(design.items).size, design.y.size, design.n_params
+    factor = g / (g - 1) * (n - 1) / (n - p) if g > 1 else np.nan
+    return bread, factor * bread @ meat @ bread, hess
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DiscrepancyTest(Result):
+    """H0 γ = 0 (equivalently δ = 0): no systematic judge–human discrepancy.
+
+    ``statistic``/``pvalue``: the joint test (``method``); ``wald_statistic``/``wald_pvalue``
+    with the fit's covariance, ``lr_statistic``/``lr_pvalue`` against the fit without
+    covariates (model-based); per-covariate ``z`` and Holm-adjusted ``pvalues_adjusted``.
+    """
+
+    statistic: float
+    pvalue: float
+    method: str
+    df: int
+    wald_statistic: float
+    wald_pvalue: float
+    lr_statistic: float
+    lr_pvalue: float
+    names: tuple[str, ...]
+    z: np.ndarray
+    pvalues: np.ndarray
+    pvalues_adjusted: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class ScaleTest(Result):
+    """H0 β = beta0 (the judge uses the human scale when beta0 = 1), a z-test on a = 1/β."""
+
+    statistic: float
+    pvalue: float
+    beta: float
+    beta0: float
+    confidence_interval: ConfidenceInterval
+
+
+def _holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (written here: no shared multiple-testing helper
+    exists on main yet)."""
+    m = pvalues.size
+    order = np.argsort(pvalues)
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * pvalues[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The estimator
+
+
+class Bridge(Estimator):
+    """Bridge: human labels regressed on an LLM judge's latent score and item covariates.
+
+    Parameters
+    ----------
+    kind : {"absolute", "pairwise"}, default "absolute"
+        ``"pairwise"`` adds a constant to the linear predictor: the judge's position bias.
+    thresholds : {"free", "symmetric"}, default "free"
+        Symmetric thresholds (−τ, τ) need K = 3 (pairwise with ties); with K = 2 the single
+        threshold is 0. A position bias is identified only with symmetric thresholds.
+    cov_type : {"cluster", "model"}, default "cluster"
+        Covariance of the estimates: item-clustered sandwich (the ratings of one item share its
+        latent; statsmodels' small-sample factor) or the inverse information.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The ordered label values.
+    thresholds_ : ndarray, shape (K − 1,)
+    a_ : float
+        Coefficient on the judge latent (1/β).
+    delta_ : ndarray, shape (p,)
+        Covariate coefficients (−γ/β).
+    position_bias_ : float or None
+        The constant (pairwise mode), None otherwise.
+    beta_, gamma_ : float, ndarray
+        Structural parameters; ``beta_se_``, ``gamma_se_`` by the delta method.
+    covariance_ : ndarray
+        Covariance of (threshold parameters, a, δ[, c]) for ``cov_type``;
+        ``covariance_model_`` and ``covariance_cluster_`` are both kept.
+    loglik_, loglik_null_ : float
+        Log-likelihood with and without covariates.
+    feature_names_ : tuple of str
+    n_iter_ : int
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=300); x = rng.normal(size=300)
+    >>> y = (z + 0.5 * x + rng.logistic(size=300) > 0).astype(int)
+    >>> br = Bridge(cov_type="model").fit(y, z, X=x[:, None], feature_names=["x"])
+    >>> round(br.a_, 1), br.feature_names_
+    (1.2, ('x',))
+    """
+
+    _fitted_attribute = "a_"
+
+    def __init__(
+        self,
+        kind: Literal["absolute", "pairwise"] = "absolute",
+        thresholds: Literal["free", "symmetric"] = "free",
+        cov_type: Literal["cluster", "model"] = "cluster",
+    ) -> None:
+        self.kind = kind
+        self.thresholds = thresholds
+        self.cov_type = cov_type
+
+    # -- input --------------------------------------------------------------------------------
+
+    def _check_options(self) -> None:
+        if self.kind not in ("absolute", "pairwise"):
+            raise InvalidArgumentError(f"kind: got {self.kind!r}; use 'absolute' or 'pairwise'")
+        if self.thresholds not in ("free", "symmetric"):
+            raise InvalidArgumentError(
+                f"thresholds: got {self.thresholds!r}; use 'free' or 'symmetric'"
+            )
+        if self.cov_type not in ("cluster", "model"):
+            raise InvalidArgumentError(f"cov_type: got {self.cov_type!r}; use 'cluster' or 'model'")
+
+    def _regressors(self, z: Any, X: Any, n: int | None, fitting: bool) -> np.ndarray:
+        zz = as_float_array(z, "z", ndim=1)
+        if n is not None and zz.size != n:
+            raise ShapeError(f"z: has length {zz.size} but there are {n} labels; one per rating")
+        n_cov = len(self.feature_names_) if not fitting else None
+        if X is None:
+            xx = np.zeros((zz.size, 0))
+        else:
+            xx = as_float_array(X, "X", ndim=(1, 2))
+            xx = xx[:, None] if xx.ndim == 1 else xx
+            if xx.shape[0] != zz.size:
+                raise ShapeError(f"X: has {xx.shape[0]} rows but z has {zz.size}; one per rating")
+        if n_cov is not None and xx.shape[1] != n_cov:
+            raise ShapeError(f"X: has {xx.shape[1]} columns but the fit used {n_cov}")
+        parts = [zz[:, None], xx]
+        if self.kind == "pairwise":
+            parts.append(np.ones((zz.size, 1)))
+        return np.hstack(parts)
+
+    def _threshold_map(self, n_categories: int) -> np.ndarray:
+        if self.thresholds == "free":
+            return np.eye(n_categories - 1)
+        if n_categories == 3:
+            return np.array([[-1.0], [1.0]])
+        if n_categories == 2:
+            return np.zeros((1, 0))
+        raise InvalidArgumentError(
+            f"thresholds: 'symmetric' needs 2 or 3 label categories, got {n_categories}"
+        )
+
+    def _encode_labels(self, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        yy = as_float_array(y, "y", ndim=1)
+        classes, index = np.unique(yy, return_inverse=True)
+        if classes.size < 2:
+            raise InvalidArgumentError(
+                f"y: has a single label value ({classes[0]:g}); Bridge needs at least two "
+                "ordered categories"
+            )
+        return classes, index.reshape(-1)
+
+    @staticmethod
+    def _encode_items(items: Any, n: int) -> np.ndarray:
+        if items is None:
+            return np.arange(n)
+        arr = np.asarray(items)
+        if arr.ndim != 1 or arr.size != n:
+            raise ShapeError(f"items: has shape {arr.shape}; pass one item id per rating ({n})")
+        return np.unique(arr, return_inverse=True)[1].reshape(-1)
+
+    # -- fit ----------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        y: Any,
+        z: Any,
+        X: Any = None,
+        items: Any = None,
+        feature_names: Any = None,
+    ) -> Bridge:
+        """Fit on long-format data: one row per human rating.
+
+        Parameters
+        ----------
+        y : array_like, shape (n,)
+            Human labels, ordered values (e.g. 1..5; pairwise: −1 = B better, 0 = tie,
+            1 = A better).
+        z : array_like, shape (n,)
+            The judge latent of the row's item (:func:`judge_latent`, or a judge score).
+        X : array_like, shape (n, p) or a pandas DataFrame, optional
+            Item covariates (no constant; pairwise: A − B differences). A DataFrame's column
+            names become ``feature_names_``.
+        items : array_like, shape (n,), optional
+            Item id of each row (clusters); default: each row its own item.
+        feature_names : sequence of str, optional
+            Names of the covariates (default the DataFrame columns or x0, x1, ...).
+        """
+        self._check_options()
+        if X is not None and hasattr(X, "columns") and feature_names is None:
+            feature_names = [str(c) for c in X.columns]
+        classes, yi = self._encode_labels(y)
+        self.feature_names_ = ()  # set below; _regressors reads it only when not fitting
+        w = self._regressors(z, X, yi.size, fitting=True)
+        # Newton holds about six n x n_params float arrays (Jacobians, scores, products).
+        check_memory(
+            48.0 * yi.size * (w.shape[1] + classes.size),
+            "y",
+            "fit on fewer ratings or with fewer covariates",
+        )
+        n_cov = w.shape[1] - 1 - (self.kind == "pairwise")
+        names = (
+            tuple(f"x{j}" for j in range(n_cov)) if feature_names is None else tuple(feature_names)
+        )
+        if len(names) != n_cov:
+            raise ShapeError(f"feature_names: has {len(names)} names for {n_cov} covariates")
+        design = _Design(
+            yi, w, self._threshold_map(classes.size), self._encode_items(items, yi.size)
+        )
+        if yi.size <= design.n_params:
+            raise InvalidArgumentError(
+                f"y: {yi.size} ratings for {design.n_params} parameters ({classes.size} distinct "
+                "labels); Bridge needs ordered categories (a few distinct values) and more "
+                "ratings than parameters"
+            )
+        theta, ll, n_iter = _newton(design, classes.size)
+        cov_model, cov_cluster, _ = _covariances(design, theta)
+        null_cols = [0] + ([w.shape[1] - 1] if self.kind == "pairwise" else [])
+        null_design = _Design(yi, w[:, null_cols], design.T, design.items)
+        _, ll_null, _ = _newton(null_design, classes.size) if n_cov else (None, ll, 0)
+
+        n_t = design.T.shape[1]
+        self.classes_ = classes
+        self.feature_names_ = names
+        self.theta_ = theta
+        self.thresholds_ = design.T @ theta[:n_t]
+        self.a_ = float(theta[n_t])
+        self.delta_ = theta[n_t + 1 : n_t + 1 + n_cov].copy()
+        self.position_bias_ = float(theta[-1]) if self.kind == "pairwise" else None
+        self.covariance_model_ = cov_model
+        self.covariance_cluster_ = cov_cluster
+        self.covariance_ = cov_cluster if self.cov_type == "cluster" else cov_model
+        self.loglik_ = ll
+        self.loglik_null_ = float(ll_null)
+        self.n_iter_ = n_iter
+        self.n_items_ = int(np.unique(design.items).size)
+        self._n_t = n_t
+        self._structural()
+        return self
+
+    def _structural(self) -> None:
+        """β = 1/a, γ = −δ/a and their delta-method standard errors."""
+        a, delta, n_t = self.a_, self.delta_, self._n_t
+        p = delta.size
+        idx = np.arange(n_t, n_t + 1 + p)
+        cov = self.covariance_[np.ix_(idx, idx)]
+        jac = np.zeros((1 + p, 1 + p))
+        jac[0, 0] = -1 / a**2
+        jac[1:, 0] = delta / a**2
+        jac[1:, 1:] = -np.eye(p) / a
+        cov_s = jac @ cov @ jac.T
+        self.beta_ = 1 / a
+        self.gamma_ = -delta / a
+        self.beta_se_ = float(np.sqrt(cov_s[0, 0]))
+        self.gamma_se_ = np.sqrt(np.diag(cov_s)[1:])
+
+    # -- inference ----------------------------------------------------------------------------
+
+    def _se(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.covariance_))
+
+    @property
+    def delta_se_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._se()[self._n_t + 1 : self._n_t + 1 + self.delta_.size]
+
+    @property
+    def a_se_(self) -> float:
+        self._check_fitted()
+        return float(self._se()[self._n_t])
+
+    def test_discrepancy(self, method: Literal["wald", "lr"] = "wald") -> DiscrepancyTest:
+        """Test H0 γ = 0: joint Wald (with the fit's covariance) and likelihood ratio, and a
+        z-test per covariate with Holm's adjustment (also with the fit's covariance)."""
+        self._check_fitted()
+        if method not in ("wald", "lr"):
+            raise InvalidArgumentError(f"method: got {method!r}; use 'wald' or 'lr'")
+        p = self.delta_.size
+        if p == 0:
+            raise InvalidArgumentError("test_discrepancy: the fit has no covariates (X=None)")
+        idx = np.arange(self._n_t + 1, self._n_t + 1 + p)
+        cov = self.covariance_[np.ix_(idx, idx)]
+        wald = float(self.delta_ @ np.linalg.solve(cov, self.delta_))
+        lr = float(2 * (self.loglik_ - self.loglik_null_))
+        z = self.delta_ / np.sqrt(np.diag(cov))
+        pvalues = 2 * stats.norm.sf(np.abs(z))
+        wald_p, lr_p = float(stats.chi2.sf(wald, p)), float(stats.chi2.sf(lr, p))
+        return DiscrepancyTest(
+            statistic=wald if method == "wald" else lr,
+            pvalue=wald_p if method == "wald" else lr_p,
+            method=method,
+            df=p,
+            wald_statistic=wald,
+            wald_pvalue=wald_p,
+            lr_statistic=lr,
+            lr_pvalue=lr_p,
+            names=self.feature_names_,
+            z=z,
+            pvalues=pvalues,
+            pvalues_adjusted=_holm(pvalues),
+        )
+
+    def test_scale(self, beta0: float = 1.0, confidence_level: float = 0.95) -> ScaleTest:
+        """Test H0 β = beta0 by z = (â − 1/beta0)/se(â); the interval is for β (delta method)."""
+        self._check_fitted()
+        b0 = check_scalar(beta0, "beta0", low=0.0, low_inclusive=False)
+        level = check_scalar(
+            confidence_level,
+            "confidence_level",
+            low=0.0,
+            high=1.0,
+            low_inclusive=False,
+            high_inclusive=False,
+        )
+        z = (self.a_ - 1 / b0) / self.a_se_
+        half = stats.norm.ppf((1 + level) / 2) * self.beta_se_
+        return ScaleTest(
+            statistic=float(z),
+            pvalue=float(2 * stats.norm.sf(abs(z))),
+            beta=self.beta_,
+            beta0=b0,
+            confidence_interval=ConfidenceInterval(self.beta_ - half, self.beta_ + half),
+        )
+
+    def test_position_bias(self) -> ScaleTest:
+        """Pairwise mode: H0 c = 0 (no position bias), a z-test with the fit's covariance.
+        The returned ``beta`` field holds the estimate of c."""
+        self._check_fitted()
+        if self.kind != "pairwise":
+            raise InvalidArgumentError("test_position_bias: needs Bridge(kind='pairwise')")
+        if self.thresholds != "symmetric":
+            raise InvalidArgumentError(
+                "test_position_bias: the position bias is identified only with "
+                "thresholds='symmetric' (free thresholds absorb it)"
+            )
+        se = float(self._se()[-1])
+        z = self.position_bias_ / se
+        half = stats.norm.ppf(0.975) * se
+        c = self.position_bias_
+        return ScaleTest(
+            statistic=float(z),
+            pvalue=float(2 * stats.norm.sf(abs(z))),
+            beta=c,
+            beta0=0.0,
+            confidence_interval=ConfidenceInterval(c - half, c + half),
+        )
+
+    # -- prediction ---------------------------------------------------------------------------
+
+    def predict_proba(self, z: Any, X: Any = None) -> np.ndarray:
+        """P(human label = each class) for items with judge latent ``z`` and covariates ``X``:
+        σ(τ_k − η) − σ(τ_{k−1} − η), shape (m, K)."""
+        self._check_fitted()
+        w = self._regressors(z, X, None, fitting=False)
+        eta = _rowdot(w, self.theta_[self._n_t :])
+        cdf = special.expit(self.thresholds_[None, :] - eta[:, None])
+        cdf = np.hstack([np.zeros((eta.size, 1)), cdf, np.ones((eta.size, 1))])
+        return np.clip(np.diff(cdf, axis=1), 0.0, 1.0)
+
+    def predict(self, z: Any, X: Any = None, how: Literal["argmax", "mean"] = "argmax"):
+        """The most probable human label (``"argmax"``) or its expected value (``"mean"``)."""
+        proba = self.predict_proba(z, X)
+        if how == "argmax":
+            return self.classes_[np.argmax(proba, axis=1)]
+        if how == "mean":
+            return proba @ self.classes_
+        raise InvalidArgumentError(f"how: got {how!r}; use 'argmax' or 'mean'")
+
+    def score(self, y: Any, z: Any, X: Any = None, items: Any = None) -> dict[str, float]:
+        """Accuracy, log loss, KL and ECE of the predicted human label distribution.
+
+        Per rating row: accuracy of the argmax, log loss, top-label confidence for the ECE
+        (10 equal-width bins). Per item: KL(empirical rater distribution ‖ prediction),
+        averaged over items.
+        """
+        self._check_fitted()
+        yy = as_float_array(y, "y", ndim=1)
+        index = np.searchsorted(self.classes_, yy)
+        bad = (index >= self.classes_.size) | (
+            self.classes_[np.minimum(index, self.classes_.size - 1)] != yy
+        )
+        if bad.any():
+            raise InvalidArgumentError(
+                f"y: has label {yy[bad][0]:g}, not one of the fitted classes {self.classes_.tolist()}"
+            )
+        proba = self.predict_proba(z, X)
+        if proba.shape[0] != yy.size:
+            raise ShapeError(f"z: has length {proba.shape[0]} but y has {yy.size}")
+        tiny = 1e-15
+        p_true = np.maximum(proba[np.arange(yy.size), index], tiny)
+        top = proba.argmax(axis=1)
+        conf = proba.max(axis=1)
+        correct = top == index
+        bins = np.minimum((conf * 10).astype(int), 9)
+        ece = sum(
+            abs(correct[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
+            for b in range(10)
+            if np.any(bins == b)
+        )
+        item = self._encode_items(items, yy.size)
+        k = self.classes_.size
+        empirical = np.zeros((item.max() + 1, k))
+        np.add.at(empirical, (item, index), 1.0)
+        empirical /= empirical.sum(axis=1, keepdims=True)
+        predicted = np.zeros_like(empirical)
+        predicted[item] = proba  # rows of one item share z and X
+        ratio = np.where(empirical > 0, empirical, 1.0) / np.maximum(predicted, tiny)
+        kl = (empirical * np.log(ratio)).sum(axis=1)
+        return {
+            "accuracy": float(correct.mean()),
+            "log_loss": float(-np.log(p_true).mean()),
+            "kl": float(kl.mean()),
+            "ece": float(ece),
+        }
+
+    # -- bootstrap ----------------------------------------------------------------------------
+
+    def bootstrap(
+        self,
+        y: Any,
+        z: Any,
+        X: Any = None,
+        items: Any = None,
+        *,
+        n_resamples: int = 1000,
+        confidence_level: float = 0.95,
+        random_state: Any = None,
+        progress: Any = False,
+    ) -> dict[str, ConfidenceInterval]:
+        """Item-cluster bootstrap percentile intervals of a, δ, β, γ (and c): items are
+        resampled with replacement with all their ratings, and the model is refitted.
+        Pass the data the model was fitted on. Replicates that lose a label category or do not
+        converge (separation) are skipped. ``progress``: False, True (a bar) or a callable
+        ``(done, total)``."""
+        self._check_fitted()
+        b = check_scalar(n_resamples, "n_resamples", kind=int, low=2, high=_MAX_BOOT)
+        level = check_scalar(
+            confidence_level,
+            "confidence_level",
+            low=0.0,
+            high=1.0,
+            low_inclusive=False,
+            high_inclusive=False,
+        )
+        gen = np.random.default_rng(seed_from_rng(random_state, "random_state"))
+        yy = as_float_array(y, "y", ndim=1)
+        w = self._regressors(z, X, yy.size, fitting=False)
+        item = self._encode_items(items, yy.size)
+        rows_of = np.split(np.argsort(item, kind="stable"), np.cumsum(np.bincount(item))[:-1])
+        with progress_callback(progress, "Bridge.bootstrap", unit="fit") as report:
+            draws = self._bootstrap_draws(yy, w, rows_of, b, gen, report)
+        if len(draws) < 2:
+            raise NumericalError("bootstrap: fewer than two replicates could be fitted")
+        alpha = 1 - level
+        lo, hi = np.quantile(np.array(draws), [alpha / 2, 1 - alpha / 2], axis=0)
+        names = ["a", *(f"delta[{n}]" for n in self.feature_names_)]
+        if self.kind == "pairwise":
+            names.append("position_bias")
+        names += ["beta", *(f"gamma[{n}]" for n in self.feature_names_)]
+        return {
+            name: ConfidenceInterval(float(l_), float(h_))
+            for name, l_, h_ in zip(names, lo, hi, strict=True)
+        }
+
+    def _bootstrap_draws(
+        self,
+        yy: np.ndarray,
+        w: np.ndarray,
+        rows_of: list[np.ndarray],
+        n_resamples: int,
+        gen: np.random.Generator,
+        report: Any,
+    ) -> list[np.ndarray]:
+        """(a, delta[, c], beta, gamma) of each refit on resampled items."""
+        n_items = len(rows_of)
+        draws = []
+        for done in range(n_resamples):
+            chosen = gen.integers(0, n_items, size=n_items)
+            rows = np.concatenate([rows_of[c] for c in chosen])
+            clusters = np.repeat(np.arange(n_items), [rows_of[c].size for c in chosen])
+            classes, yi = np.unique(yy[rows], return_inverse=True)
+            if report is not None:
+                report(done + 1, n_resamples)
+            if classes.size != self.classes_.size:
+                continue  # a replicate that lost a category cannot be fitted on the same scale
+            design = _Design(yi.reshape(-1), w[rows], self._threshold_map(classes.size), clusters)
+            try:
+                theta, _, _ = _newton(design, classes.size)
+            except NumericalError:
+                continue
+            a = theta[self._n_t]
+            rest = theta[self._n_t + 1 :]
+            draws.append(np.concatenate([[a], rest, [1 / a], -rest[: self.delta_.size] / a]))
+        return draws
