@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from scipy import special
 
+from calipers._multitest import holm as _holm
 from calipers.exceptions import InvalidArgumentError, NotFittedError, ShapeError
-from calipers.judge import Bridge, _holm, judge_latent, judge_latent_from_samples
+from calipers.judge import Bridge, judge_latent, judge_latent_from_samples
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

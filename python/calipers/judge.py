@@ -28,6 +28,7 @@ import numpy as np
 from scipy import special, stats
 
 from ._estimator import Estimator
+from ._multitest import holm
 from ._progress import progress_callback
 from ._results import ConfidenceInterval, Result
 from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
@@ -286,17 +287,6 @@ class ScaleTest(Result):
     beta: float
     beta0: float
     confidence_interval: ConfidenceInterval
-
-
-def _holm(pvalues: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (written here: no shared multiple-testing helper
-    exists on main yet)."""
-    m = pvalues.size
-    order = np.argsort(pvalues)
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * pvalues[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -559,7 +549,7 @@ class Bridge(Estimator):
             names=self.feature_names_,
             z=z,
             pvalues=pvalues,
-            pvalues_adjusted=_holm(pvalues),
+            pvalues_adjusted=holm(pvalues),
         )
 
     def test_scale(self, beta0: float = 1.0, confidence_level: float = 0.95) -> ScaleTest:
