@@ -182,24 +182,24 @@ def kmeans_anchors(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Weighted k-means of the rows of ``x``; one anchor row per cluster.
 
-        scikit-learn's algorithm (greedy k-means++ seeding, Lloyd iterations, ``tol`` relative to
-        the mean feature variance, best of ``n_restarts`` seeded restarts; scikit-learn's
+    scikit-learn's algorithm (greedy k-means++ seeding, Lloyd iterations, ``tol`` relative to
+    the mean feature variance, best of ``n_restarts`` seeded restarts; scikit-learn's
     ``n_init``, the old name here, is accepted with a FutureWarning), run in the Rust core with
-        the restarts in parallel; bit-identical for any thread count. Lloyd steps use Hamerly's
-        bounds to skip the points whose centre provably stays the nearest (with a margin for
-        rounding), so the iterations, labels, centres and inertia are exactly those of plain Lloyd
-        (tested bit for bit); distances come from a register-blocked SIMD kernel. Differs from tinyBenchmarks in one
-        deliberate way: the anchor of a cluster is its *member* nearest the centre (not the
-        nearest point overall), so anchors are distinct and represent their own cluster.
+    the restarts in parallel; bit-identical for any thread count. Lloyd steps use Hamerly's
+    bounds to skip the points whose centre provably stays the nearest (with a margin for
+    rounding), so the iterations, labels, centres and inertia are exactly those of plain Lloyd
+    (tested bit for bit); distances come from a register-blocked SIMD kernel. Differs from tinyBenchmarks in one
+    deliberate way: the anchor of a cluster is its *member* nearest the centre (not the
+    nearest point overall), so anchors are distinct and represent their own cluster.
 
-        Returns
-        -------
-        anchors : ndarray of int, shape (k,)
-            Row index of each cluster's anchor.
-        weights : ndarray, shape (k,)
-            Each cluster's share of the total sample weight (sums to 1).
-        labels : ndarray of int, shape (n,)
-        inertia : float
+    Returns
+    -------
+    anchors : ndarray of int, shape (k,)
+        Row index of each cluster's anchor.
+    weights : ndarray, shape (k,)
+        Each cluster's share of the total sample weight (sums to 1).
+    labels : ndarray of int, shape (n,)
+    inertia : float
     """
     arr = as_float_array(x, "x", ndim=2, finite=False)  # the core names a NaN's position
     k = check_scalar(k, "k", kind=int, low=1, high=_MAX_COUNT)
