@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use super::Points;
 use super::linalg::{exp_nonpos, sq_dist};
 use crate::error::{Error, Result};
+use crate::linalg::dot4;
 use crate::par::Monitor;
 
 /// Median of the full `n × n` matrix of squared distances among `rows` (diagonal zeros and both
@@ -242,24 +243,6 @@ fn sum4(v: &[f64]) -> f64 {
     let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     for x in rest {
         s += x;
-    }
-    s
-}
-
-/// `Σ_j w_j v_j`, four interleaved accumulators (vectorisable, fixed order).
-#[inline(always)]
-fn dot4(v: &[f64], w: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (cv, cw) = (v.chunks_exact(4), w.chunks_exact(4));
-    let (rv, rw) = (cv.remainder(), cw.remainder());
-    for (a, b) in cv.zip(cw) {
-        for ((s, x), y) in acc.iter_mut().zip(a).zip(b) {
-            *s += x * y;
-        }
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in rv.iter().zip(rw) {
-        s += x * y;
     }
     s
 }

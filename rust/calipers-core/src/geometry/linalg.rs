@@ -5,7 +5,7 @@ use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self, ComputeEigenvectors};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -45,11 +45,6 @@ pub fn sym_eig(a: MatRef<'_, f64>, vectors: bool) -> Result<(Vec<f64>, Option<Ma
     .map_err(|e| Error::Numerical(format!("symmetric eigendecomposition failed: {e:?}")))?;
     let values = s.column_vector().iter().copied().collect();
     Ok((values, u))
-}
-
-/// `dst = lhs * rhs` (sequential faer kernel).
-pub fn gemm(dst: MatMut<'_, f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
-    matmul(dst, Accum::Replace, lhs, rhs, 1.0, Par::Seq);
 }
 
 /// Gram matrix `GᵀG` of a row-major `n × r` matrix, computed over fixed row super-chunks in
@@ -115,25 +110,8 @@ pub fn column_sums(g: &[f64], r: usize) -> Vec<f64> {
     total
 }
 
-/// Plain sequential dot product.
-#[inline]
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    // Four accumulators let the compiler vectorise; the order is fixed, so it is deterministic.
-    let mut acc = [0.0f64; 4];
-    let (ca, ra) = a.split_at(a.len() / 4 * 4);
-    let (cb, rb) = b.split_at(ca.len());
-    for (x, y) in ca.chunks_exact(4).zip(cb.chunks_exact(4)) {
-        acc[0] += x[0] * y[0];
-        acc[1] += x[1] * y[1];
-        acc[2] += x[2] * y[2];
-        acc[3] += x[3] * y[3];
-    }
-    let mut tail = 0.0;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
+/// The shared small kernels (`crate::linalg`); geometry sums dot products in four lanes.
+pub use crate::linalg::{dot4 as dot, gemm};
 
 /// Squared Euclidean distance between two rows: the shared kernel of `knn`.
 pub use crate::fastmath::exp_nonpos;

@@ -7,6 +7,7 @@ use super::data::{Cell, Responses, bernoulli_loglik, clipped_logit};
 use super::kernels::RowLoglik;
 use super::linalg;
 use crate::error::{Error, Result};
+pub use crate::linalg::dot;
 use crate::rng::Rng;
 
 /// How discriminations are parametrised.
@@ -115,11 +116,6 @@ pub struct Fit {
     pub trace: Vec<f64>,
     /// Posterior standard deviations of the abilities (EM only; empty for JML).
     pub theta_se: Vec<f64>,
-}
-
-#[inline(always)]
-pub fn dot(x: &[f64], y: &[f64]) -> f64 {
-    x.iter().zip(y).map(|(u, v)| u * v).sum()
 }
 
 /// Observed mean of each row (0.5 where nothing is observed).

@@ -6,6 +6,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use super::{ApproxOptions, Neighbors, Points, approximate_knn, check_k, sqdist};
 use crate::error::{Error, Result};
+use crate::linalg::gemm;
 use crate::par::{self, Monitor};
 use crate::rng::Rng;
 
@@ -31,11 +32,6 @@ const COST_SAMPLE: usize = 128;
 const EXACT_BUDGET: f64 = 2.5e10;
 /// `auto_knn` always searches exactly up to this many points.
 const ALWAYS_EXACT_N: usize = 20_000;
-
-/// `dst = lhs · rhs` with faer's sequential kernel (callers parallelise over blocks).
-fn gemm(dst: faer::MatMut<'_, f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
-    matmul(dst, Accum::Replace, lhs, rhs, 1.0, Par::Seq);
-}
 
 /// Element type of the screening matrix products: f64, or f32 (twice the SIMD lanes) on
 /// centred coordinates with a wider certified margin.

@@ -31,6 +31,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, ensure_finite};
+use crate::linalg::dot;
 use crate::par::{self, Monitor};
 use crate::rng::Rng;
 
@@ -148,16 +149,6 @@ impl Centres {
     fn row(&self, c: usize) -> &[f64] {
         &self.rows[c * self.d..(c + 1) * self.d]
     }
-}
-
-/// Dot product summed in feature order: the order of every distance computed here.
-#[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for (x, y) in a.iter().zip(b) {
-        s += x * y;
-    }
-    s
 }
 
 /// Squared Euclidean distance from the expansion |x|^2 + |c|^2 - 2 x.c, clamped at 0.
