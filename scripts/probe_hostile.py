@@ -269,6 +269,14 @@ def jobs(quick: bool) -> list[dict[str, str]]:
     return out
 
 
+def _feed(stream, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.close()
+    except (BrokenPipeError, OSError):  # the child died: the watcher reports it
+        pass
+
+
 def _lines(stream, queue: Queue) -> None:
     for line in stream:
         queue.put(line)
@@ -287,10 +295,12 @@ def run(all_jobs: list[dict[str, str]]) -> dict[str, tuple[str, str]]:
             text=True,
         )
         assert child.stdin is not None and child.stdout is not None
-        child.stdin.write("".join(json.dumps(job) + "\n" for job in pending))
-        child.stdin.close()
         queue: Queue = Queue()
+        # Read and write on their own threads: the job list and the answers both outgrow a
+        # pipe's buffer, and writing all jobs before reading would deadlock.
         threading.Thread(target=_lines, args=(child.stdout, queue), daemon=True).start()
+        jobs_text = "".join(json.dumps(job) + "\n" for job in pending)
+        threading.Thread(target=_feed, args=(child.stdin, jobs_text), daemon=True).start()
         current = None
         while True:
             try:
