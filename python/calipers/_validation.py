@@ -151,6 +151,11 @@ def check_scalar(
     return value
 
 
+def check_open_unit(x: Any, name: str) -> float:
+    """A level or probability strictly between 0 and 1 (``alpha``, ``confidence_level``)."""
+    return check_scalar(x, name, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+
+
 def seed_from_rng(rng: Any, name: str = "rng") -> int:
     """Reduce ``rng`` (None, int, or numpy Generator/SeedSequence) to one 64-bit seed.
 

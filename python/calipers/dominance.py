@@ -40,7 +40,7 @@ from . import _core
 from ._chunked import Progress, run_chunked
 from ._multitest import adjust
 from ._results import Result
-from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
+from ._validation import as_float_array, check_memory, check_open_unit, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, ShapeError
 from .resample import as_samples, scale_exponent, scaled_samples
 
@@ -217,9 +217,7 @@ def absolute_test(
     """
     order = _check_order(order)
     eps0 = check_scalar(eps0, "eps0", low=0.0, high=1.0, low_inclusive=False)
-    alpha = check_scalar(
-        alpha, "alpha", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
-    )
+    alpha = check_open_unit(alpha, "alpha")
     check_scalar(n_resamples, "n_resamples", kind=int, low=2)
     _check_replicate_memory(n_resamples, 1)
     samples, _ = as_samples([x, y], paired=paired)
@@ -435,9 +433,7 @@ def compare(
     O(models × n_resamples) for the replicates.
     """
     order = _check_order(order)
-    alpha = check_scalar(
-        alpha, "alpha", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
-    )
+    alpha = check_open_unit(alpha, "alpha")
     check_scalar(n_resamples, "n_resamples", kind=int, low=2)
     if correction not in ("bonferroni", "holm"):
         raise InvalidArgumentError(f"correction: got {correction!r}; use 'bonferroni' or 'holm'")

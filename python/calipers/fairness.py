@@ -31,7 +31,7 @@ from scipy import stats
 from . import _core
 from ._estimator import Estimator, renamed_keyword
 from ._results import ConfidenceInterval, Result
-from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
+from ._validation import as_float_array, check_memory, check_open_unit, check_scalar, seed_from_rng
 from .exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
@@ -931,9 +931,7 @@ def audit(
     """
     r = as_float_array(loss_ratios, "loss_ratios", ndim=1, finite=False)
     delta = check_scalar(delta, "delta")
-    alpha = check_scalar(
-        alpha, "alpha", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
-    )
+    alpha = check_open_unit(alpha, "alpha")
     ddof = check_scalar(ddof, "ddof", kind=int, low=0)
     finite = r[np.isfinite(r)]
     n = finite.size

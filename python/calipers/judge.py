@@ -31,7 +31,7 @@ from ._estimator import Estimator
 from ._multitest import holm
 from ._progress import progress_callback
 from ._results import ConfidenceInterval, Result
-from ._validation import as_float_array, check_memory, check_scalar, seed_from_rng
+from ._validation import as_float_array, check_memory, check_open_unit, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, NumericalError, ShapeError
 
 __all__ = [
@@ -556,14 +556,7 @@ class Bridge(Estimator):
         """Test H0 β = beta0 by z = (â − 1/beta0)/se(â); the interval is for β (delta method)."""
         self._check_fitted()
         b0 = check_scalar(beta0, "beta0", low=0.0, low_inclusive=False)
-        level = check_scalar(
-            confidence_level,
-            "confidence_level",
-            low=0.0,
-            high=1.0,
-            low_inclusive=False,
-            high_inclusive=False,
-        )
+        level = check_open_unit(confidence_level, "confidence_level")
         z = (self.a_ - 1 / b0) / self.a_se_
         half = stats.norm.ppf((1 + level) / 2) * self.beta_se_
         return ScaleTest(
@@ -686,14 +679,7 @@ class Bridge(Estimator):
         ``(done, total)``."""
         self._check_fitted()
         b = check_scalar(n_resamples, "n_resamples", kind=int, low=2, high=_MAX_BOOT)
-        level = check_scalar(
-            confidence_level,
-            "confidence_level",
-            low=0.0,
-            high=1.0,
-            low_inclusive=False,
-            high_inclusive=False,
-        )
+        level = check_open_unit(confidence_level, "confidence_level")
         gen = np.random.default_rng(seed_from_rng(random_state, "random_state"))
         yy = as_float_array(y, "y", ndim=1)
         w = self._regressors(z, X, yy.size, fitting=False)

@@ -38,6 +38,7 @@ from ._validation import (
     as_float_array,
     check_memory,
     check_nan_policy,
+    check_open_unit,
     check_scalar,
     ndim_of,
     seed_from_rng,
@@ -243,14 +244,7 @@ def _non_finite(name: str, row: int, col: int) -> Exception:
 def _check_common(n_resamples: int, confidence_level: float | None, method: str | None) -> None:
     check_scalar(n_resamples, "n_resamples", kind=int, low=1)
     if confidence_level is not None:
-        check_scalar(
-            confidence_level,
-            "confidence_level",
-            low=0.0,
-            high=1.0,
-            low_inclusive=False,
-            high_inclusive=False,
-        )
+        check_open_unit(confidence_level, "confidence_level")
         needed = min_resamples(confidence_level)
         if n_resamples < needed:
             raise InvalidArgumentError(

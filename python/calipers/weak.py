@@ -31,7 +31,7 @@ from scipy import stats
 
 from . import _core
 from ._results import ConfidenceInterval, Result
-from ._validation import as_float_array, check_scalar, seed_from_rng
+from ._validation import as_float_array, check_open_unit, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, NumericalError, ShapeError
 
 __all__ = [
@@ -468,14 +468,7 @@ def frechet_bounds(
             "columns; use metric='accuracy' or binarise the labels"
         )
     d = check_scalar(delta, "delta", low=0.0, high=1.0)
-    level = check_scalar(
-        confidence_level,
-        "confidence_level",
-        low=0.0,
-        high=1.0,
-        low_inclusive=False,
-        high_inclusive=False,
-    )
+    level = check_open_unit(confidence_level, "confidence_level")
     b = check_scalar(n_resamples, "n_resamples", kind=int, low=0, high=_MAX_RESAMPLES)
     _warn_if_sparse(zi)
 
@@ -651,14 +644,7 @@ def frechet_bounds_general(
     if zi.size != g.shape[0]:
         raise ShapeError(f"z: has length {zi.size} but G has {g.shape[0]} rows")
     e = check_scalar(eps, "eps", low=0.0, low_inclusive=False)
-    level = check_scalar(
-        confidence_level,
-        "confidence_level",
-        low=0.0,
-        high=1.0,
-        low_inclusive=False,
-        high_inclusive=False,
-    )
+    level = check_open_unit(confidence_level, "confidence_level")
     scale = float(np.abs(g).max())
     if scale > _RESCALE_ABOVE or 0 < scale < 1 / _RESCALE_ABOVE:
         return _rescaled(g, zi, q, e, scale, level, progress)
