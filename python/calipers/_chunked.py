@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._progress import Progress, progress_callback
 from .exceptions import InvalidArgumentError
-
-Progress = bool | Callable[[int, int], Any] | None
 
 _MAX_PARTS = 16  # tasks submitted to an executor (results never depend on it)
 _BATCH_ELEMENTS = 1 << 22  # float64 elements materialised at once for a user statistic
@@ -39,26 +38,6 @@ def _aligned(arg: Any) -> Any:
     if isinstance(arg, list):
         return [_aligned(a) for a in arg]
     return arg
-
-
-def _progress_callback(progress: Progress, total: int, desc: str):
-    """(callback or None, tqdm bar or None) for ``progress``."""
-    if progress is None or progress is False:
-        return None, None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=desc, unit="chunk")
-
-        def update(done: int, _total: int) -> None:
-            bar.update(done - bar.n)
-
-        return update, bar
-    if callable(progress):
-        return progress, None
-    raise InvalidArgumentError(
-        f"progress: expected a bool or a callable(done, total), got {type(progress).__name__}"
-    )
 
 
 def _as_executor(executor: Any) -> concurrent.futures.Executor:
@@ -84,8 +63,7 @@ def run_chunked(
 ) -> np.ndarray:
     """Run ``kernel`` over all chunks and concatenate the results in chunk order (axis 0)."""
     _, n_chunks = _core.resample_chunking(n_resamples)
-    callback, bar = _progress_callback(progress, n_chunks, desc)
-    try:
+    with progress_callback(progress, desc, unit="chunk") as callback:
         if executor is None:
             if kernel == "statistic":
                 return _statistic_chunks(*args, seed, n_resamples, 0, n_chunks, callback)
@@ -93,9 +71,6 @@ def run_chunked(
         return _run_on_executor(
             _as_executor(executor), kernel, args, seed, n_resamples, n_chunks, callback
         )
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def _run_on_executor(ex, kernel, args, seed, n_resamples, n_chunks, callback) -> np.ndarray:

@@ -37,8 +37,9 @@ import pandas as pd
 import scipy.special
 
 from . import _core
-from ._chunked import Progress, run_chunked
+from ._chunked import run_chunked
 from ._multitest import adjust
+from ._progress import Progress
 from ._results import Result
 from ._validation import as_float_array, check_memory, check_open_unit, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, ShapeError

@@ -31,8 +31,9 @@ import scipy.special
 import scipy.stats
 
 from . import _core
-from ._chunked import _BATCH_ELEMENTS, Progress, run_chunked
+from ._chunked import _BATCH_ELEMENTS, run_chunked
 from ._multitest import adjust
+from ._progress import Progress
 from ._results import ConfidenceInterval, Result
 from ._validation import (
     as_float_array,
