@@ -40,6 +40,49 @@ pub fn gemm(dst: MatMut<'_, f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
     matmul(dst, Accum::Replace, lhs, rhs, 1.0, Par::Seq);
 }
 
+/// In-place Cholesky factorisation (lower triangle) of a symmetric positive-definite
+/// row-major `n × n` matrix. Returns false when the matrix is not (numerically) positive
+/// definite. For the small Newton systems of IRT and the entropic dual.
+pub fn cholesky(n: usize, m: &mut [f64]) -> bool {
+    for j in 0..n {
+        let mut d = m[j * n + j];
+        for k in 0..j {
+            d -= m[j * n + k] * m[j * n + k];
+        }
+        if d <= 0.0 || !d.is_finite() {
+            return false;
+        }
+        let d = d.sqrt();
+        m[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = m[i * n + j];
+            for k in 0..j {
+                s -= m[i * n + k] * m[j * n + k];
+            }
+            m[i * n + j] = s / d;
+        }
+    }
+    true
+}
+
+/// Solves (L Lᵀ) x = rhs in place, given the Cholesky factor `l` from [`cholesky`].
+pub fn cholesky_solve(n: usize, l: &[f64], x: &mut [f64]) {
+    for i in 0..n {
+        let mut s = x[i];
+        for k in 0..i {
+            s -= l[i * n + k] * x[k];
+        }
+        x[i] = s / l[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = x[i];
+        for k in i + 1..n {
+            s -= l[k * n + i] * x[k];
+        }
+        x[i] = s / l[i * n + i];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

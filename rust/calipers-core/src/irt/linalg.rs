@@ -1,47 +1,8 @@
-//! Tiny dense linear algebra for the (D+1)×(D+1) Newton systems of IRT (D is small).
+//! Tiny dense linear algebra for the (D+1)×(D+1) Newton systems of IRT (D is small); the
+//! Cholesky kernels are the crate's shared ones (`crate::linalg`).
 //! Matrices are row-major `n*n` slices.
 
-/// In-place Cholesky factorisation (lower triangle) of a symmetric positive-definite matrix.
-/// Returns false when the matrix is not (numerically) positive definite.
-pub fn cholesky(n: usize, m: &mut [f64]) -> bool {
-    for j in 0..n {
-        let mut d = m[j * n + j];
-        for k in 0..j {
-            d -= m[j * n + k] * m[j * n + k];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return false;
-        }
-        let d = d.sqrt();
-        m[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = m[i * n + j];
-            for k in 0..j {
-                s -= m[i * n + k] * m[j * n + k];
-            }
-            m[i * n + j] = s / d;
-        }
-    }
-    true
-}
-
-/// Solves (L Lᵀ) x = rhs in place, given the Cholesky factor `l` from [`cholesky`].
-pub fn cholesky_solve(n: usize, l: &[f64], x: &mut [f64]) {
-    for i in 0..n {
-        let mut s = x[i];
-        for k in 0..i {
-            s -= l[i * n + k] * x[k];
-        }
-        x[i] = s / l[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut s = x[i];
-        for k in i + 1..n {
-            s -= l[k * n + i] * x[k];
-        }
-        x[i] = s / l[i * n + i];
-    }
-}
+pub use crate::linalg::{cholesky, cholesky_solve};
 
 /// Diagonal of the inverse of L Lᵀ (variances from a precision matrix's Cholesky factor).
 pub fn inverse_diagonal(n: usize, l: &[f64]) -> Vec<f64> {

@@ -3,10 +3,6 @@
 //! permutation that minimises the total squared Euclidean distance, i.e. the exact OT plan
 //! between two uniform k-point clouds.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use rayon::prelude::*;
 
 use super::sample::power_of_two_at_most;
@@ -42,7 +38,7 @@ pub struct Lap {
     remaining: Vec<usize>,
 }
 
-/// Inner-loop steps between two looks at the stop flag (a few milliseconds of work).
+/// Inner-loop steps between two looks at `Monitor::stop_requested` (a few milliseconds).
 const STOP_CHECK_WORK: usize = 1 << 22;
 
 impl Lap {
@@ -50,8 +46,8 @@ impl Lap {
     /// row-major `cost`; returns σ (column of each row). O(n³) in the worst case. Costs should
     /// be of moderate magnitude (reduced costs are sums of a few of them); even with inf or
     /// NaN entries the result is a permutation, never a panic. Returns `Err(Interrupted)` soon
-    /// after `stop` is set.
-    pub fn solve(&mut self, cost: &[f64], n: usize, stop: &AtomicBool) -> Result<&[usize]> {
+    /// after `stop` asks for it (`Monitor::stop_requested`).
+    pub fn solve(&mut self, cost: &[f64], n: usize, stop: &dyn Monitor) -> Result<&[usize]> {
         self.u.clear();
         self.u.resize(n, 0.0);
         self.col_of_row.clear();
@@ -73,7 +69,7 @@ impl Lap {
             work += steps * n;
             if work >= STOP_CHECK_WORK {
                 work = 0;
-                if stop.load(Ordering::Relaxed) {
+                if stop.stop_requested() {
                     return Err(Error::Interrupted);
                 }
             }
@@ -197,11 +193,11 @@ fn scaled_blocks(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
     (scale(x), scale(y))
 }
 
-/// Rows of a large block's cost matrix filled per batch, checking the stop flag in between.
+/// Rows of a large block's cost matrix filled per batch, checking `Monitor::stop_requested` in between.
 const COST_ROWS_PER_BATCH: usize = 64;
 
 /// Exact assignment within one block: σ with x-row i matched to y-row σ(i) (block-relative).
-fn match_block(x: &[f64], y: &[f64], d: usize, stop: &AtomicBool) -> Result<Vec<usize>> {
+fn match_block(x: &[f64], y: &[f64], d: usize, stop: &dyn Monitor) -> Result<Vec<usize>> {
     let m = x.len() / d;
     let (xs, ys) = scaled_blocks(x, y);
     let mut cost = Vec::new();
@@ -210,7 +206,7 @@ fn match_block(x: &[f64], y: &[f64], d: usize, stop: &AtomicBool) -> Result<Vec<
     } else {
         cost = mem::try_filled("k", m * m, 0.0, "pass a smaller k")?;
         for (batch, rows) in cost.chunks_mut(COST_ROWS_PER_BATCH * m).enumerate() {
-            if stop.load(Ordering::Relaxed) {
+            if stop.stop_requested() {
                 return Err(Error::Interrupted);
             }
             let first = batch * COST_ROWS_PER_BATCH;
@@ -227,45 +223,6 @@ fn match_block(x: &[f64], y: &[f64], d: usize, stop: &AtomicBool) -> Result<Vec<
 
 /// Blocks of at least this many points fill their cost matrix in parallel.
 const LARGE_BLOCK: usize = 512;
-
-/// Estimated inner-loop steps above which the matching runs on a worker thread while the
-/// calling thread watches the monitor (below it, the call is over in milliseconds).
-const WATCHED_WORK: f64 = 1e8;
-
-/// Runs `work` on a scoped thread while the calling thread ticks `monitor` every 100 ms with
-/// the number of finished units; when the monitor asks to stop, `stop` is set and the work's
-/// own checks end it early.
-fn run_watched<T: Send>(
-    monitor: &dyn Monitor,
-    total: usize,
-    work: impl FnOnce(&AtomicBool, &AtomicUsize) -> Result<T> + Send,
-) -> Result<T> {
-    let (stop, done) = (AtomicBool::new(false), AtomicUsize::new(0));
-    std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel();
-        let (stop, done) = (&stop, &done);
-        scope.spawn(move || {
-            let _ = tx.send(work(stop, done));
-        });
-        let mut asked_to_stop = None;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(result) => return asked_to_stop.map_or(result, Err),
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Numerical("the assignment worker stopped".into()));
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if asked_to_stop.is_none() {
-                        if let Err(e) = monitor.tick(done.load(Ordering::Relaxed), total) {
-                            stop.store(true, Ordering::Relaxed);
-                            asked_to_stop = Some(e);
-                        }
-                    }
-                }
-            }
-        }
-    })
-}
 
 /// k-mixup matching of two point clouds `x`, `y` (n×d, row-major): rows are cut into
 /// consecutive blocks of `k` (the last block holds the n mod k rest), and within each block
@@ -310,36 +267,21 @@ pub fn kmixup_match(
              smaller k (k-mixup uses blocks of tens to hundreds of points)"
         ),
     )?;
-    let block = |b: usize, stop: &AtomicBool| {
+    let block = |b: usize| {
         let rows = b * k..((b + 1) * k).min(n);
         let (xb, yb) = (
             &x[rows.start * d..rows.end * d],
             &y[rows.start * d..rows.end * d],
         );
-        let sigma = match_block(xb, yb, d, stop)?;
+        let sigma = match_block(xb, yb, d, monitor)?;
         Ok(sigma
             .into_iter()
             .map(|j| rows.start + j)
             .collect::<Vec<_>>())
     };
-    let work = blocks as f64 * (k as f64).powi(2) * (k + d) as f64;
-    let matched = if work < WATCHED_WORK {
-        let never = AtomicBool::new(false);
-        par::map_chunks(blocks, monitor, |b| block(b, &never))?
-    } else {
-        run_watched(monitor, blocks, |stop, done| {
-            par::install(|| {
-                (0..blocks)
-                    .into_par_iter()
-                    .map(|b| {
-                        let out = block(b, stop);
-                        done.fetch_add(1, Ordering::Relaxed);
-                        out
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })?
-        })?
-    };
+    // Blocks run in parallel; the solver polls `monitor.stop_requested()` every few
+    // milliseconds, so Ctrl-C ends even one huge block early.
+    let matched = par::map_chunks(blocks, monitor, block)?;
     Ok(matched.concat())
 }
 
@@ -379,10 +321,7 @@ mod tests {
         for n in 1..=7 {
             for _ in 0..20 {
                 let cost: Vec<f64> = (0..n * n).map(|_| next()).collect();
-                let sigma = Lap::default()
-                    .solve(&cost, n, &AtomicBool::new(false))
-                    .unwrap()
-                    .to_vec();
+                let sigma = Lap::default().solve(&cost, n, &Silent).unwrap().to_vec();
                 let mut sorted = sigma.clone();
                 sorted.sort_unstable();
                 assert_eq!(sorted, (0..n).collect::<Vec<_>>());
@@ -394,10 +333,9 @@ mod tests {
 
     #[test]
     fn inf_and_nan_costs_still_give_a_permutation() {
-        let never = AtomicBool::new(false);
         for bad in [f64::INFINITY, f64::NAN] {
             let cost = [bad, 1.0, bad, bad, 2.0, bad, 0.0, bad, bad];
-            let sigma = Lap::default().solve(&cost, 3, &never).unwrap().to_vec();
+            let sigma = Lap::default().solve(&cost, 3, &Silent).unwrap().to_vec();
             let mut sorted = sigma.clone();
             sorted.sort_unstable();
             assert_eq!(sorted, vec![0, 1, 2]);
@@ -429,6 +367,10 @@ mod tests {
     impl Monitor for StopAtOnce {
         fn tick(&self, _done: usize, _total: usize) -> Result<()> {
             Err(Error::Interrupted)
+        }
+
+        fn stop_requested(&self) -> bool {
+            true
         }
     }
 

@@ -16,6 +16,7 @@
 //! fully converged.
 
 use crate::error::{Error, Result};
+use crate::linalg;
 use crate::par::{self, Monitor};
 
 /// Newton stops when the largest gradient entry is below this.
@@ -323,10 +324,12 @@ fn newton(pattern: &Pattern<'_>) -> (Vec<f64>, bool, usize) {
             for r in 0..m {
                 h[r * m + r] += ridge * scale + 1e-14 * scale;
             }
-            match cholesky_solve(&mut h, &grad, m) {
-                Some(d) => break d,
-                None => ridge = (ridge * 10.0).max(1e-10),
+            if linalg::cholesky(m, &mut h) {
+                let mut d = grad.clone();
+                linalg::cholesky_solve(m, &h, &mut d);
+                break d;
             }
+            ridge = (ridge * 10.0).max(1e-10);
         };
         // When the softmax saturates the Hessian vanishes and the Newton step explodes; the
         // optimal duals lie within the range of g, so longer steps are never needed.
@@ -368,43 +371,6 @@ fn newton(pattern: &Pattern<'_>) -> (Vec<f64>, bool, usize) {
         a.copy_from_slice(&trial);
     }
     (a, false, MAX_ITER)
-}
-
-/// Solves h x = b for symmetric positive definite h (m × m, overwritten by its factor);
-/// None when h is not numerically positive definite.
-fn cholesky_solve(h: &mut [f64], b: &[f64], m: usize) -> Option<Vec<f64>> {
-    for j in 0..m {
-        let mut d = h[j * m + j];
-        for p in 0..j {
-            d -= h[j * m + p] * h[j * m + p];
-        }
-        if !(d.is_finite() && d > 0.0) {
-            return None;
-        }
-        let d = d.sqrt();
-        h[j * m + j] = d;
-        for i in j + 1..m {
-            let mut s = h[i * m + j];
-            for p in 0..j {
-                s -= h[i * m + p] * h[j * m + p];
-            }
-            h[i * m + j] = s / d;
-        }
-    }
-    let mut x = b.to_vec();
-    for i in 0..m {
-        for p in 0..i {
-            x[i] -= h[i * m + p] * x[p];
-        }
-        x[i] /= h[i * m + i];
-    }
-    for i in (0..m).rev() {
-        for p in i + 1..m {
-            x[i] -= h[p * m + i] * x[p];
-        }
-        x[i] /= h[i * m + i];
-    }
-    Some(x)
 }
 
 #[cfg(test)]
