@@ -25,8 +25,6 @@
 //! is bit-identical for every thread count.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use rayon::prelude::*;
 
@@ -46,8 +44,6 @@ const BP: usize = 8;
 const BC: usize = 4;
 /// Relative slack on the pruning bounds (they accumulate rounded centre shifts).
 const BOUND_REL: f64 = 1e-10;
-/// How often the calling thread checks for Ctrl-C while restarts run.
-const POLL: Duration = Duration::from_millis(25);
 
 /// Options of [`kmeans`].
 #[derive(Clone, Debug)]
@@ -727,7 +723,7 @@ fn lloyd(
     restart: usize,
     tol_abs: f64,
     prune: bool,
-    stop: &AtomicBool,
+    monitor: &dyn Monitor,
 ) -> Result<KMeansFit> {
     let k = opts.k;
     let trials = if opts.n_local_trials == 0 {
@@ -750,7 +746,7 @@ fn lloyd(
         if n_iter == opts.max_iter || (n_iter > 0 && !relocated && changed == 0) {
             break;
         }
-        if stop.load(Ordering::Relaxed) {
+        if monitor.stop_requested() {
             return Err(Error::Interrupted);
         }
         let new_centers = Centres::new(update(p, &state.labels, k)?, p.d);
@@ -780,8 +776,8 @@ fn lloyd(
     })
 }
 
-/// Runs every restart, in parallel, while the calling thread ticks `monitor` (progress =
-/// restarts finished) and stops the workers when it reports an interrupt.
+/// Runs every restart in parallel (results in restart order); `monitor` gets the number of
+/// restarts finished, and a stop request ends the Lloyd loops early.
 fn run_restarts(
     p: &Points<'_>,
     opts: &KMeansOptions,
@@ -789,44 +785,8 @@ fn run_restarts(
     prune: bool,
     monitor: &dyn Monitor,
 ) -> Result<Vec<KMeansFit>> {
-    let stop = AtomicBool::new(false);
-    let finished = AtomicUsize::new(0);
-    let caller = std::thread::current();
-    std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            let out = par::install(|| {
-                (0..opts.n_init)
-                    .into_par_iter()
-                    .map(|r| {
-                        let fit = lloyd(p, opts, r, tol_abs, prune, &stop);
-                        finished.fetch_add(1, Ordering::SeqCst);
-                        caller.unpark();
-                        fit
-                    })
-                    .collect::<Result<Vec<_>>>()
-            });
-            caller.unpark();
-            out
-        });
-        let mut reported = 0;
-        let mut outcome = Ok(());
-        while !worker.is_finished() {
-            std::thread::park_timeout(POLL);
-            let done = finished.load(Ordering::SeqCst);
-            if outcome.is_ok() && (done > reported || !worker.is_finished()) {
-                reported = done;
-                outcome = monitor.tick(done, opts.n_init);
-                if outcome.is_err() {
-                    stop.store(true, Ordering::SeqCst);
-                }
-            }
-        }
-        let fits = worker
-            .join()
-            .map_err(|_| Error::Numerical("a k-means worker thread panicked".into()))???;
-        outcome?;
-        monitor.tick(opts.n_init, opts.n_init)?;
-        Ok(fits)
+    par::map_chunks(opts.n_init, monitor, |r| {
+        lloyd(p, opts, r, tol_abs, prune, monitor)
     })
 }
 
