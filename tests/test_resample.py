@@ -262,7 +262,17 @@ def test_progress_callback_and_interrupt():
 
     with pytest.raises(KeyboardInterrupt):
         resample.bootstrap(scores, n_resamples=5000, rng=1, progress=stop)
-    resample.bootstrap(scores, n_resamples=500, rng=1, progress=True)
+
+
+def test_progress_bar_or_an_error_naming_the_extra():
+    scores = np.random.default_rng(12).normal(size=(2, 100))
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match=r"calipers\[report\]"):
+            resample.bootstrap(scores, n_resamples=500, rng=1, progress=True)
+    else:
+        resample.bootstrap(scores, n_resamples=500, rng=1, progress=True)
 
 
 def test_generator_and_int_seeds():
@@ -497,17 +507,16 @@ def test_all_pairs_bit_identical_on_threads_and_a_dask_cluster():
 
 
 def _rank_probabilities_plain(boot, higher_is_better):
-    """The previous rank kernel: scipy's min and max ranks and np.add.at."""
+    """P(model k holds rank j) summed directly: scipy's min and max ranks, each replicate
+    giving 1/(tie size) to every rank of its tie group."""
     m, b = boot.shape
     values = -boot.T if higher_is_better else boot.T
     low = scipy.stats.rankdata(values, method="min", axis=1).astype(np.int64)
     high = scipy.stats.rankdata(values, method="max", axis=1).astype(np.int64)
     share = 1.0 / (high - low + 1)
-    acc = np.zeros((m, m + 1))
-    models = np.broadcast_to(np.arange(m), (b, m))
-    np.add.at(acc, (models.ravel(), (low - 1).ravel()), share.ravel())
-    np.add.at(acc, (models.ravel(), high.ravel()), -share.ravel())
-    return np.cumsum(acc, axis=1)[:, :m] / b
+    ranks = np.arange(1, m + 1)
+    holds = (low[:, :, None] <= ranks) & (ranks <= high[:, :, None])  # (b, m, m)
+    return (holds * share[:, :, None]).sum(axis=0) / b, holds.any(axis=0)
 
 
 @pytest.mark.parametrize("higher_is_better", [True, False])
@@ -517,10 +526,13 @@ def test_rank_kernel_equals_the_plain_one_with_and_without_ties(higher_is_better
     tied = rng.integers(0, 4, size=(30, 200)).astype(float)
     tied[5] = tied[6]
     for boot in (continuous, tied):
-        np.testing.assert_array_equal(
-            resample.rank_probabilities(boot, higher_is_better),
-            _rank_probabilities_plain(boot, higher_is_better),
-        )
+        got = resample.rank_probabilities(boot, higher_is_better)
+        expected, possible = _rank_probabilities_plain(boot, higher_is_better)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14)
+        # exactly 0 at ranks a model never held: no rounding residue (it was -1e-16)
+        assert (got >= 0).all()
+        assert (got[~possible] == 0).all()
+        np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=0, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ const REPLICATES_PER_TASK: usize = 16;
 /// row-major). Tied models share the tied ranks equally: each gets 1 / (group size) of every
 /// rank in its group. Per replicate the models are sorted once; the shares are accumulated
 /// per model as a difference array (+share at the group's first rank, then −share after its
-/// last, all additions in replicate order) and summed cumulatively, then divided by `b`: the
-/// arithmetic of numpy's `add.at` + `cumsum` over the same shares, so the bits agree.
+/// last, all additions in replicate order) and summed cumulatively, then divided by `b` (the
+/// arithmetic of numpy's `add.at` + `cumsum` over the same shares); ranks the model never
+/// held are exactly 0 (see `accumulate_row`).
 pub fn rank_probabilities(
     reps: &[f64],
     b: usize,
@@ -84,22 +85,30 @@ fn tie_groups(
 }
 
 /// Row `k` of the result: the difference array of model k's shares over all replicates
-/// (additions first, then subtractions, each in replicate order), summed cumulatively.
+/// (additions first, then subtractions, each in replicate order), summed cumulatively. The
+/// float sums leave rounding residue (about 1e-16, of either sign) at ranks the model never
+/// held, so a second, integer difference array counts the replicates covering each rank and
+/// those with none are exactly 0. Elsewhere the true value is at least 1/(m·b), far above the
+/// residue, so no probability is negative.
 fn accumulate_row(groups: &[(u32, u32)], m: usize, b: usize, k: usize, row: &mut [f64]) {
     let mut acc = vec![0.0; m + 1];
+    let mut covering = vec![0i64; m + 1];
     let share = |(first, last): (u32, u32)| 1.0 / (last - first + 1) as f64;
     for r in 0..b {
         let g = groups[r * m + k];
         acc[g.0 as usize] += share(g);
+        covering[g.0 as usize] += 1;
     }
     for r in 0..b {
         let g = groups[r * m + k];
         acc[g.1 as usize + 1] -= share(g);
+        covering[g.1 as usize + 1] -= 1;
     }
-    let mut running = 0.0;
-    for (out, a) in row.iter_mut().zip(&acc) {
+    let (mut running, mut count) = (0.0, 0i64);
+    for ((out, a), c) in row.iter_mut().zip(&acc).zip(&covering) {
         running += a;
-        *out = running / b as f64;
+        count += c;
+        *out = if count == 0 { 0.0 } else { running / b as f64 };
     }
 }
 
