@@ -315,7 +315,7 @@ def test_fair_metric_projects_out_sensitive_directions():
 
 
 def test_fair_metric_truncated_svd_matches_sklearn():
-    from sklearn.decomposition import TruncatedSVD
+    TruncatedSVD = pytest.importorskip("sklearn.decomposition").TruncatedSVD
 
     rng = np.random.default_rng(21)
     diffs = rng.normal(size=(200, 8)) @ np.diag([5, 4, 3, 0.1, 0.1, 0.1, 0.1, 0.1])
@@ -368,7 +368,7 @@ def test_counterfactual_consistency_formula():
 
 
 def test_knn_consistency_matches_aif360_definition():
-    from sklearn.neighbors import NearestNeighbors
+    NearestNeighbors = pytest.importorskip("sklearn.neighbors").NearestNeighbors
 
     x = blobs(150, 3, seed=23)
     y = (x[:, 0] > 0).astype(float)
@@ -503,8 +503,8 @@ def test_glif_raises_counterfactual_consistency_on_real_data():
     GLIF over the points and their counterfactuals, in the fair metric that projects out the
     `sex` axis, must raise consistency to >= 0.98 while losing at most 2 accuracy points (measured:
     consistency 0.803 -> 0.991, accuracy 0.753 -> 0.747 with lam=5, 5 neighbours)."""
-    from sklearn.datasets import load_diabetes
-    from sklearn.linear_model import LogisticRegression
+    load_diabetes = pytest.importorskip("sklearn.datasets").load_diabetes
+    LogisticRegression = pytest.importorskip("sklearn.linear_model").LogisticRegression
 
     data = load_diabetes()
     x, target = data.data, data.target

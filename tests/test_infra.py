@@ -164,7 +164,7 @@ def _estimators():
 
 @pytest.mark.parametrize("est", _estimators(), ids=lambda e: type(e).__name__)
 def test_every_estimator_follows_the_scikit_learn_protocol(est):
-    from sklearn.base import clone
+    clone = pytest.importorskip("sklearn.base").clone
 
     from calipers.exceptions import NotFittedError
 
@@ -198,9 +198,66 @@ def test_documented_public_names_import():
     """Every name in each module's __all__ (what the docs list) imports."""
     import importlib
 
+    try:
+        import pandas  # noqa: F401
+    except ImportError:  # a bare install: the readers name the extra that brings them
+        has_pandas = False
+    else:
+        has_pandas = True
     for module in ("ot", "resample", "dominance", "irt", "tiny", "fairness", "geometry", "io"):
         mod = importlib.import_module(f"calipers.{module}")
         for name in mod.__all__:
+            if module == "io" and name != "EvalData" and not has_pandas:
+                with pytest.raises(ImportError, match=r"calipers\[io\]"):
+                    getattr(mod, name)
+                continue
             assert getattr(mod, name) is not None, f"calipers.{module}.{name}"
     for name in calipers.__all__:
         assert getattr(calipers, name) is not None
+
+
+# ------------------------------------------------------------------------ results as tables
+
+
+def test_to_frame_rows_follow_the_first_field():
+    from calipers import resample
+
+    scores = np.random.default_rng(3).random((3, 40))
+    one = resample.bootstrap(scores[0], n_resamples=200, rng=0)
+    frame = one.to_frame()
+    # a scalar statistic: one row; the bootstrap distribution (another shape) is left out
+    assert frame.shape[0] == 1 and "bootstrap_distribution" not in frame.columns
+    assert frame["statistic"][0] == one.statistic
+    assert frame["confidence_interval_low"][0] == one.confidence_interval.low
+    per_model = resample.bootstrap(scores, n_resamples=200, rng=0)
+    frame = per_model.to_frame()
+    np.testing.assert_array_equal(frame["statistic"], per_model.statistic)
+    np.testing.assert_array_equal(
+        frame["confidence_interval_high"], per_model.confidence_interval.high
+    )
+    assert (frame["n_resamples"] == 200).all()
+
+
+def test_to_frame_of_a_matrix_is_one_row_per_cell():
+    from calipers import resample
+
+    res = resample.pairwise_differences(
+        np.random.default_rng(4).random((3, 30)), n_resamples=200, rng=0
+    )
+    frame = res.to_frame()
+    assert len(frame) == 9
+    for row in frame.itertuples():
+        assert row.difference == res.difference[row.i, row.j]
+        assert row.pvalue_adjusted == res.pvalue_adjusted[row.i, row.j]
+
+
+def test_to_frame_polars_and_a_bad_backend():
+    pl = pytest.importorskip("polars")
+    from calipers import resample
+
+    res = resample.bootstrap(np.random.default_rng(5).random((2, 30)), n_resamples=100, rng=0)
+    frame = res.to_frame(backend="polars")
+    assert isinstance(frame, pl.DataFrame)
+    np.testing.assert_array_equal(frame["statistic"].to_numpy(), res.statistic)
+    with pytest.raises(InvalidArgumentError, match="backend: must be 'pandas' or 'polars'"):
+        res.to_frame(backend="arrow")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,9 @@ from scipy import special
 from calipers._multitest import holm as _holm
 from calipers.exceptions import InvalidArgumentError, NotFittedError, ShapeError
 from calipers.judge import Bridge, judge_latent, judge_latent_from_samples
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def simulate(n_items, n_raters=3, k=4, a=0.9, delta=(0.5, -0.3), seed=0):

@@ -197,6 +197,31 @@ def test_fixture_report_is_a_self_contained_page(fixture_report):
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]
 
 
+def _schema_errors(doc):
+    jsonschema = pytest.importorskip("jsonschema")
+    from calipers.report import report_schema
+
+    schema = report_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    return [f"{e.json_path}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+def test_fixture_json_validates_against_the_published_schema(fixture_report):
+    _, out = fixture_report
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["schema_version"] == 1
+    assert _schema_errors(doc) == []
+    # the schema is not vacuous: a missing section key, a wrong type, a probability below 0
+    broken = json.loads(json.dumps(doc))
+    del broken["sections"]["leaderboard"]["scenarios"]["all items"]["p_best"]
+    broken["input"]["n_models"] = "8"
+    broken["sections"]["pairwise"]["scenarios"]["all items"]["pvalue_holm"][0][1] = -1e-16
+    errors = "\n".join(_schema_errors(broken))
+    assert "'p_best' is a required property" in errors
+    assert "n_models" in errors and "pvalue_holm" in errors
+
+
 def test_fixture_json_matches_the_data(fixture_report):
     source, out = fixture_report
     doc = json.loads((out / "report.json").read_text())
@@ -563,6 +588,7 @@ def test_example_report_end_to_end(example_report):
     page = parse_page(example_report / "report.html")
     check_self_contained(page, SECTION_IDS)
     doc = json.loads((example_report / "report.json").read_text())
+    assert _schema_errors(doc) == []
     assert doc["input"]["n_models"] == 32 and doc["input"]["risk_metric"] == "p_true"
     assert set(doc["sections"]["overview"]["scenarios"]) == {
         "all items",

@@ -46,6 +46,19 @@ def test_import_calipers_loads_no_heavy_module():
     assert out.stdout.strip() == ""
 
 
+def test_core_capabilities_import_without_the_optional_packages():
+    """What a bare install (numpy and scipy) can use loads no optional package, so it runs
+    there; scripts/check_wheel.py runs the same modules in a real bare environment."""
+    code = (
+        "import sys; from calipers import dominance, fairness, geometry, io, irt, judge, ot, "
+        "resample, tiny, weak; io.EvalData; "
+        "print(','.join(m for m in ('pandas', 'matplotlib', 'sklearn', 'tqdm', 'pyarrow', "
+        "'polars', 'dask', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_submodules_load_on_first_use():
     assert "resample" in dir(calipers)
     assert calipers.resample.bootstrap is resample.bootstrap

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,9 @@ from scipy.optimize import linprog
 
 from calipers import weak
 from calipers.exceptions import InvalidArgumentError, NonFiniteError, ShapeError
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 PANDALM = DATA / "pandalm"
 
 

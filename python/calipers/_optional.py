@@ -1,8 +1,9 @@
 """Optional dependencies: `pip install calipers` needs numpy and scipy only.
 
 Each feature that needs more names its extra: `calipers[io]` (pandas, pyarrow),
-`calipers[report]` (matplotlib, pandas, tqdm, scikit-learn for the example), `calipers[dask]`,
-`calipers[torch]`. A missing one raises an ImportError that says which extra installs it.
+`calipers[report]` (matplotlib, pandas, tqdm, scikit-learn for the example),
+`calipers[sklearn]`, `calipers[dask]`, `calipers[torch]`; `calipers[all]` is all but torch.
+A missing one raises an ImportError that says which extra installs it.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ EXTRA_OF = {
 }
 
 
-def require(module: str, feature: str) -> ModuleType:
+def require(module: str, feature: str, extra: str | None = None) -> ModuleType:
     """Import ``module`` (e.g. ``"pandas"`` or ``"matplotlib.figure"``) for ``feature``, or
-    raise an ImportError naming the extra that provides it."""
+    raise an ImportError naming the extra that provides it (``extra``, else the module's
+    default extra in ``EXTRA_OF``)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         top = module.partition(".")[0]
-        extra = EXTRA_OF.get(top, "all")
+        extra = extra or EXTRA_OF.get(top, "all")
         raise ImportError(
             f"{feature} needs {top}, which is not installed: pip install 'calipers[{extra}]' "
             f"(or 'calipers[all]')"

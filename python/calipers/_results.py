@@ -54,8 +54,73 @@ class Result:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return _json_safe(out) if json_safe else out
 
+    def to_frame(self, backend: str = "pandas") -> Any:
+        """The result as a table: one row per entry of its first field, one column per field.
+
+        The first field is the result's statistic: a scalar gives one row, a vector (one
+        value per model, say) one row per entry, a matrix (per pair of models) one row per
+        cell with its position in columns ``i`` and ``j``. Every field of the same shape
+        becomes a column; scalars repeat on every row; a confidence interval gives two
+        columns, ``<name>_low`` and ``<name>_high``. Fields of another shape (bootstrap
+        distributions, per-item arrays) are left out: :meth:`to_dict` holds everything.
+
+        Parameters
+        ----------
+        backend : {"pandas", "polars"}, default "pandas"
+            The table library (the ``[io]`` extra installs pandas).
+        """
+        return frame_from_columns(self._table_columns(), backend)
+
+    def _table_columns(self) -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, ConfidenceInterval):
+                flat[f"{f.name}_low"], flat[f"{f.name}_high"] = value.low, value.high
+            else:
+                flat[f.name] = value
+        shape = _cell_shape(next(iter(flat.values()), None)) or ()
+        n_rows = int(np.prod(shape))
+        table: dict[str, Any] = {}
+        if len(shape) == 2:
+            table["i"], table["j"] = (idx.ravel().tolist() for idx in np.indices(shape))
+        for name, value in flat.items():
+            if _cell_shape(value) == shape:
+                table[name] = np.asarray(value).ravel().tolist() if shape else [_scalar(value)]
+            elif _cell_shape(value) == ():
+                table[name] = [_scalar(value)] * n_rows
+        return table
+
     def __repr__(self) -> str:
         body = ",\n".join(
             f"    {f.name}={_short(getattr(self, f.name))}" for f in dataclasses.fields(self)
         )
         return f"{type(self).__name__}(\n{body}\n)"
+
+
+def _scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _cell_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of a field as table cells: () for a scalar, the array's shape for a numeric,
+    boolean or string array (or list), None for anything else (dicts, tables, objects)."""
+    if value is None or isinstance(value, bool | int | float | str | np.generic):
+        return ()
+    if isinstance(value, np.ndarray | list | tuple):
+        arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
+        if arr.dtype.kind in "biufUSb" and arr.ndim >= 1:
+            return arr.shape
+    return None
+
+
+def frame_from_columns(columns: dict[str, Any], backend: str = "pandas") -> Any:
+    """A pandas or polars DataFrame from equal-length columns (the libraries are optional:
+    the error names the extra that installs them)."""
+    from ._optional import require
+    from .exceptions import InvalidArgumentError
+
+    if backend not in ("pandas", "polars"):
+        raise InvalidArgumentError(f"backend: must be 'pandas' or 'polars', got {backend!r}")
+    library = require(backend, f"to_frame(backend={backend!r})", extra="io")
+    return library.DataFrame(columns)

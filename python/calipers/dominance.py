@@ -30,20 +30,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 import scipy.special
 
 from . import _core
 from ._chunked import run_chunked
 from ._multitest import adjust
+from ._optional import require
 from ._progress import Progress
 from ._results import Result
 from ._validation import as_float_array, check_memory, check_open_unit, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, ShapeError
+from .io.evaldata import as_pandas, is_table
 from .resample import as_samples, scale_exponent, scaled_samples
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "AbsoluteTestResult",
@@ -332,6 +336,7 @@ def _metric_weights(weights: Any, k: int) -> np.ndarray:
 
 def _from_long(df: pd.DataFrame) -> tuple[np.ndarray, list]:
     """Long table (model, item, score[, metric]) → (models × items [× metrics], names)."""
+    pd = require("pandas", "dominance.compare on a long table")  # as_pandas has checked
     missing = {"model", "item", "score"} - set(df.columns)
     if missing:
         raise ShapeError(
@@ -388,10 +393,12 @@ def compare(
 
     Parameters
     ----------
-    scores : array_like or pandas.DataFrame
+    scores : array_like or table
         Models × items, models × items × metrics (a metric portfolio is built with
         :func:`portfolio`), a list of 1-D arrays (``paired=False`` for different lengths), or
-        a long table with columns model, item, score (and metric).
+        a long table (pandas, polars or pyarrow) with columns model, item, score (and
+        metric). The result's ranking is a pandas DataFrame, so this function needs pandas
+        (the ``[io]`` extra).
     order : {1, 2}, default 1
         First-order (quantiles) or second-order (integrated quantiles, risk-averse) dominance.
     alpha : float, default 0.05
@@ -439,8 +446,8 @@ def compare(
     if correction not in ("bonferroni", "holm"):
         raise InvalidArgumentError(f"correction: got {correction!r}; use 'bonferroni' or 'holm'")
     names: list | None = None
-    if isinstance(scores, pd.DataFrame):
-        scores, names = _from_long(scores)
+    if is_table(scores):  # pandas, polars or pyarrow
+        scores, names = _from_long(as_pandas(scores))
     if _is_cube(scores):
         cube = as_float_array(scores, "scores", ndim=3, finite=False)
         if nan_policy == "omit":
@@ -578,6 +585,7 @@ def _mean(x: np.ndarray) -> float:
 
 
 def _ranking(names, borda, losses, eps_i, eps_se, samples) -> pd.DataFrame:
+    pd = require("pandas", "the ranking table of dominance.compare")
     order = np.lexsort((eps_i, -borda))  # most wins first, then lowest ε_i
     df = pd.DataFrame(
         {

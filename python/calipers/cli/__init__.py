@@ -42,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(handler(args) or 0)
-    except (CalipersError, ValueError, OSError) as exc:
+    except (CalipersError, ValueError, OSError, ImportError) as exc:
+        # ImportError: a missing optional extra; its message names the extra to install.
         print(f"calipers: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

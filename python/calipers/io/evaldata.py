@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from .._optional import require
 from ..exceptions import InvalidArgumentError, ShapeError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -94,12 +97,14 @@ class EvalData:
 
     def to_wide(self) -> pd.DataFrame:
         """The matrix as a DataFrame (index = models, columns = items)."""
+        pd = require("pandas", "EvalData.to_wide")
         frame = pd.DataFrame(self.scores, index=pd.Index(self.models, name="model"))
         frame.columns = pd.Index(self.items, name="item")
         return frame
 
     def to_long(self) -> pd.DataFrame:
         """One row per observed (model, item) with scenario labels where known."""
+        pd = require("pandas", "EvalData.to_long")
         rows, cols = np.nonzero(~np.isnan(self.scores))
         frame = pd.DataFrame(
             {
@@ -195,8 +200,10 @@ _TABLE_LIBRARIES = ("polars", "pyarrow")
 
 
 def is_table(obj: Any) -> bool:
-    """Whether ``obj`` is a pandas, polars or pyarrow table."""
-    if isinstance(obj, pd.DataFrame):
+    """Whether ``obj`` is a pandas, polars or pyarrow table (none of them is imported)."""
+    # By the class's module, so that none of the libraries is imported; the MRO walk keeps
+    # DataFrame subclasses (geopandas and the like) tables too.
+    if any(_is_pandas_frame_class(cls) for cls in type(obj).__mro__):
         return True
     library = type(obj).__module__.split(".", 1)[0]
     return library in _TABLE_LIBRARIES and type(obj).__name__ in (
@@ -207,8 +214,13 @@ def is_table(obj: Any) -> bool:
     )
 
 
+def _is_pandas_frame_class(cls: type) -> bool:
+    return cls.__name__ == "DataFrame" and cls.__module__.split(".", 1)[0] == "pandas"
+
+
 def as_pandas(obj: Any) -> pd.DataFrame:
     """A pandas DataFrame from a pandas, polars (eager or lazy) or pyarrow table."""
+    pd = require("pandas", f"reading a {type(obj).__name__}")
     if isinstance(obj, pd.DataFrame):
         return obj
     if type(obj).__name__ == "LazyFrame":

@@ -16,7 +16,17 @@ from .._optional import require
 for _module in ("matplotlib", "pandas", "tqdm"):
     require(_module, "calipers.report")
 
-from .build import HTML_NAME, JSON_NAME, SECTIONS, Report, build_report, write_report  # noqa: E402
+from .build import (  # noqa: E402
+    HTML_NAME,
+    JSON_NAME,
+    SCHEMA_PATH,
+    SCHEMA_VERSION,
+    SECTIONS,
+    Report,
+    build_report,
+    report_schema,
+    write_report,
+)
 from .data import ReportOptions, derive_seed  # noqa: E402
 from .example import example_data  # noqa: E402
 from .sections import Section  # noqa: E402
@@ -24,6 +34,8 @@ from .sections import Section  # noqa: E402
 __all__ = [
     "HTML_NAME",
     "JSON_NAME",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
     "SECTIONS",
     "Report",
     "ReportOptions",
@@ -31,5 +43,6 @@ __all__ = [
     "build_report",
     "derive_seed",
     "example_data",
+    "report_schema",
     "write_report",
 ]

@@ -24,6 +24,15 @@ __all__ = ["Report", "build_report", "write_report", "SECTIONS", "HTML_NAME", "J
 
 HTML_NAME = "report.html"
 JSON_NAME = "report.json"
+# The JSON document's layout, published as a JSON Schema (Draft 2020-12) in the package;
+# the version goes up when a field changes meaning or type (adding a field does not).
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema that every ``report.json`` validates against (Draft 2020-12)."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 SectionFn = Callable[[ReportData, ReportOptions, Progress], S.Section]
 # In page order. Each runs independently of the others.
@@ -82,6 +91,7 @@ def build_report(
     title = options.title or _default_title(data)
     summary = [s for section in done for s in section.summary]
     document = {
+        "schema_version": SCHEMA_VERSION,
         "calipers_version": __version__,
         "title": title,
         "input": {
