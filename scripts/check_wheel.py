@@ -46,7 +46,10 @@ assert io.EvalData(scores=Y.astype(float), models=[f"m{i}" for i in range(20)],
 out = pathlib.Path(tempfile.mkdtemp()) / "report"
 subprocess.run([sys.executable, "-m", "calipers", "report", "--example", "--quiet",
                 "--out", str(out)], check=True)
-assert json.loads((out / "report.json").read_text())["sections"]
+doc = json.loads((out / "report.json").read_text())
+assert doc["sections"]
+from calipers.report import SCHEMA_VERSION, report_schema  # the schema ships in the wheel
+assert doc["schema_version"] == SCHEMA_VERSION and report_schema()["$defs"]
 print("smoke: ok", calipers.__version__)
 """
 
