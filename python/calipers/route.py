@@ -731,7 +731,8 @@ def _strong_curve(scores: Any, preference: Any) -> tuple[np.ndarray, np.ndarray,
             f"scores: the strong model (column 1, accuracy {acc_s:.4g}) must beat the weak "
             f"one (column 0, {acc_w:.4g}) for APGR/CPT to be defined"
         )
-    return path.cost[::-1], path.performance[::-1], acc_w, acc_s
+    q = np.ascontiguousarray(path.cost[::-1])
+    return q, np.ascontiguousarray(path.performance[::-1]), acc_w, acc_s
 
 
 def apgr(scores: Any, preference: Any) -> float:
@@ -1095,11 +1096,12 @@ def text_features(
     texts: Sequence[str],
     n_components: int = 100,
     *,
+    ngram_range: tuple[int, int] = (1, 1),
     max_features: int | None = 50_000,
     random_state: Any = 0,
 ) -> np.ndarray:
     """Query features from text without model weights: TF-IDF (sublinear term frequency,
-    word unigrams and bigrams) → truncated SVD → L2-normalised rows (scikit-learn).
+    word n-grams in ``ngram_range``) → truncated SVD → L2-normalised rows (scikit-learn).
 
     The vocabulary and the SVD are fitted on ``texts`` (no labels are used).
     """
@@ -1111,7 +1113,9 @@ def text_features(
     if len(texts) < 2:
         raise ShapeError("texts: pass at least 2 texts")
     n_components = check_scalar(n_components, "n_components", kind=int, low=1)
-    tfidf = fe.TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), max_features=max_features)
+    tfidf = fe.TfidfVectorizer(
+        sublinear_tf=True, ngram_range=tuple(ngram_range), max_features=max_features
+    )
     sparse = tfidf.fit_transform(texts)
     n_components = min(n_components, sparse.shape[1] - 1, len(texts) - 1)
     if n_components < 1:

@@ -41,7 +41,7 @@ fn to_u32(arg: &'static str, xs: &[i64], below: usize) -> Result<Vec<u32>, Error
         .collect())
 }
 
-fn i64s(py: Python<'_>, xs: &[u32]) -> I64s<'_> {
+fn i64s<'py>(py: Python<'py>, xs: &[u32]) -> I64s<'py> {
     PyArray1::from_vec(py, xs.iter().map(|&v| i64::from(v)).collect())
 }
 
