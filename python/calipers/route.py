@@ -160,7 +160,9 @@ def _tokens(x: Any, name: str, n: int | None, m: int) -> np.ndarray:
 def _scores_matrix(x: Any, name: str, n: int | None = None) -> np.ndarray:
     arr = as_float_array(x, name, ndim=2)
     if n is not None and arr.shape[0] != n:
-        raise ShapeError(f"{name}: has {arr.shape[0]} rows but features has {n}; pass one row per query")
+        raise ShapeError(
+            f"{name}: has {arr.shape[0]} rows but features has {n}; pass one row per query"
+        )
     if arr.shape[1] < 2:
         raise InvalidArgumentError(
             f"{name}: has {arr.shape[1]} model column(s); routing needs at least 2 models"
@@ -289,9 +291,7 @@ class CostAwareRouter(Estimator):
         if self.metric == "cosine":
             return _normalise(x, name)
         if self.metric != "euclidean":
-            raise InvalidArgumentError(
-                f"metric: got {self.metric!r}; use 'cosine' or 'euclidean'"
-            )
+            raise InvalidArgumentError(f"metric: got {self.metric!r}; use 'cosine' or 'euclidean'")
         return x
 
     def fit(
@@ -321,9 +321,7 @@ class CostAwareRouter(Estimator):
         self
         """
         if self.metric not in ("cosine", "euclidean"):
-            raise InvalidArgumentError(
-                f"metric: got {self.metric!r}; use 'cosine' or 'euclidean'"
-            )
+            raise InvalidArgumentError(f"metric: got {self.metric!r}; use 'cosine' or 'euclidean'")
         x = self._features(features)
         n = x.shape[0]
         y = _scores_matrix(scores, "scores", n)
@@ -638,8 +636,7 @@ def _check_range(cost_range: Any) -> tuple[float, float]:
         ) from None
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
         raise InvalidArgumentError(
-            f"cost_range: ({lo}, {hi}) must be finite with low < high; e.g. "
-            "model_cost_range(costs)"
+            f"cost_range: ({lo}, {hi}) must be finite with low < high; e.g. model_cost_range(costs)"
         )
     return lo, hi
 
@@ -708,14 +705,10 @@ def cost_at_matched_accuracy(fr: Frontier, scores: Any, costs: Any) -> float:
 def _two_model_path(scores: Any, preference: Any) -> tuple[RoutePath, np.ndarray]:
     y = _scores_matrix(scores, "scores")
     if y.shape[1] != 2:
-        raise ShapeError(
-            f"scores: has {y.shape[1]} columns; APGR and CPT need two, (weak, strong)"
-        )
+        raise ShapeError(f"scores: has {y.shape[1]} columns; APGR and CPT need two, (weak, strong)")
     pref = as_float_array(preference, "preference", ndim=1)
     if pref.size != y.shape[0]:
-        raise ShapeError(
-            f"preference: has {pref.size} values but scores has {y.shape[0]} rows"
-        )
+        raise ShapeError(f"preference: has {pref.size} values but scores has {y.shape[0]} rows")
     n = y.shape[0]
     p = np.column_stack([np.zeros(n), pref])
     strong_calls = np.broadcast_to(np.array([0.0, 1.0]), (n, 2))
@@ -1120,7 +1113,9 @@ def text_features(
     n_components = min(n_components, sparse.shape[1] - 1, len(texts) - 1)
     if n_components < 1:
         raise InvalidArgumentError("texts: too few distinct words for any SVD component")
-    svd = dec.TruncatedSVD(n_components=n_components, random_state=seed_from_rng(random_state) % 2**32)
+    svd = dec.TruncatedSVD(
+        n_components=n_components, random_state=seed_from_rng(random_state) % 2**32
+    )
     z = svd.fit_transform(sparse)
     norms = np.linalg.norm(z, axis=1)
     norms[norms == 0] = 1.0
@@ -1146,7 +1141,11 @@ def plot_frontiers(
         _, ax = plt.subplots(figsize=(6.4, 4.4))
     for f in frontiers:
         x = np.concatenate([f.cost, f.cost[-1:]]) if bootstrap is None else f.cost
-        y = np.concatenate([f.performance, f.performance[-1:]]) if bootstrap is None else f.performance
+        y = (
+            np.concatenate([f.performance, f.performance[-1:]])
+            if bootstrap is None
+            else f.performance
+        )
         (line,) = ax.plot(x, y, marker=".", label=f.name)
         if bootstrap is not None and f.name in bootstrap.names and bootstrap.grid.size:
             r = bootstrap.names.index(f.name)
