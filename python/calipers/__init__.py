@@ -19,7 +19,19 @@ if TYPE_CHECKING:
     from . import dominance, fairness, geometry, io, irt, judge, ot, resample, tiny, weak
 
 _LAZY_SUBMODULES = frozenset(
-    {"dominance", "fairness", "geometry", "io", "irt", "judge", "ot", "resample", "tiny", "weak"}
+    {
+        "dominance",
+        "fairness",
+        "geometry",
+        "io",
+        "irt",
+        "judge",
+        "ot",
+        "resample",
+        "tiny",
+        "weak",
+        "route",
+    }
 )
 
 __all__ = [
@@ -37,6 +49,7 @@ __all__ = [
     "set_num_threads",
     "tiny",
     "weak",
+    "route",
 ]
 
 

@@ -303,3 +303,53 @@ def weak_entropic_upper(
     eps: float,
     progress: object | None = None,
 ) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], bool, int]: ...
+
+# --- route ---
+_F = npt.NDArray[np.float64]
+_I = npt.NDArray[np.int64]
+
+def route_knn_cv(
+    points: _F,
+    targets: _F,
+    folds: _I,
+    n_folds: int,
+    ks: list[int],
+    progress: object | None = None,
+) -> _F: ...
+def route_knn_predict(
+    reference: _F,
+    targets: _F,
+    queries: _F,
+    ks: list[int],
+    progress: object | None = None,
+) -> _F: ...
+def route_mu_path(
+    predicted_scores: _F,
+    predicted_costs: _F,
+    from_minus_infinity: bool,
+    progress: object | None = None,
+) -> tuple[_I, _F, _I, _I, _I]: ...
+def route_path_curve(
+    path: tuple[_I, _F, _I, _I, _I],
+    start_mu: float,
+    scores: _F,
+    costs: _F,
+) -> tuple[_F, _F, _F]: ...
+def route_hull(cost: _F, performance: _F) -> tuple[_F, _F]: ...
+def route_auc(cost: _F, performance: _F, lo: float, hi: float, hull: bool) -> float: ...
+def route_hull_at(cost: _F, performance: _F, at: _F) -> _F: ...
+def route_bootstrap(
+    paths: list[tuple[_I, _F, _I, _I, _I]],
+    start_mus: list[float],
+    scores: _F,
+    costs: _F,
+    lo: float,
+    hi: float,
+    grid: _F,
+    zero_router: bool,
+    n_resamples: int,
+    seed: int,
+    chunk_start: int,
+    chunk_end: int,
+    progress: object | None = None,
+) -> _F: ...

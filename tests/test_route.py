@@ -1,0 +1,447 @@
+"""calipers.route: kNN router, exact mu-path, frontiers, APGR/CPT, bootstrap, task selection."""
+
+from __future__ import annotations
+
+import glob
+
+import numpy as np
+import pytest
+
+from calipers import route
+from calipers.exceptions import InvalidArgumentError, NonFiniteError, ShapeError
+from conftest import num_threads
+
+# ---------------------------------------------------------------------------------------------
+# kNN regression against scikit-learn
+
+
+def test_knn_regression_equals_sklearn():
+    sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(0)
+    x, xq = rng.normal(size=(600, 7)), rng.normal(size=(150, 7))
+    y = (rng.random((600, 3)) < 0.6).astype(float)
+    for metric in ("euclidean", "cosine"):
+        r = route.CostAwareRouter(k=9, metric=metric).fit(x, y, [1.0, 2.0, 3.0])
+        p, c = r.predict_scores(xq)
+        ref = sklearn_neighbors.KNeighborsRegressor(
+            n_neighbors=9, metric=metric, algorithm="brute"
+        ).fit(x, y)
+        np.testing.assert_allclose(p, ref.predict(xq), rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(c, np.broadcast_to([1.0, 2.0, 3.0], c.shape))
+        # Same neighbour sets (continuous data: no ties at the boundary).
+        _, idx = ref.kneighbors(xq)
+        xn = x / np.linalg.norm(x, axis=1, keepdims=True) if metric == "cosine" else x
+        qn = xq / np.linalg.norm(xq, axis=1, keepdims=True) if metric == "cosine" else xq
+        d2 = ((qn[:, None, :] - xn[None, :, :]) ** 2).sum(-1)
+        mine = np.argsort(d2, axis=1, kind="stable")[:, :9]
+        np.testing.assert_array_equal(np.sort(mine, 1), np.sort(idx, 1))
+
+
+def test_knn_ties_are_broken_by_index():
+    # Duplicated training rows: equal distances, decided by the lower index (documented).
+    x = np.repeat(np.arange(10.0)[:, None], 3, axis=0)  # each point three times
+    y = np.column_stack([np.arange(30.0), -np.arange(30.0)])
+    r = route.CostAwareRouter(k=2, metric="euclidean").fit(x, y, [1.0, 1.0])
+    p, _ = r.predict_scores(np.array([[4.0]]))
+    # Rows 12, 13, 14 sit at distance 0; the two lowest indices win.
+    np.testing.assert_allclose(p, [[12.5, -12.5]])
+
+
+def test_cv_picks_k_by_r2_like_sklearn_gridsearch():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.model_selection import GridSearchCV, PredefinedSplit
+    from sklearn.neighbors import KNeighborsRegressor
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 3))
+    f = 1 / (1 + np.exp(-x @ rng.normal(size=(3, 2)) * 2))
+    y = (rng.random(f.shape) < f).astype(float)
+    grid = (1, 2, 4, 8, 16, 32, 64)
+    r = route.CostAwareRouter(metric="euclidean", k_grid=grid, random_state=3).fit(x, y, [0, 1])
+    # The same folds as the router's (a seeded shuffle of arange(n) % cv).
+    folds = np.empty(400, dtype=int)
+    folds[np.random.default_rng(3).permutation(400)] = np.arange(400) % 5
+    search = GridSearchCV(
+        KNeighborsRegressor(algorithm="brute"),
+        {"n_neighbors": list(grid)},
+        cv=PredefinedSplit(folds),
+        scoring="r2",
+    ).fit(x, y)
+    np.testing.assert_allclose(
+        r.cv_results_["r2_score"], search.cv_results_["mean_test_score"], atol=1e-10
+    )
+    assert r.k_score_ == search.best_params_["n_neighbors"]
+    assert sklearn is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact mu-path, hull, AUC
+
+
+def _argmax_reference(p, c, mu):
+    """argmax of p - mu c per row, ties to the cheaper model then the lower index."""
+    out = []
+    for pr, cr in zip(p, c, strict=True):
+        s = pr - mu * cr
+        cand = [m for m in range(len(pr)) if s[m] == s.max()]
+        out.append(min(cand, key=lambda m: (cr[m], m)))
+    return np.array(out)
+
+
+def test_exact_path_equals_fine_grid():
+    rng = np.random.default_rng(2)
+    n, m = 400, 6
+    p, c = rng.random((n, m)), rng.random((n, m)) * 3
+    y, cc = (rng.random((n, m)) < p).astype(float), c * rng.uniform(0.5, 1.5, (n, m))
+    path = route.mu_path(p, c, y, cc)
+    for mu in np.linspace(0, 4, 801)[1:] + 1e-7:
+        want = _argmax_reference(p, c, mu)
+        np.testing.assert_array_equal(path.choices_at(mu), want)
+        j = np.searchsorted(path.mu, mu, side="right") - 1
+        rows = np.arange(n)
+        assert abs(path.cost[j] - cc[rows, want].mean()) < 1e-12
+        assert abs(path.performance[j] - y[rows, want].mean()) < 1e-12
+    # Predicted cost decreases along the path.
+    assert np.all(np.diff(route.mu_path(p, c).cost) <= 1e-12)
+
+
+def test_path_from_minus_infinity_and_ties():
+    p = np.array([[0.5, 0.5, 0.9], [0.2, 0.8, 0.8]])
+    c = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+    path = route.mu_path(p, c, start="-inf")
+    np.testing.assert_array_equal(path.start, [2, 1])  # most expensive; equal costs: best
+    np.testing.assert_array_equal(route.mu_path(p, c).start, [2, 1])
+    # Query 0 at mu = 0.4 (line 2 at 0.9 - 1.2 = -0.3, line 0 at 0.1, line 1 at -0.3): model 0.
+    assert route.mu_path(p, c).choices_at(0.4)[0] == 0
+
+
+def _brute_hull_height(cost, perf, x):
+    best = -np.inf
+    for i in range(len(cost)):
+        if cost[i] <= x:
+            best = max(best, perf[i])
+        for j in range(len(cost)):
+            if cost[i] < x < cost[j]:
+                t = (cost[j] - x) / (cost[j] - cost[i])
+                best = max(best, t * perf[i] + (1 - t) * perf[j])
+    if best == -np.inf:
+        best = perf[cost == cost.min()].max()
+    return best
+
+
+def test_frontier_and_auc_against_brute_force():
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        k = rng.integers(1, 10)
+        cost, perf = rng.integers(0, 6, k) * 0.5, rng.random(k)
+        fr = route.frontier(cost, perf)
+        assert np.all(np.diff(fr.cost) > 0) and np.all(np.diff(fr.performance) > 0)
+        xs = np.linspace(-1, 4, 501)
+        want = np.array([_brute_hull_height(cost, perf, x) for x in xs])
+        np.testing.assert_allclose(fr.at(xs), want, atol=1e-12)
+        # AUC = mean height on the range (trapezoid on a fine grid, exact for piecewise linear
+        # up to the grid's resolution at the kinks).
+        auc = route.frontier_auc(fr, (-1, 4))
+        assert abs(auc - np.trapezoid(want, xs) / 5) < 1e-3
+
+
+def test_zero_router_and_oracle():
+    rng = np.random.default_rng(5)
+    y = (rng.random((300, 4)) < [0.4, 0.6, 0.7, 0.8]).astype(float)
+    c = np.broadcast_to([1.0, 2.0, 4.0, 8.0], y.shape)
+    zero = route.zero_router_frontier(y, c)
+    want = route.frontier(c.mean(0), y.mean(0))
+    np.testing.assert_array_equal(zero.cost, want.cost)
+    orc = route.oracle_frontier(y, c)
+    # At unlimited budget the oracle reaches "any model correct".
+    assert orc.performance[-1] == pytest.approx(y.max(axis=1).mean())
+    rng_ = route.model_cost_range(c)
+    assert route.frontier_auc(orc, rng_) >= route.frontier_auc(zero, rng_)
+
+
+# ---------------------------------------------------------------------------------------------
+# APGR / CPT
+
+
+def _apgr_plain(y, pref):
+    """The RouteLLM formula written plainly: ties grouped, linear within a group."""
+    order = np.argsort(-pref, kind="stable")
+    n = len(pref)
+    qs, accs = [0.0], [y[:, 0].mean()]
+    gain = y[:, 1] - y[:, 0]
+    s, j = y[:, 0].sum(), 0
+    while j < n:
+        k = j
+        while k < n and pref[order[k]] == pref[order[j]]:
+            s += gain[order[k]]
+            k += 1
+        qs.append(k / n)
+        accs.append(s / n)
+        j = k
+    auc = np.trapezoid(accs, qs)
+    return (auc - y[:, 0].mean()) / (y[:, 1].mean() - y[:, 0].mean())
+
+
+def test_apgr_matches_formula_and_random_is_half():
+    rng = np.random.default_rng(6)
+    n = 2000
+    y = np.column_stack([rng.random(n) < 0.6, rng.random(n) < 0.8]).astype(float)
+    pref = np.round(rng.random(n) + 0.5 * (y[:, 1] - y[:, 0]), 1)  # informative, with ties
+    assert route.apgr(y, pref) == pytest.approx(_apgr_plain(y, pref), abs=1e-12)
+    assert route.apgr(y, pref) > 0.6
+    rand = [route.apgr(y, rng.random(n)) for _ in range(20)]
+    assert abs(np.mean(rand) - 0.5) < 0.02
+    # Constant preference: one tie group, the straight line, APGR exactly 0.5.
+    assert route.apgr(y, np.zeros(n)) == pytest.approx(0.5, abs=1e-12)
+    # CPT(50%) of the constant router is 0.5; of a perfect router at most that.
+    assert route.cpt(y, np.zeros(n), 0.5) == pytest.approx(0.5, abs=1e-12)
+    assert route.cpt(y, y[:, 1] - y[:, 0], 0.5) < 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# Simulation with a known Bayes router (spec 1.9 A)
+
+
+def _sim_params(rng):
+    a = rng.normal(0, 1.5, (5, 4))
+    b = np.array([-1, -0.3, 0.3, 0.8, 1.4])
+    g = rng.normal(0, 0.3, (5, 4))
+    h = np.log(rng.uniform(100, 400, 5))
+    price = np.array([[0.06, 0.06], [0.2, 0.2], [0.9, 0.9], [2.5, 10], [3, 15]])
+    return a, b, g, h, price[:, 0], price[:, 1]
+
+
+def _sim(n, rng, params):
+    a, b, g, h, pin, pout = params
+    x = rng.standard_normal((n, 4))
+    f = 1 / (1 + np.exp(-(x @ a.T + b)))
+    tin = rng.poisson(200 * np.exp(0.3 * x[:, 0])).astype(float)
+    lam = np.exp(x @ g.T + h)
+    y = (rng.random(f.shape) < f).astype(float)
+    expected_cost = (tin[:, None] * pin + lam * pout) / 1e6
+    return x, f, y, tin, rng.poisson(lam).astype(float), expected_cost
+
+
+@pytest.mark.slow
+def test_simulation_against_bayes_router():
+    rng = np.random.default_rng(0)
+    params = _sim_params(rng)
+    xt, ft, _, tin_t, _, ect = _sim(20_000, rng, params)
+    scale = ect.mean()
+    ect = ect / scale
+    cost = route.TokenCost(params[4] / scale, params[5] / scale)
+    cost_range = route.model_cost_range(ect)
+    oracle_auc = route.frontier_auc(route.oracle_frontier(ft, ect), cost_range)
+    bayes0 = ft.max(axis=1).mean()
+    excess, aucs = [], []
+    for n in (500, 2000, 8000, 32000):
+        x, _, y, _, tout, _ = _sim(n, rng, params)
+        router = route.CostAwareRouter(
+            metric="euclidean", cost=cost, k_grid=(8, 16, 32, 64, 128), random_state=0
+        ).fit(x, y, output_tokens=tout)
+        path = router.lambda_path(xt, ft, ect, input_tokens=tin_t)
+        chosen = path.choices_at(0.0)
+        np.testing.assert_array_equal(chosen, router.route(xt, 0.0, input_tokens=tin_t))
+        excess.append(bayes0 - ft[np.arange(len(ft)), chosen].mean())
+        aucs.append(route.frontier_auc(path, cost_range))
+    assert excess[2] < 0.015, excess
+    assert all(a > b for a, b in zip(excess, excess[1:], strict=False)), excess
+    assert oracle_auc - aucs[2] < 0.012, (oracle_auc, aucs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bootstrap
+
+
+def test_bootstrap_matches_recomputation_and_is_thread_independent():
+    rng = np.random.default_rng(7)
+    n, m = 250, 3
+    p, c = rng.random((n, m)), rng.random((n, m)) + 0.1
+    y = (rng.random((n, m)) < p).astype(float)
+    paths = {"a": route.mu_path(p, c, y, c), "b": route.mu_path(p[:, ::-1].copy(), c, y, c)}
+    with num_threads(1):
+        one = route.bootstrap_frontier(paths, y, c, n_resamples=64, rng=3, grid=5)
+    with num_threads(2):
+        two = route.bootstrap_frontier(paths, y, c, n_resamples=64, rng=3, grid=5)
+    np.testing.assert_array_equal(one.replicates, two.replicates)
+    assert one.names == ["a", "b", "zero router"]
+    # Replicate 0 recomputed from the resampled rows (same draws as calipers.resample).
+    from calipers import _core
+
+    idx = _core.bootstrap_indices(sizes=[n], seed=3, n_resamples=64, chunk_start=0, chunk_end=2)
+    rows = np.asarray(idx).reshape(64, n)[0]
+    path0 = route.mu_path(p[rows], c[rows], y[rows], c[rows])
+    want = route.frontier_auc(path0, one.cost_range)
+    assert one.replicates[0, 0] == pytest.approx(want, abs=1e-12)
+    lo, hi = one.confidence_interval
+    assert np.all(lo <= one.statistic + 1e-12) and np.all(one.statistic <= hi + 1e-12)
+
+
+@pytest.mark.slow
+def test_routellm_mmlu_apgr(shared_data):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("sklearn")
+    files = sorted(glob.glob(str(shared_data / "routellm" / "mmlu" / "*.csv")))
+    if not files:
+        pytest.skip("routellm/mmlu is absent from the shared data")
+    df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    y = df[["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"]].to_numpy(float)
+    assert len(df) == 14042
+    x = route.text_features(df["prompt"].tolist(), 100, random_state=0)
+    knn, rand = [], []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(len(df))
+        tr, te = perm[: len(df) // 2], perm[len(df) // 2 :]
+        router = route.CostAwareRouter(random_state=seed).fit(x[tr], y[tr], [0.0, 1.0])
+        p, _ = router.predict_scores(x[te])
+        pref = p[:, 1] - p[:, 0]
+        noise = rng.random(len(te))
+        knn.append(route.apgr(y[te], pref))
+        rand.append(route.apgr(y[te], noise))
+        if seed == 0:
+            boot = route.bootstrap_apgr(
+                y[te], {"knn": pref, "random": noise}, n_resamples=1000, rng=0
+            )
+            assert boot.difference_interval.low[0, 1] > 0
+    assert np.mean(knn) >= 0.60, knn
+    assert abs(np.mean(rand) - 0.5) <= 0.03, rand
+
+
+# ---------------------------------------------------------------------------------------------
+# Task selection, token costs, bad input
+
+
+def test_select_model_for_task():
+    g = np.array([[0.9, 0.6, 0.4], [0.2, 0.6, 0.4], [0.8, 0.6, 0.45]])
+    s1 = route.select_model_for_task(g, "s1")
+    np.testing.assert_allclose(s1.scores, g.mean(0))
+    s2 = route.select_model_for_task(g, "s2")
+    np.testing.assert_allclose(s2.scores, [2 / 3, 1, 0])
+    s3 = route.select_model_for_task(g, "s3", p_hat=[0.9, 0.5, 0.8])
+    np.testing.assert_allclose(s3.scores, [0.9 * 2 / 3 + 0.1 / 3, 0.5, 0.2])
+    assert (s1.best, s2.best, s3.best) == (0, 1, 0)
+    with pytest.raises(InvalidArgumentError, match="p_hat"):
+        route.select_model_for_task(g, "s3")
+
+
+def test_token_cost():
+    tc = route.TokenCost([1.0, 2.0], [3.0, 4.0], per="1K")
+    got = tc.cost([100, 200], [[10, 20], [30, 40]])
+    np.testing.assert_allclose(got, [[0.13, 0.28], [0.29, 0.56]])
+    with pytest.raises(InvalidArgumentError, match="price_in"):
+        route.TokenCost([-1.0, 2.0], [1.0, 1.0])
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(50, 3)), rng.random((50, 2))
+    r = route.CostAwareRouter(k=5, cost=tc).fit(x, y, output_tokens=rng.integers(1, 9, (50, 2)))
+    with pytest.raises(InvalidArgumentError, match="input_tokens"):
+        r.predict_scores(x)
+    p, c = r.predict_scores(x, input_tokens=np.full(50, 10.0))
+    assert p.shape == c.shape == (50, 2) and np.all(c > 0)
+
+
+def test_bad_input():
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(40, 3)), rng.random((40, 3))
+    r = route.CostAwareRouter(k=3)
+    with pytest.raises(InvalidArgumentError, match="costs"):
+        r.fit(x, y)  # no cost at all
+    with pytest.raises(InvalidArgumentError, match="model 1 has no cost"):
+        r.fit(x, y, [1.0, np.nan, 2.0])
+    with pytest.raises(InvalidArgumentError, match="negative"):
+        r.fit(x, y, [1.0, -1.0, 2.0])
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(NonFiniteError, match="features"):
+        r.fit(bad, y, [1.0, 1.0, 2.0])
+    with pytest.raises(InvalidArgumentError, match="at least 2 models"):
+        r.fit(x, y[:, :1], [1.0])
+    with pytest.raises(ShapeError, match="rows"):
+        r.fit(x, y[:10], [1.0, 1.0, 2.0])
+    zero = x.copy()
+    zero[0] = 0
+    with pytest.raises(InvalidArgumentError, match="all zeros"):
+        r.fit(zero, y, [1.0, 1.0, 2.0])
+    with pytest.raises(InvalidArgumentError, match="metric"):
+        route.CostAwareRouter(metric="manhattan").fit(x, y, [1.0, 1.0, 2.0])
+    from calipers.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        route.CostAwareRouter().predict_scores(x)
+    fitted = r.fit(x, y, [1.0, 1.0, 2.0])
+    with pytest.raises(ShapeError, match="columns"):
+        fitted.predict_scores(x[:, :2])
+    with pytest.raises(InvalidArgumentError, match="mu"):
+        fitted.route(x, -1.0)
+    with pytest.raises(InvalidArgumentError, match="cost_range"):
+        route.frontier_auc(route.frontier([1.0], [0.5]), (2.0, 1.0))
+
+
+def test_estimator_protocol():
+    sklearn_base = pytest.importorskip("sklearn.base")
+    r = route.CostAwareRouter(k=4, metric="euclidean")
+    c = sklearn_base.clone(r)
+    assert c.get_params() == r.get_params()
+
+
+@pytest.mark.slow
+def test_cli_on_the_digits_example(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from calipers.cli import main
+    from calipers.report import example
+
+    data = example.example_arrays(progress=False)
+    # Pixel features of the held-out images, in the example's item order.
+    digits = load_digits()
+    x, idx = digits.data / 16.0, np.arange(len(digits.target))
+    _, xt, _, _, _, it = train_test_split(
+        x,
+        digits.target,
+        idx,
+        train_size=example._N_TRAIN,
+        stratify=digits.target,
+        random_state=example._SPLIT_SEED,
+    )
+    xt = xt[np.argsort(it)]
+    sets = example._held_out_scenarios(xt, np.random.default_rng(example._SPLIT_SEED))
+    feats = np.vstack([sets[s] for s in example.SCENARIOS])
+    np.save(tmp_path / "x.npy", feats)
+    table = example.example_long_table(progress=False)
+    table[table.metric == "correct"].to_csv(tmp_path / "results.csv", index=False)
+    acc = data["scores"][0].mean(axis=1)
+    prices = ",".join(
+        f"{m}={10 ** (4 * (a - acc.max())):.6g}" for m, a in zip(data["models"], acc, strict=True)
+    )
+    out = tmp_path / "out"
+    code = main(
+        [
+            "route",
+            "evaluate",
+            str(tmp_path / "results.csv"),
+            "--features",
+            str(tmp_path / "x.npy"),
+            "--prices",
+            prices,
+            "--metric",
+            "euclidean",
+            "--n-resamples",
+            "200",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    import json
+
+    res = json.loads((out / "route.json").read_text())
+    assert res["n_test"] == 1797 and len(res["models"]) == 32
+    assert "<img" in (out / "route.html").read_text()
+    # Intervals hold their estimates; the oracle bounds every router. (On this example the
+    # kNN router does not beat the zero router: see the report's figures.)
+    for row in res["auc"]:
+        assert row["low"] <= row["statistic"] <= row["high"]
+    assert res["auc"][1]["statistic"] >= max(r["statistic"] for r in res["auc"])
