@@ -1100,8 +1100,8 @@ def text_features(
     """
     from ._optional import require
 
-    fe = require("sklearn.feature_extraction.text", "calipers.route.text_features")
-    dec = require("sklearn.decomposition", "calipers.route.text_features")
+    fe = require("sklearn.feature_extraction.text", "calipers.route.text_features", extra="sklearn")
+    dec = require("sklearn.decomposition", "calipers.route.text_features", extra="sklearn")
     texts = [str(t) for t in texts]
     if len(texts) < 2:
         raise ShapeError("texts: pass at least 2 texts")
