@@ -280,7 +280,7 @@ def kmeans_anchors(
     x: npt.NDArray[np.float64],
     k: int,
     sample_weight: npt.NDArray[np.float64] | None = None,
-    n_init: int = 5,
+    n_restarts: int = 5,
     max_iter: int = 300,
     tol: float = 1e-4,
     seed: int = 0,

@@ -50,7 +50,7 @@ from . import _core
 from ._estimator import Estimator as _EstimatorBase
 from ._estimator import renamed_keyword
 from ._results import Result
-from ._validation import as_float_array, check_scalar, seed_from_rng
+from ._validation import ArrayLike, as_float_array, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, ShapeError
 from .io import EvalData
 
@@ -106,7 +106,7 @@ def balance_weights(scenario: Any, subscenario: Any = None) -> np.ndarray:
     return out
 
 
-def naive_estimate(y_anchor: Any, weights: Any) -> np.ndarray:
+def naive_estimate(y_anchor: ArrayLike, weights: ArrayLike) -> np.ndarray:
     """``Σ_i w_i y_i`` over anchors (last axis); NaN responses are an error upstream."""
     y = as_float_array(y_anchor, "y_anchor", ndim=(1, 2))
     w = as_float_array(weights, "weights", ndim=1)
@@ -119,7 +119,7 @@ def naive_estimate(y_anchor: Any, weights: Any) -> np.ndarray:
 
 
 def pirt_estimate(
-    y_anchor: Any, bw_anchor: Any, p_rest: Any, bw_rest: Any, n_items: int
+    y_anchor: ArrayLike, bw_anchor: ArrayLike, p_rest: ArrayLike, bw_rest: ArrayLike, n_items: int
 ) -> np.ndarray:
     """p-IRT: ``λ̂ · mean(bw · y) over anchors + (1 - λ̂) · mean(bw · p̂) over the other items``.
 
@@ -160,19 +160,19 @@ def gpirt_lambda(b: float, v: float, n: int, c: float) -> float:
     return 1.0 if denom <= 0 else float(b * b / denom)
 
 
-def gpirt_estimate(naive: Any, pirt: Any, lam: float) -> np.ndarray:
+def gpirt_estimate(naive: ArrayLike, pirt: ArrayLike, lam: ArrayLike) -> np.ndarray:
     """gp-IRT: ``λ · naive + (1 - λ) · p-IRT``."""
-    lam = as_float_array(lam, "lam")
-    if ((lam < 0) | (lam > 1)).any():
+    weight = as_float_array(lam, "lam")
+    if ((weight < 0) | (weight > 1)).any():
         raise InvalidArgumentError("lam: must lie in [0, 1] (a mixing weight)")
-    return lam * as_float_array(naive, "naive") + (1.0 - lam) * as_float_array(pirt, "pirt")
+    return weight * as_float_array(naive, "naive") + (1.0 - weight) * as_float_array(pirt, "pirt")
 
 
 def kmeans_anchors(
-    x: Any,
+    x: ArrayLike,
     k: int,
     *,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     n_restarts: int = 5,
     max_iter: int = 300,
     tol: float = 1e-4,
@@ -216,7 +216,14 @@ def kmeans_anchors(
     )
     seed = seed_from_rng(rng)
     _, labels, inertia, _, anchors, weights = _core.kmeans_anchors(
-        arr, k, w, n_restarts, max_iter, float(tol), seed, 0, progress
+        x=arr,
+        k=k,
+        sample_weight=w,
+        n_restarts=n_restarts,
+        max_iter=max_iter,
+        tol=float(tol),
+        seed=seed,
+        progress=progress,
     )
     return anchors.astype(np.intp), weights, labels.astype(np.intp), float(inertia)
 
@@ -735,7 +742,7 @@ class TinyBenchmark(_EstimatorBase):
             say(f"cross-validation fold {f + 1}/{int(folds.max()) + 1}")
             fold_results[f] = self._holdout(bench, folds != f, folds == f, chosen, seed)
 
-        errors = {e: [] for e in ESTIMATORS}
+        errors: dict[str, list[np.ndarray]] = {e: [] for e in ESTIMATORS}
         for res in fold_results.values():
             errors["naive"].append(np.abs(res["naive"] - res["truth"]))
             errors["pirt"].append(np.abs(res["pirt"] - res["truth"]))
@@ -1188,7 +1195,7 @@ def _unique(labels: np.ndarray) -> list[str]:
 
 
 def choose_models_to_rerun(
-    theta: Any, b: Any, m: int, *, a: Any = None, must_run: Any = None
+    theta: ArrayLike, b: ArrayLike, m: int, *, a: ArrayLike | None = None, must_run: Any = None
 ) -> np.ndarray:
     """LiveXiv's Fisher-information design: which ``m`` models to re-evaluate.
 
@@ -1309,7 +1316,7 @@ class ReEvaluation(_EstimatorBase):
         a = np.asarray(self.irt_.a_)
         return choose_models_to_rerun(theta, self.irt_.b_, self.m, a=a, must_run=self.unseen_)
 
-    def predict(self, Y_prev: Any, Y_new: Any, true: Any = None) -> ReEvaluationResult:
+    def predict(self, Y_prev: Any, Y_new: Any, true: ArrayLike | None = None) -> ReEvaluationResult:
         """Predict every model's new-version score from the re-run models' responses.
 
         Parameters

@@ -86,6 +86,7 @@ fn fairness_knn<'py>(
 
 /// Exact `k` nearest rows of `reference` for each row of `queries`.
 #[pyfunction]
+#[pyo3(signature = (reference, queries, k))]
 fn fairness_knn_query<'py>(
     py: Python<'py>,
     reference: PyReadonlyArray2<'py, f64>,
@@ -103,6 +104,7 @@ fn fairness_knn_query<'py>(
 
 /// Rows of `reference` within squared distance `tau` of each query (CSR arrays).
 #[pyfunction]
+#[pyo3(signature = (reference, queries, tau, same_set))]
 fn fairness_radius<'py>(
     py: Python<'py>,
     reference: PyReadonlyArray2<'py, f64>,
@@ -125,6 +127,7 @@ fn fairness_radius<'py>(
 
 /// Symmetrised kNN graph with weights exp(−θ d²) from neighbour lists.
 #[pyfunction]
+#[pyo3(signature = (indices, sqdist, theta))]
 fn fairness_knn_graph<'py>(
     py: Python<'py>,
     indices: PyReadonlyArray2<'py, i64>,
@@ -216,6 +219,7 @@ fn fairness_glif_solve<'py>(
 
 /// Out-of-sample step for new points given their CSR rows over the fitted points.
 #[pyfunction]
+#[pyo3(signature = (indptr, indices, weights, fitted, new_scores, lam))]
 #[allow(clippy::too_many_arguments)]
 fn fairness_out_of_sample<'py>(
     py: Python<'py>,
