@@ -158,29 +158,6 @@ def bootstrap_one_vs_all(
 ) -> npt.NDArray[np.float64]: ...
 
 # --- fairness ---
-def fairness_knn(
-    z: npt.NDArray[np.float64],
-    k: int,
-    algorithm: str,
-    n_trees: int,
-    leaf_size: int,
-    max_rounds: int,
-    delta: float,
-    seed: int,
-    progress: object | None = None,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], bool]: ...
-def fairness_knn_query(
-    reference: npt.NDArray[np.float64], queries: npt.NDArray[np.float64], k: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
-def fairness_radius(
-    reference: npt.NDArray[np.float64],
-    queries: npt.NDArray[np.float64],
-    tau: float,
-    same_set: bool,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
-def fairness_knn_graph(
-    indices: npt.NDArray[np.int64], sqdist: npt.NDArray[np.float64], theta: float
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
 def fairness_glif_solve(
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
@@ -303,3 +280,28 @@ def weak_entropic_upper(
     eps: float,
     progress: object | None = None,
 ) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], bool, int]: ...
+
+# --- knn (shared neighbour search) ---
+def knn_search(
+    z: npt.NDArray[np.float64],
+    k: int,
+    algorithm: str,
+    n_trees: int,
+    leaf_size: int,
+    max_rounds: int,
+    delta: float,
+    seed: int,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], bool]: ...
+def knn_query(
+    reference: npt.NDArray[np.float64], queries: npt.NDArray[np.float64], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def knn_radius(
+    reference: npt.NDArray[np.float64],
+    queries: npt.NDArray[np.float64],
+    tau: float,
+    same_set: bool,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def knn_graph(
+    indices: npt.NDArray[np.int64], sqdist: npt.NDArray[np.float64], theta: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...

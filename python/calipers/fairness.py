@@ -242,7 +242,7 @@ def _knn_lists(
         else check_scalar(leaf_size, "leaf_size", kind=int, low=2)
     )
     seed = seed_from_rng(rng, seed_name) if algorithm != "exact" else 0
-    idx, d2, exact = _core.fairness_knn(
+    idx, d2, exact = _core.knn_search(
         z=z,
         k=k,
         algorithm=algorithm,
@@ -349,7 +349,7 @@ def kneighbors_graph(
     k = _check_neighbors(n_neighbors, z.shape[0])
     idx, d2, _ = _knn_lists(z, k, algorithm, rng, n_trees, leaf_size)
     th, _ = _thetas(theta, d2, unit)
-    return _csr(*_core.fairness_knn_graph(idx, d2, th), z.shape[0])
+    return _csr(*_core.knn_graph(idx, d2, th), z.shape[0])
 
 
 def radius_graph(
@@ -368,7 +368,7 @@ def radius_graph(
     """
     z, unit = _scaled(_fair_points(X, metric))
     tau = check_scalar(tau, "tau", low=0.0)
-    indptr, indices, d2 = _core.fairness_radius(
+    indptr, indices, d2 = _core.knn_radius(
         reference=z, queries=z, tau=_squared_radius(tau, unit), same_set=True
     )
     th, _ = _thetas(theta, d2, unit)
@@ -397,7 +397,7 @@ def knn_recall(
     sample = np.random.default_rng(seed_from_rng(rng)).choice(
         n, size=min(n_samples, n), replace=False
     )
-    true_idx, _ = _core.fairness_knn_query(z, np.ascontiguousarray(z[sample]), k + 1)
+    true_idx, _ = _core.knn_query(z, np.ascontiguousarray(z[sample]), k + 1)
     hits = 0
     for row, i in enumerate(sample):
         truth = [j for j in true_idx[row] if j != i][:k]
@@ -607,7 +607,7 @@ class GraphLaplacianIF(Estimator):
                 z, k, self.algorithm, self.random_state, None, None, "random_state"
             )
             self._theta_internal, self.theta_ = _thetas(self.theta, d2, self._unit)
-            w = _csr(*_core.fairness_knn_graph(idx, d2, self._theta_internal), n)
+            w = _csr(*_core.knn_graph(idx, d2, self._theta_internal), n)
             if not exact:
                 self.graph_recall_ = knn_recall(z, w, k, rng=0)
             return w
@@ -617,9 +617,7 @@ class GraphLaplacianIF(Estimator):
                     "tau: graph='radius' needs tau (a squared fair distance)"
                 )
             tau = _squared_radius(check_scalar(self.tau, "tau", low=0.0), self._unit)
-            indptr, indices, d2 = _core.fairness_radius(
-                reference=z, queries=z, tau=tau, same_set=True
-            )
+            indptr, indices, d2 = _core.knn_radius(reference=z, queries=z, tau=tau, same_set=True)
             self._theta_internal, self.theta_ = _thetas(self.theta, d2, self._unit)
             return _csr(indptr, indices, _gaussian(self._theta_internal, d2), n)
         raise InvalidArgumentError(
@@ -714,7 +712,7 @@ class GraphLaplacianIF(Estimator):
         theta = self._theta_internal  # always set by a radius graph's fit
         if isinstance(self.graph, str) and self.graph == "radius" and theta is not None:
             tau = _squared_radius(float(self.tau), self._unit)  # type: ignore[arg-type]
-            indptr, indices, d2 = _core.fairness_radius(
+            indptr, indices, d2 = _core.knn_radius(
                 reference=z, queries=z_new, tau=tau, same_set=False
             )
             return indptr, indices, _gaussian(theta, d2)
@@ -723,7 +721,7 @@ class GraphLaplacianIF(Estimator):
                 "theta: pass theta=... to connect new points to a precomputed graph"
             )
         k = _check_neighbors(self.n_neighbors, z.shape[0] + 1)
-        idx, d2 = _core.fairness_knn_query(z, z_new, k)
+        idx, d2 = _core.knn_query(z, z_new, k)
         indptr = np.arange(0, idx.size + 1, k, dtype=np.int64)
         return indptr, idx.ravel(), _gaussian(theta, d2.ravel())
 
