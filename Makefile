@@ -21,6 +21,7 @@ lint: install
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(BIN)/ruff check python tests bench examples scripts
 	$(BIN)/ruff format --check python tests bench examples scripts
+	$(BIN)/mypy python/calipers
 	$(BIN)/python -m mypy.stubtest calipers._core --allowlist stubtest-allowlist.txt
 	$(BIN)/python scripts/check_unused_deps.py
 

@@ -83,7 +83,16 @@ def sklearn_graph(x: np.ndarray, k: int, theta: float) -> sp.csr_matrix:
 
 
 def exact_knn_only(x: np.ndarray):
-    return _core.fairness_knn(x, K_NEIGHBORS, "exact", 8, 24, 10, 0.001, 0)
+    return _core.knn_search(
+        z=x,
+        k=K_NEIGHBORS,
+        algorithm="exact",
+        n_trees=8,
+        leaf_size=24,
+        max_rounds=10,
+        delta=0.001,
+        seed=0,
+    )
 
 
 def knn_only_rows(x: np.ndarray, repeat: int, sklearn_repeat: int) -> list:
@@ -246,7 +255,7 @@ def case_c(rows: list, notes: list) -> None:
     d2, idx = cKDTree(pts).query(pts, k=11, workers=-1)
 
     theta = 1.0 / np.median(d2[:, 1:] ** 2)
-    indptr, indices, weights = _core.fairness_knn_graph(
+    indptr, indices, weights = _core.knn_graph(
         np.ascontiguousarray(idx[:, 1:], dtype=np.int64),
         np.ascontiguousarray(d2[:, 1:] ** 2),
         theta,

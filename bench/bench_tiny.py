@@ -21,7 +21,8 @@ from _common import Timing, machine, measure, table
 from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances
 
-import calipers.tiny as tiny_module
+import calipers.tiny.anchors as tiny_anchors
+import calipers.tiny.benchmark as tiny_benchmark
 from calipers import tiny
 from calipers.irt import IRT
 
@@ -81,9 +82,9 @@ def fit_phases(y, scenario, sub) -> str:
         setattr(owner, attr, wrapper)
 
     timed(tiny.TinyBenchmark, "_fit_irt", "IRT fit (2 CV folds + final)")
-    timed(tiny_module, "kmeans_anchors", "k-means anchors (3 x 6 scenarios, 5 restarts)")
-    timed(tiny_module, "_estimate", "held-out estimates (p-IRT, naive)")
-    timed(tiny_module._Bench, "true_scores", "held-out true scores")
+    timed(tiny_anchors, "kmeans_anchors", "k-means anchors (3 x 6 scenarios, 5 restarts)")
+    timed(tiny_benchmark, "_estimate", "held-out estimates (p-IRT, naive)")
+    timed(tiny_benchmark.Layout, "true_scores", "held-out true scores")
     try:
         tb = tiny.TinyBenchmark(n_anchors=N_ANCHORS, dims=1, cv_folds=2, random_state=0)
         t, c = time.perf_counter(), time.process_time()

@@ -258,7 +258,18 @@ def test_exact_knn_with_pruned_balls_equals_brute_force_at_any_thread_count():
     results = []
     for t in (1, 2, 4):
         with num_threads(t):
-            results.append(_core.fairness_knn(x, 9, "exact", 8, 24, 10, 0.001, 0))
+            results.append(
+                _core.knn_search(
+                    z=x,
+                    k=9,
+                    algorithm="exact",
+                    n_trees=8,
+                    leaf_size=24,
+                    max_rounds=10,
+                    delta=0.001,
+                    seed=0,
+                )
+            )
     for idx, d2, exact in results[1:]:
         np.testing.assert_array_equal(idx, results[0][0])
         np.testing.assert_array_equal(d2, results[0][1])
@@ -271,7 +282,9 @@ def test_exact_knn_with_pruned_balls_equals_brute_force_at_any_thread_count():
 
 def test_auto_search_is_exact_on_clustered_data_above_the_small_size():
     x = blobs(24_000, 4, seed=31, centres=40)
-    idx, d2, exact = _core.fairness_knn(x, 5, "auto", 8, 24, 10, 0.001, 0)
+    idx, d2, exact = _core.knn_search(
+        z=x, k=5, algorithm="auto", n_trees=8, leaf_size=24, max_rounds=10, delta=0.001, seed=0
+    )
     assert exact
     rows = np.arange(0, 24_000, 97)
     want_idx, _ = brute_rows(x, rows, 5)

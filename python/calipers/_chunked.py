@@ -25,10 +25,33 @@ _BATCH_ELEMENTS = 1 << 22  # float64 elements materialised at once for a user st
 
 def chunk_task(kernel: str, args: tuple, seed: int, n_resamples: int, start: int, end: int):
     """Compute chunks ``start..end`` of a core kernel (picklable: runs on executor workers)."""
-    args = tuple(_aligned(a) for a in args)
+    return _chunks(kernel, tuple(_aligned(a) for a in args), seed, n_resamples, start, end)
+
+
+def _chunks(
+    kernel: str,
+    args: tuple,
+    seed: int,
+    n_resamples: int,
+    start: int,
+    end: int,
+    callback: Callable[[int, int], Any] | None = None,
+) -> np.ndarray:
+    """Chunks ``start..end`` of ``kernel``: the kernel's own (at most three) leading arguments
+    by position, the shared chunking arguments by keyword."""
     if kernel == "statistic":
-        return _statistic_chunks(*args, seed, n_resamples, start, end)
-    return getattr(_core, kernel)(*args, seed, n_resamples, start, end)
+        samples, paired, statistic = args
+        return _statistic_chunks(
+            samples, paired, statistic, seed, n_resamples, start, end, callback=callback
+        )
+    return getattr(_core, kernel)(
+        *args,
+        seed=seed,
+        n_resamples=n_resamples,
+        chunk_start=start,
+        chunk_end=end,
+        progress=callback,
+    )
 
 
 def _aligned(arg: Any) -> Any:
@@ -65,9 +88,7 @@ def run_chunked(
     _, n_chunks = _core.resample_chunking(n_resamples)
     with progress_callback(progress, desc, unit="chunk") as callback:
         if executor is None:
-            if kernel == "statistic":
-                return _statistic_chunks(*args, seed, n_resamples, 0, n_chunks, callback)
-            return getattr(_core, kernel)(*args, seed, n_resamples, 0, n_chunks, callback)
+            return _chunks(kernel, args, seed, n_resamples, 0, n_chunks, callback)
         return _run_on_executor(
             _as_executor(executor), kernel, args, seed, n_resamples, n_chunks, callback
         )
@@ -114,7 +135,9 @@ def _statistic_chunks(
     out = []
     for a in range(start, end, step):
         b = min(a + step, end)
-        idx = _core.bootstrap_indices(sizes, seed, n_resamples, a, b)
+        idx = _core.bootstrap_indices(
+            sizes=sizes, seed=seed, n_resamples=n_resamples, chunk_start=a, chunk_end=b
+        )
         idx = idx.reshape(-1, per_replicate)
         cols = []
         offset = 0

@@ -158,29 +158,6 @@ def bootstrap_one_vs_all(
 ) -> npt.NDArray[np.float64]: ...
 
 # --- fairness ---
-def fairness_knn(
-    z: npt.NDArray[np.float64],
-    k: int,
-    algorithm: str,
-    n_trees: int,
-    leaf_size: int,
-    max_rounds: int,
-    delta: float,
-    seed: int,
-    progress: object | None = None,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], bool]: ...
-def fairness_knn_query(
-    reference: npt.NDArray[np.float64], queries: npt.NDArray[np.float64], k: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
-def fairness_radius(
-    reference: npt.NDArray[np.float64],
-    queries: npt.NDArray[np.float64],
-    tau: float,
-    same_set: bool,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
-def fairness_knn_graph(
-    indices: npt.NDArray[np.int64], sqdist: npt.NDArray[np.float64], theta: float
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
 def fairness_glif_solve(
     indptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int64],
@@ -280,7 +257,7 @@ def kmeans_anchors(
     x: npt.NDArray[np.float64],
     k: int,
     sample_weight: npt.NDArray[np.float64] | None = None,
-    n_init: int = 5,
+    n_restarts: int = 5,
     max_iter: int = 300,
     tol: float = 1e-4,
     seed: int = 0,
@@ -303,6 +280,31 @@ def weak_entropic_upper(
     eps: float,
     progress: object | None = None,
 ) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], bool, int]: ...
+
+# --- knn (shared neighbour search) ---
+def knn_search(
+    z: npt.NDArray[np.float64],
+    k: int,
+    algorithm: str,
+    n_trees: int,
+    leaf_size: int,
+    max_rounds: int,
+    delta: float,
+    seed: int,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], bool]: ...
+def knn_query(
+    reference: npt.NDArray[np.float64], queries: npt.NDArray[np.float64], k: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def knn_radius(
+    reference: npt.NDArray[np.float64],
+    queries: npt.NDArray[np.float64],
+    tau: float,
+    same_set: bool,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+def knn_graph(
+    indices: npt.NDArray[np.int64], sqdist: npt.NDArray[np.float64], theta: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
 
 # --- route ---
 _F = npt.NDArray[np.float64]

@@ -10,6 +10,7 @@ import numbers
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike as ArrayLike  # the annotation of array arguments
 
 from .exceptions import InvalidArgumentError, MemoryBudgetError, NonFiniteError, ShapeError
 

@@ -41,7 +41,14 @@ from ._multitest import adjust
 from ._optional import require
 from ._progress import Progress
 from ._results import Result
-from ._validation import as_float_array, check_memory, check_open_unit, check_scalar, seed_from_rng
+from ._validation import (
+    ArrayLike,
+    as_float_array,
+    check_memory,
+    check_open_unit,
+    check_scalar,
+    seed_from_rng,
+)
 from .exceptions import InvalidArgumentError, ShapeError
 from .io.evaldata import as_pandas, is_table
 from .resample import as_samples, scale_exponent, scaled_samples
@@ -151,7 +158,7 @@ def _check_order(order: Any) -> int:
     return int(order)
 
 
-def violation_ratio(x: Any, y: Any, order: int = 1) -> float:
+def violation_ratio(x: ArrayLike, y: ArrayLike, order: int = 1) -> float:
     """Exact violation ratio ε_ℓ(X, Y) of "X stochastically dominates Y".
 
     Parameters
@@ -187,8 +194,8 @@ def violation_ratio(x: Any, y: Any, order: int = 1) -> float:
 
 
 def absolute_test(
-    x: Any,
-    y: Any,
+    x: ArrayLike,
+    y: ArrayLike,
     order: int = 1,
     *,
     eps0: float = 0.5,
@@ -281,7 +288,7 @@ def _normal_cdf_ratio(num: Any, den: Any) -> np.ndarray:
 
 def portfolio(
     scores_by_metric: Any,
-    weights: Any = None,
+    weights: ArrayLike | None = None,
     *,
     lower_is_better: Any = None,
 ) -> np.ndarray:

@@ -31,7 +31,14 @@ from scipy import stats
 from . import _core
 from ._estimator import Estimator, renamed_keyword
 from ._results import ConfidenceInterval, Result
-from ._validation import as_float_array, check_memory, check_open_unit, check_scalar, seed_from_rng
+from ._validation import (
+    ArrayLike,
+    as_float_array,
+    check_memory,
+    check_open_unit,
+    check_scalar,
+    seed_from_rng,
+)
 from .exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
@@ -124,7 +131,7 @@ class FairMetric(Estimator):
         self.n_features_in_ = d
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Map points into the fair space (``X @ map_``)."""
         self._check_fitted()
         x = as_float_array(X, "X", ndim=2)
@@ -134,7 +141,7 @@ class FairMetric(Estimator):
             )
         return np.ascontiguousarray(x @ self.map_)
 
-    def squared_distance(self, X1: Any, X2: Any) -> np.ndarray:
+    def squared_distance(self, X1: ArrayLike, X2: ArrayLike) -> np.ndarray:
         """Row-wise squared fair distances ``d(X1[i], X2[i])²``."""
         z1, z2 = self.transform(X1), self.transform(X2)
         if z1.shape != z2.shape:
@@ -235,7 +242,16 @@ def _knn_lists(
         else check_scalar(leaf_size, "leaf_size", kind=int, low=2)
     )
     seed = seed_from_rng(rng, seed_name) if algorithm != "exact" else 0
-    idx, d2, exact = _core.fairness_knn(z, k, algorithm, trees, leaf, 10, 0.001, seed)
+    idx, d2, exact = _core.knn_search(
+        z=z,
+        k=k,
+        algorithm=algorithm,
+        n_trees=trees,
+        leaf_size=leaf,
+        max_rounds=10,
+        delta=0.001,
+        seed=seed,
+    )
     return idx, d2, exact
 
 
@@ -287,7 +303,7 @@ def _gaussian(theta: float, d2: np.ndarray) -> np.ndarray:
 
 
 def kneighbors_graph(
-    X: Any,
+    X: ArrayLike,
     n_neighbors: int = 10,
     *,
     metric: FairMetric | None = None,
@@ -333,11 +349,11 @@ def kneighbors_graph(
     k = _check_neighbors(n_neighbors, z.shape[0])
     idx, d2, _ = _knn_lists(z, k, algorithm, rng, n_trees, leaf_size)
     th, _ = _thetas(theta, d2, unit)
-    return _csr(*_core.fairness_knn_graph(idx, d2, th), z.shape[0])
+    return _csr(*_core.knn_graph(idx, d2, th), z.shape[0])
 
 
 def radius_graph(
-    X: Any, tau: float, *, metric: FairMetric | None = None, theta: float | None = None
+    X: ArrayLike, tau: float, *, metric: FairMetric | None = None, theta: float | None = None
 ) -> sp.csr_matrix:
     """Radius graph of Petersen et al.: ``W_ij = exp(-θ d²_ij) · 1[d²_ij <= tau]``, ``i ≠ j``.
 
@@ -352,7 +368,9 @@ def radius_graph(
     """
     z, unit = _scaled(_fair_points(X, metric))
     tau = check_scalar(tau, "tau", low=0.0)
-    indptr, indices, d2 = _core.fairness_radius(z, z, _squared_radius(tau, unit), True)
+    indptr, indices, d2 = _core.knn_radius(
+        reference=z, queries=z, tau=_squared_radius(tau, unit), same_set=True
+    )
     th, _ = _thetas(theta, d2, unit)
     return _csr(indptr, indices, _gaussian(th, d2), z.shape[0])
 
@@ -362,7 +380,7 @@ def _csr(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray, n: int) -
 
 
 def knn_recall(
-    X: Any,
+    X: ArrayLike,
     graph: sp.spmatrix,
     n_neighbors: int,
     *,
@@ -379,7 +397,7 @@ def knn_recall(
     sample = np.random.default_rng(seed_from_rng(rng)).choice(
         n, size=min(n_samples, n), replace=False
     )
-    true_idx, _ = _core.fairness_knn_query(z, np.ascontiguousarray(z[sample]), k + 1)
+    true_idx, _ = _core.knn_query(z, np.ascontiguousarray(z[sample]), k + 1)
     hits = 0
     for row, i in enumerate(sample):
         truth = [j for j in true_idx[row] if j != i][:k]
@@ -512,7 +530,7 @@ class GraphLaplacianIF(Estimator):
 
     # -- fitting ------------------------------------------------------------------------------
 
-    def fit(self, X: Any, scores: Any, progress: Any = None) -> GraphLaplacianIF:
+    def fit(self, X: ArrayLike, scores: Any, progress: Any = None) -> GraphLaplacianIF:
         """Build the graph on ``X`` (unless given) and post-process ``scores`` (n,) or (n, K).
 
         ``progress`` is an optional callable ``(iteration, max_iter)`` called during CG.
@@ -534,15 +552,15 @@ class GraphLaplacianIF(Estimator):
         # divided by a power of two, so that CG's squared norms cannot overflow (or underflow).
         unit = _unit_of(internal)
         values, iters, res, lam_eff = _core.fairness_glif_solve(
-            w.indptr.astype(np.int64),
-            w.indices.astype(np.int64),
-            np.ascontiguousarray(w.data, dtype=np.float64),
-            internal if unit == 1.0 else internal / unit,
-            lam,
-            self.variant,
-            tol,
-            max_iter,
-            progress,
+            indptr=w.indptr.astype(np.int64),
+            indices=w.indices.astype(np.int64),
+            weights=np.ascontiguousarray(w.data, dtype=np.float64),
+            scores=internal if unit == 1.0 else internal / unit,
+            lam=lam,
+            variant=self.variant,
+            tol=tol,
+            max_iter=max_iter,
+            progress=progress,
         )
         values = values if unit == 1.0 else values * unit
         if not np.all(res <= tol):
@@ -565,7 +583,7 @@ class GraphLaplacianIF(Estimator):
         self.n_features_in_ = None if X is None else np.shape(X)[1]
         return self
 
-    def fit_transform(self, X: Any, scores: Any) -> np.ndarray:
+    def fit_transform(self, X: ArrayLike, scores: Any) -> np.ndarray:
         return self.fit(X, scores).transform()
 
     def _build_graph(self, z: np.ndarray | None, n: int) -> sp.csr_matrix:
@@ -589,7 +607,7 @@ class GraphLaplacianIF(Estimator):
                 z, k, self.algorithm, self.random_state, None, None, "random_state"
             )
             self._theta_internal, self.theta_ = _thetas(self.theta, d2, self._unit)
-            w = _csr(*_core.fairness_knn_graph(idx, d2, self._theta_internal), n)
+            w = _csr(*_core.knn_graph(idx, d2, self._theta_internal), n)
             if not exact:
                 self.graph_recall_ = knn_recall(z, w, k, rng=0)
             return w
@@ -599,7 +617,7 @@ class GraphLaplacianIF(Estimator):
                     "tau: graph='radius' needs tau (a squared fair distance)"
                 )
             tau = _squared_radius(check_scalar(self.tau, "tau", low=0.0), self._unit)
-            indptr, indices, d2 = _core.fairness_radius(z, z, tau, True)
+            indptr, indices, d2 = _core.knn_radius(reference=z, queries=z, tau=tau, same_set=True)
             self._theta_internal, self.theta_ = _thetas(self.theta, d2, self._unit)
             return _csr(indptr, indices, _gaussian(self._theta_internal, d2), n)
         raise InvalidArgumentError(
@@ -641,7 +659,7 @@ class GraphLaplacianIF(Estimator):
 
     # -- transform ----------------------------------------------------------------------------
 
-    def transform(self, X: Any = None, scores: Any = None) -> np.ndarray:
+    def transform(self, X: ArrayLike | None = None, scores: Any = None) -> np.ndarray:
         """Post-processed outputs.
 
         Without arguments: those of the fitted points (``fitted_scores_``). With new points
@@ -679,24 +697,31 @@ class GraphLaplacianIF(Estimator):
             weights = weights / np.where(row_sum > 0, row_sum, 1.0)[rows]
         unit = _unit_of(np.array([np.abs(self._smoothed).max(), np.abs(internal).max()]))
         out = unit * _core.fairness_out_of_sample(
-            indptr, indices, weights, self._smoothed / unit, internal / unit, lam
+            indptr=indptr,
+            indices=indices,
+            weights=weights,
+            fitted=self._smoothed / unit,
+            new_scores=internal / unit,
+            lam=lam,
         )
         return self._from_internal(out, shape)
 
     def _new_point_edges(self, z_new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         z = self._z
         assert z is not None
-        if isinstance(self.graph, str) and self.graph == "radius":
+        theta = self._theta_internal  # always set by a radius graph's fit
+        if isinstance(self.graph, str) and self.graph == "radius" and theta is not None:
             tau = _squared_radius(float(self.tau), self._unit)  # type: ignore[arg-type]
-            indptr, indices, d2 = _core.fairness_radius(z, z_new, tau, False)
-            return indptr, indices, _gaussian(self._theta_internal, d2)
-        theta = self._theta_internal
+            indptr, indices, d2 = _core.knn_radius(
+                reference=z, queries=z_new, tau=tau, same_set=False
+            )
+            return indptr, indices, _gaussian(theta, d2)
         if theta is None:
             raise InvalidArgumentError(
                 "theta: pass theta=... to connect new points to a precomputed graph"
             )
         k = _check_neighbors(self.n_neighbors, z.shape[0] + 1)
-        idx, d2 = _core.fairness_knn_query(z, z_new, k)
+        idx, d2 = _core.knn_query(z, z_new, k)
         indptr = np.arange(0, idx.size + 1, k, dtype=np.int64)
         return indptr, idx.ravel(), _gaussian(theta, d2.ravel())
 
@@ -744,7 +769,9 @@ def _labels(pred: Any, name: str) -> np.ndarray:
     return a
 
 
-def counterfactual_consistency(predictions: Any, counterfactual_predictions: Any) -> float:
+def counterfactual_consistency(
+    predictions: ArrayLike, counterfactual_predictions: ArrayLike
+) -> float:
     """Share of points whose predicted label is the same under every counterfactual input.
 
     Parameters
@@ -781,8 +808,8 @@ def counterfactual_consistency(predictions: Any, counterfactual_predictions: Any
 
 
 def knn_consistency(
-    X: Any,
-    y_pred: Any,
+    X: ArrayLike,
+    y_pred: ArrayLike,
     n_neighbors: int = 5,
     *,
     metric: FairMetric | None = None,
@@ -812,7 +839,7 @@ def knn_consistency(
 
 
 def lipschitz_violation_rate(
-    X: Any,
+    X: ArrayLike,
     scores: Any,
     lipschitz: float,
     *,
@@ -901,7 +928,7 @@ class AuditResult(Result):
 
 
 def audit(
-    loss_ratios: Any, delta: float = 1.25, alpha: float = 0.05, *, ddof: int = 0
+    loss_ratios: ArrayLike, delta: float = 1.25, alpha: float = 0.05, *, ddof: int = 0
 ) -> AuditResult:
     """Statistical test of individual fairness from per-sample loss ratios (Maity et al. 2021).
 

@@ -68,7 +68,7 @@ import numpy as np
 
 from . import _core
 from ._estimator import Estimator, renamed_keyword
-from ._validation import as_float_array, check_scalar, seed_from_rng
+from ._validation import ArrayLike, as_float_array, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, ShapeError
 
 __all__ = [
@@ -151,16 +151,26 @@ def _core_args(
     n_landmarks: Any,
     median_pairs: Any,
     rng: Any,
-) -> tuple[int, float, str, float, int, int, int]:
+) -> dict[str, Any]:
+    """The keyword arguments of ``_core.diffusion_spectrum`` / ``diffusion_spectra`` after
+    the data."""
     n_landmarks = check_scalar(n_landmarks, "n_landmarks", kind=int, low=1)
     median_pairs = check_scalar(median_pairs, "median_pairs", kind=int, low=1)
     seed = seed_from_rng(rng) if method == "nystrom" else 0
     tol = _EXACT_REL_TOL * gamma
-    return (n_eigs, sigma, method, tol, n_landmarks, median_pairs, seed)
+    return {
+        "n_eigs": n_eigs,
+        "sigma": sigma,
+        "method_name": method,
+        "tol": tol,
+        "n_landmarks": n_landmarks,
+        "median_pairs": median_pairs,
+        "seed": seed,
+    }
 
 
 def diffusion_spectrum(
-    X: Any,
+    X: ArrayLike,
     n_eigs: int = 200,
     sigma: float = 2.0,
     *,
@@ -216,12 +226,12 @@ def diffusion_spectrum(
     arr = _points(X, "X")
     _check_n_eigs(n_eigs, arr, "X")
     args = _core_args(n_eigs, sigma, gamma, method, n_landmarks, median_pairs, rng)
-    values, _bandwidth, _rank, _bound = _core.diffusion_spectrum(arr, *args, progress)
+    values, _bandwidth, _rank, _bound = _core.diffusion_spectrum(x=arr, **args, progress=progress)
     return values
 
 
 def les_descriptor(
-    X: Any,
+    X: ArrayLike,
     n_eigs: int = 200,
     sigma: float = 2.0,
     gamma: float = 1e-8,
@@ -265,7 +275,7 @@ def les_descriptor(
 
 
 def les_distance(
-    X: Any,
+    X: ArrayLike,
     Y: Any,
     n_eigs: int = 200,
     sigma: float = 2.0,
@@ -339,7 +349,7 @@ def les_distances(
     for i, arr in enumerate(arrays):
         _check_n_eigs(n_eigs, arr, f"datasets[{i}]")
     args = _core_args(n_eigs, sigma, gamma, method, n_landmarks, median_pairs, rng)
-    spectra = _core.diffusion_spectra(arrays, *args, progress)
+    spectra = _core.diffusion_spectra(xs=arrays, **args, progress=progress)
     desc = np.log(np.stack([s[0] for s in spectra]) + gamma)
     diff = desc[:, None, :] - desc[None, :, :]
     dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
@@ -351,7 +361,7 @@ def _default_times() -> np.ndarray:
 
 
 def heat_trace(
-    X: Any,
+    X: ArrayLike,
     times: Any = None,
     n_eigs: int = 200,
     sigma: float = 2.0,
@@ -382,7 +392,7 @@ def heat_trace(
 
 
 def heat_trace_distance(
-    X: Any,
+    X: ArrayLike,
     Y: Any,
     times: Any = None,
     n_eigs: int = 200,
@@ -474,7 +484,7 @@ class DiffusionMap(Estimator):
             "DiffusionMap", renamed, "rng", "random_state", random_state
         )
 
-    def fit(self, X: Any, y: Any = None, progress: Any = None) -> DiffusionMap:
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, progress: Any = None) -> DiffusionMap:
         """Compute the operator and its leading eigenpairs; returns self."""
         # X is rescaled by 2**-e if its magnitude is extreme; the bandwidth follows by 4**-e.
         arr, e = _rescaled(_checked_points(X, "X"))
@@ -502,7 +512,14 @@ class DiffusionMap(Estimator):
             eps = float(np.ldexp(eps, -shift))
         seed = seed_from_rng(self.random_state, "random_state")
         values, vectors, eps_used, converged = _core.diffusion_map(
-            arr, n_components, k, alpha, eps, tol, seed, progress
+            x=arr,
+            n_components=n_components,
+            k=k,
+            alpha=alpha,
+            epsilon=eps,
+            tol=tol,
+            seed=seed,
+            progress=progress,
         )
         if not converged:
             import warnings
@@ -524,6 +541,8 @@ class DiffusionMap(Estimator):
         self.embedding_ = self.eigenvectors_ * (np.sign(lam) * np.abs(lam) ** t)
         return self
 
-    def fit_transform(self, X: Any, y: Any = None, progress: Any = None) -> np.ndarray:
+    def fit_transform(
+        self, X: ArrayLike, y: ArrayLike | None = None, progress: Any = None
+    ) -> np.ndarray:
         """Fit and return the embedding ``λ^t ψ``, shape (n, n_components)."""
         return self.fit(X, progress=progress).embedding_

@@ -32,7 +32,7 @@ import numpy as np
 from . import _core
 from ._estimator import Estimator
 from ._results import Result
-from ._validation import check_scalar, ndim_of, reject_complex, seed_from_rng
+from ._validation import ArrayLike, check_scalar, ndim_of, reject_complex, seed_from_rng
 from .exceptions import (
     ConvergenceWarning,
     InvalidArgumentError,
@@ -203,7 +203,7 @@ class IRT(Estimator):
     _fit_hint = "call fit(Y) first"
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, Y: Any, mask: Any = None, progress: Any = None) -> IRT:
+    def fit(self, Y: Any, mask: ArrayLike | None = None, progress: Any = None) -> IRT:
         """Fit the model to a models × items response matrix.
 
         Parameters
@@ -228,19 +228,19 @@ class IRT(Estimator):
             out = self._fit_torch(codes, core_model, seed)
         else:
             out = _core.irt_fit(
-                codes,
-                self.method,
-                core_model,
-                self.dims,
-                self.max_iter,
-                float(self.tol),
-                float(self.prior_sd_theta),
-                float(self.prior_sd_a),
-                float(self.prior_sd_b),
-                bool(self.positive_discrimination),
-                seed,
-                self.n_quad,
-                progress,
+                y=codes,
+                method=self.method,
+                model=core_model,
+                dims=self.dims,
+                max_iter=self.max_iter,
+                tol=float(self.tol),
+                prior_sd_theta=float(self.prior_sd_theta),
+                prior_sd_a=float(self.prior_sd_a),
+                prior_sd_b=float(self.prior_sd_b),
+                positive=bool(self.positive_discrimination),
+                seed=seed,
+                n_quad=self.n_quad,
+                progress=progress,
             )
         theta, a, b, loglik, n_iter, converged, trace, theta_se = out
         if self.model == "rasch":
@@ -249,7 +249,7 @@ class IRT(Estimator):
             theta = theta * scale
             theta_se = theta_se * abs(scale)
             a = np.ones_like(a)
-        self.theta_ = np.asarray(theta)
+        self.theta_: np.ndarray | None = np.asarray(theta)
         self.a_ = np.asarray(a)
         self.b_ = np.asarray(b)
         self.loglik_ = float(loglik)
@@ -355,7 +355,7 @@ class IRT(Estimator):
             raise ShapeError(f"theta: expected shape (n, {dims}), got {np.shape(theta)}")
         return t
 
-    def predict_proba(self, theta: Any = None, items: Any = None) -> np.ndarray:
+    def predict_proba(self, theta: ArrayLike | None = None, items: Any = None) -> np.ndarray:
         """P(correct) for every (model, item).
 
         Parameters
@@ -374,7 +374,7 @@ class IRT(Estimator):
         t = self._theta(theta)
         a = np.ascontiguousarray(self.a_[idx], dtype=np.float64)
         b = np.ascontiguousarray(self.b_[idx], dtype=np.float64)
-        return _core.irt_predict(t, a, b, self.term_clip_)
+        return _core.irt_predict(theta=t, a=a, b=b, term_clip=self.term_clip_)
 
     def score_new(
         self,
@@ -426,7 +426,9 @@ class IRT(Estimator):
         y = np.ascontiguousarray(y)
         a = np.ascontiguousarray(self.a_[idx], dtype=np.float64)
         b = np.ascontiguousarray(self.b_[idx], dtype=np.float64)
-        theta, se = _core.irt_score(y, a, b, method, float(prior_sd), self.term_clip_)
+        theta, se = _core.irt_score(
+            y=y, a=a, b=b, method=method, prior_sd=float(prior_sd), term_clip=self.term_clip_
+        )
         n_obs = (~np.isnan(y)).sum(axis=1)
         return AbilityEstimate(theta=theta, standard_error=se, method=method, n_observed=n_obs)
 
@@ -500,7 +502,7 @@ class IRT(Estimator):
         if path.suffix.lower() == ".json":
             path.write_text(json.dumps(state, allow_nan=False))
             return
-        arrays = {k: np.asarray(state.pop(k), dtype=np.float64) for k in ("a", "b")}
+        arrays: dict[str, Any] = {k: np.asarray(state.pop(k), dtype=np.float64) for k in ("a", "b")}
         theta = state.pop("theta")
         if theta is not None:
             arrays["theta"] = np.asarray(theta, dtype=np.float64)
@@ -547,7 +549,7 @@ class IRT(Estimator):
 
     @classmethod
     def from_tinybenchmarks(
-        cls, A: Any, B: Any, theta: Any = None, clip: float | None = 30.0
+        cls, A: Any, B: Any, theta: ArrayLike | None = None, clip: float | None = 30.0
     ) -> IRT:
         """Import item parameters stored in the tinyBenchmarks convention.
 

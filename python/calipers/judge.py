@@ -22,7 +22,7 @@ predictor is the judge's position bias; it is identified with symmetric threshol
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from scipy import special, stats
@@ -442,7 +442,9 @@ class Bridge(Estimator):
         if X is not None and hasattr(X, "columns") and feature_names is None:
             feature_names = [str(c) for c in X.columns]
         classes, yi = self._encode_labels(y)
-        self.feature_names_ = ()  # set below; _regressors reads it only when not fitting
+        self.feature_names_: tuple[
+            str, ...
+        ] = ()  # set below; _regressors reads it only when not fitting
         w = self._regressors(z, X, yi.size, fitting=True)
         # Newton holds about six n x n_params float arrays (Jacobians, scores, products).
         check_memory(
@@ -579,9 +581,9 @@ class Bridge(Estimator):
                 "thresholds='symmetric' (free thresholds absorb it)"
             )
         se = float(self._se()[-1])
-        z = self.position_bias_ / se
+        c = cast(float, self.position_bias_)  # a float in pairwise mode
+        z = c / se
         half = stats.norm.ppf(0.975) * se
-        c = self.position_bias_
         return ScaleTest(
             statistic=float(z),
             pvalue=float(2 * stats.norm.sf(abs(z))),

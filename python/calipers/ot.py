@@ -21,6 +21,7 @@ import numpy as np
 from . import _core
 from ._results import Result
 from ._validation import (
+    ArrayLike,
     as_float_array,
     as_weights,
     check_finite,
@@ -44,11 +45,11 @@ __all__ = [
 
 
 def wasserstein(
-    u: Any,
-    v: Any,
+    u: ArrayLike,
+    v: ArrayLike,
     p: float = 1.0,
-    u_weights: Any = None,
-    v_weights: Any = None,
+    u_weights: ArrayLike | None = None,
+    v_weights: ArrayLike | None = None,
     *,
     return_power: bool = False,
 ) -> float | np.ndarray:
@@ -104,7 +105,7 @@ def wasserstein(
     uw = as_weights(u_weights, "u_weights", u_arr.shape[-1], ndim=u_arr.ndim)
     vw = as_weights(v_weights, "v_weights", v_arr.shape[-1], ndim=v_arr.ndim)
     if u_arr.ndim == 1:
-        distance, power = _core.wasserstein_pp(u_arr, v_arr, p, uw, vw)
+        distance, power = _core.wasserstein_pp(u=u_arr, v=v_arr, p=p, u_weights=uw, v_weights=vw)
         return power if return_power else distance
     if u_arr.shape[0] != v_arr.shape[0]:
         raise_shape(
@@ -112,7 +113,7 @@ def wasserstein(
         )
     _check_weight_rows(uw, u_arr, "u_weights")
     _check_weight_rows(vw, v_arr, "v_weights")
-    distances, powers = _core.wasserstein_pp_rows(u_arr, v_arr, p, uw, vw)
+    distances, powers = _core.wasserstein_pp_rows(u=u_arr, v=v_arr, p=p, u_weights=uw, v_weights=vw)
     return powers if return_power else distances
 
 
@@ -136,7 +137,9 @@ def raise_shape(message: str) -> None:
     raise ShapeError(message)
 
 
-def quantile_function(x: Any, q: Any, weights: Any = None) -> float | np.ndarray:
+def quantile_function(
+    x: ArrayLike, q: ArrayLike, weights: ArrayLike | None = None
+) -> float | np.ndarray:
     """Quantile function (generalised inverse CDF) of a weighted empirical distribution.
 
     ``Q(q) = inf{t : F(t) >= q}`` with ``F(t)`` the total (normalised) weight of the values
@@ -198,7 +201,10 @@ class MonotoneCoupling(Result):
 
 
 def monotone_coupling(
-    u: Any, v: Any, u_weights: Any = None, v_weights: Any = None
+    u: ArrayLike,
+    v: ArrayLike,
+    u_weights: ArrayLike | None = None,
+    v_weights: ArrayLike | None = None,
 ) -> MonotoneCoupling:
     """Optimal transport plan between two weighted 1-D samples.
 
@@ -226,7 +232,7 @@ def monotone_coupling(
     v_arr = as_float_array(v, "v", ndim=1)
     uw = as_weights(u_weights, "u_weights", u_arr.shape[0])
     vw = as_weights(v_weights, "v_weights", v_arr.shape[0])
-    i, j, mass = _core.monotone_coupling(u_arr, v_arr, uw, vw)
+    i, j, mass = _core.monotone_coupling(u=u_arr, v=v_arr, u_weights=uw, v_weights=vw)
     return MonotoneCoupling(i=i, j=j, mass=mass, shape=(len(u_arr), len(v_arr)))
 
 
@@ -251,10 +257,10 @@ class AOTLoss(Result):
 
 
 def aot_loss(
-    chosen_logps: Any,
-    rejected_logps: Any,
-    ref_chosen_logps: Any,
-    ref_rejected_logps: Any,
+    chosen_logps: ArrayLike,
+    rejected_logps: ArrayLike,
+    ref_chosen_logps: ArrayLike,
+    ref_rejected_logps: ArrayLike,
     *,
     beta: float = 0.1,
     label_smoothing: float = 0.0,
@@ -324,13 +330,19 @@ def aot_loss(
     if mode not in ("paired", "unpaired"):
         raise InvalidArgumentError(f"mode: got {mode!r}; use 'paired' or 'unpaired'")
     names = ("chosen_logps", "rejected_logps", "ref_chosen_logps", "ref_rejected_logps")
-    arrays = [
-        as_float_array(a, name, ndim=1)
+    arrays = {
+        name: as_float_array(a, name, ndim=1)
         for a, name in zip(
             (chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps), names, strict=True
         )
-    ]
-    out = _core.aot_loss(*arrays, beta, label_smoothing, relaxation, mode == "paired")
+    }
+    out = _core.aot_loss(
+        **arrays,
+        beta=beta,
+        label_smoothing=label_smoothing,
+        relaxation=relaxation,
+        paired=mode == "paired",
+    )
     return AOTLoss(*out, mode=mode, relaxation=relaxation)
 
 
@@ -342,7 +354,7 @@ def _points(x: Any, name: str) -> np.ndarray:
     return arr.reshape(arr.shape[0], -1)
 
 
-def kmixup_match(x: Any, y: Any, k: int) -> np.ndarray:
+def kmixup_match(x: ArrayLike, y: ArrayLike, k: int) -> np.ndarray:
     """k-mixup matching: exact optimal transport between k-point blocks of two batches.
 
     Rows ``b*k .. (b+1)*k - 1`` of ``x`` are matched to the same rows of ``y`` by the
@@ -397,7 +409,7 @@ class KMixup(Result):
     perm: np.ndarray
 
 
-def kmixup(x: Any, y: Any, k: int, alpha: float = 1.0, rng: Any = None) -> KMixup:
+def kmixup(x: ArrayLike, y: ArrayLike, k: int, alpha: float = 1.0, rng: Any = None) -> KMixup:
     """k-mixup (Greenewald et al. 2021): match k-point blocks by optimal transport, then mix.
 
     ``perm = kmixup_match(x, y, k)``, ``lam ~ Beta(alpha, alpha)``, and

@@ -24,7 +24,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import scipy.special
@@ -36,6 +36,7 @@ from ._multitest import adjust
 from ._progress import Progress
 from ._results import ConfidenceInterval, Result
 from ._validation import (
+    ArrayLike,
     as_float_array,
     check_memory,
     check_nan_policy,
@@ -422,7 +423,7 @@ def _replicates(
     return np.ascontiguousarray(np.asarray(reps).T)
 
 
-def _check_statistic(statistic: Any) -> str | Callable:
+def _check_statistic(statistic: Any) -> Literal["mean"] | Callable:
     if statistic == "mean" or callable(statistic):
         return statistic
     raise InvalidArgumentError(
@@ -649,12 +650,12 @@ def pairwise_differences(
 _PAIRS_PER_BLOCK = 1 << 18  # pairs summarised per core call (bounds the per-block arrays)
 
 
-def _check_correction(correction: Any) -> str:
+def _check_correction(correction: Any) -> Correction:
     if correction not in ("holm", "bh", "bonferroni", "none"):
         raise InvalidArgumentError(
             f"correction: got {correction!r}; use 'holm', 'bh', 'bonferroni' or 'none'"
         )
-    return str(correction)
+    return cast(Correction, str(correction))
 
 
 def _count_models(scores: Any) -> int:
@@ -714,7 +715,9 @@ def _pair_block_summaries(
     replicates (the formulas of :func:`intervals` and :func:`_bootstrap_pvalue`)."""
     b = boot.shape[-1]
     observed = np.ascontiguousarray(observed)
-    mean, sd, below, at_or_below, extreme = _core.pair_moments(boot, first, second, observed)
+    mean, sd, below, at_or_below, extreme = _core.pair_moments(
+        replicates=boot, first=first, second=second, observed=observed
+    )
     pvalue = np.minimum(1.0, (1.0 + extreme) / (1.0 + b))
     se = sd if b > 1 else np.full(len(sd), np.nan)
     alpha = (1.0 - confidence_level) / 2.0
@@ -724,7 +727,9 @@ def _pair_block_summaries(
         q_high = np.full(len(first), 100 * (1 - alpha) / 100)
     else:
         z0 = scipy.special.ndtri((below + at_or_below) / (2 * b))
-        accel = _core.pair_acceleration(influence, paired, first, second)
+        accel = _core.pair_acceleration(
+            influence=influence, paired=paired, first=first, second=second
+        )
         z_lo, z_hi = scipy.special.ndtri(alpha), scipy.special.ndtri(1 - alpha)
         with np.errstate(divide="ignore", invalid="ignore"):
             a1 = scipy.special.ndtr(z0 + (z0 + z_lo) / (1 - accel * (z0 + z_lo)))
@@ -735,13 +740,13 @@ def _pair_block_summaries(
         q_low = np.where(undefined, np.nan, 100 * a1 / 100)
         q_high = np.where(undefined, np.nan, 100 * a2 / 100)
     low, high = _core.pair_quantiles(
-        boot,
-        first,
-        second,
-        q_low,
-        _selection_hint(q_low, mean, sd, b),
-        q_high,
-        _selection_hint(q_high, mean, sd, b),
+        replicates=boot,
+        first=first,
+        second=second,
+        low_q=q_low,
+        low_hint=_selection_hint(q_low, mean, sd, b),
+        high_q=q_high,
+        high_hint=_selection_hint(q_high, mean, sd, b),
     )
     if method == "basic":
         low, high = 2 * observed - high, 2 * observed - low
@@ -789,8 +794,8 @@ def permutation_pvalue(null: np.ndarray, observed: float, alternative: str) -> f
 
 
 def permutation_test(
-    x: Any,
-    y: Any,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     paired: bool = True,
     n_resamples: int = 10_000,
@@ -837,6 +842,7 @@ def permutation_test(
     # the p-value is scale-invariant: extreme data are tested at the unit scale
     exponent = scale_exponent([xs, ys])
     xs, ys = scaled_samples([xs, ys], exponent)
+    args: tuple[np.ndarray, ...]
     if paired:
         if len(xs) != len(ys):
             raise ShapeError(
@@ -860,7 +866,7 @@ def permutation_test(
     )
     pvalue = permutation_pvalue(null, observed, alternative)
     with np.errstate(over="ignore"):  # a difference beyond the float range is honestly ±inf
-        observed_units, null = _unscaled(exponent, np.float64(observed), null)
+        observed_units, null = _unscaled(exponent, np.asarray(observed), null)
     return PermutationTestResult(
         statistic=float(observed_units),
         pvalue=pvalue,

@@ -31,7 +31,7 @@ from scipy import stats
 
 from . import _core
 from ._results import ConfidenceInterval, Result
-from ._validation import as_float_array, check_open_unit, check_scalar, seed_from_rng
+from ._validation import ArrayLike, as_float_array, check_open_unit, check_scalar, seed_from_rng
 from .exceptions import InvalidArgumentError, NumericalError, ShapeError
 
 __all__ = [
@@ -205,7 +205,12 @@ def encode_patterns(L: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def p_y_given_z_from_labels(
-    z: Any, y: Any, n_classes: int, *, n_patterns: int | None = None, smoothing: float = 0.0
+    z: ArrayLike,
+    y: ArrayLike,
+    n_classes: int,
+    *,
+    n_patterns: int | None = None,
+    smoothing: float = 0.0,
 ) -> np.ndarray:
     """Estimate P(Y | z) from a labelled calibration set (the recommended workflow).
 
@@ -382,9 +387,9 @@ def _safe_ratio(num: float, den: float, empty: float = 0.0) -> float:
 
 
 def frechet_bounds(
-    yhat: Any,
-    z: Any,
-    p_y_given_z: Any,
+    yhat: ArrayLike,
+    z: ArrayLike,
+    p_y_given_z: ArrayLike,
     metric: Metric = "accuracy",
     *,
     delta: float = 0.0,
@@ -592,8 +597,8 @@ def _normal_interval(terms: np.ndarray, value: float, level: float) -> Confidenc
 
 def frechet_bounds_general(
     G: Any,
-    z: Any,
-    p_y_given_z: Any,
+    z: ArrayLike,
+    p_y_given_z: ArrayLike,
     eps: float = 0.01,
     *,
     confidence_level: float = 0.95,
@@ -669,8 +674,10 @@ def frechet_bounds_general(
     from ._progress import progress_callback
 
     with progress_callback(progress, "frechet_bounds_general") as callback:
-        up = _core.weak_entropic_upper(g, zi, q, e, progress=callback)
-        low = _core.weak_entropic_upper(np.ascontiguousarray(-g), zi, q, e, progress=callback)
+        up = _core.weak_entropic_upper(g=g, z=zi, q=q, eps=e, progress=callback)
+        low = _core.weak_entropic_upper(
+            g=np.ascontiguousarray(-g), z=zi, q=q, eps=e, progress=callback
+        )
     upper, dual_upper, up_terms, up_ok, _ = up
     neg_lower, dual_neg, neg_terms, low_ok, _ = low
     if not (np.isfinite(upper) and np.isfinite(neg_lower)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..exceptions import InvalidArgumentError
 
@@ -83,7 +83,9 @@ def _fit(args: argparse.Namespace) -> int:
     rows = humans.merge(judge, on="item", how="inner")
     if rows.empty:
         raise InvalidArgumentError("HUMAN_LABELS and JUDGE_SCORES share no item ids")
-    thresholds = args.thresholds or ("symmetric" if args.kind == "pairwise" else "free")
+    thresholds: Literal["free", "symmetric"] = args.thresholds or (
+        "symmetric" if args.kind == "pairwise" else "free"
+    )
     model = Bridge(kind=args.kind, thresholds=thresholds, cov_type=args.cov_type)
     X = rows[covariates].to_numpy(dtype=float) if covariates else None
     model.fit(

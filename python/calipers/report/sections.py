@@ -683,6 +683,7 @@ def item_analysis(rd: ReportData, options: ReportOptions, progress: Progress) ->
     all_right = (n_obs > 0) & (n_correct == n_obs)
     all_wrong = (n_obs > 0) & (n_correct == 0)
     negative = (a < 0) & ~all_right & ~all_wrong
+    assert model.theta_ is not None  # fitted just above
     ability = model.theta_[:, 0]
     # A negative estimate is flagged only when the rank test says it is not noise.
     reversed_test = negative_discrimination_test(data.scores, ability, options.alpha)

@@ -1,5 +1,6 @@
 //! Small helpers for borrowing numpy arrays as slices (shared by every capability).
 
+use calipers_core::Error;
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
@@ -35,4 +36,18 @@ pub fn matrix<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let rows = data.len().checked_div(cols).unwrap_or(0);
     PyArray1::from_vec(py, data).reshape([rows, cols])
+}
+
+/// Non-negative int64 indices from Python as `usize` (the error names `arg`).
+pub fn to_usize(arg: &'static str, xs: &[i64]) -> Result<Vec<usize>, Error> {
+    xs.iter()
+        .map(|&v| {
+            usize::try_from(v).map_err(|_| Error::invalid(arg, format!("has negative entry {v}")))
+        })
+        .collect()
+}
+
+/// Indices for Python (int64).
+pub fn to_i64(xs: Vec<usize>) -> Vec<i64> {
+    xs.into_iter().map(|v| v as i64).collect()
 }

@@ -11,6 +11,7 @@ mod errors;
 mod fairness;
 mod geometry;
 mod irt;
+mod knn;
 mod ot;
 mod resample;
 mod route;
@@ -33,6 +34,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     geometry::register(m)?;
     tiny::register(m)?;
     weak::register(m)?;
+    knn::register(m)?;
     route::register(m)?;
     Ok(())
 }

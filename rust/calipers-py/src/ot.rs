@@ -152,6 +152,7 @@ type AotArrays<'py> = (
 
 /// AOT loss: (loss, grad_chosen, grad_rejected, grad_ref_chosen, grad_ref_rejected, delta, mass).
 #[pyfunction]
+#[pyo3(signature = (chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta, label_smoothing, relaxation, paired))]
 #[allow(clippy::too_many_arguments)]
 fn aot_loss<'py>(
     py: Python<'py>,

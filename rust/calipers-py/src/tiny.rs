@@ -16,17 +16,17 @@ type KMeansOut<'py> = (
     Bound<'py, PyArray1<f64>>,
 );
 
-/// Weighted k-means of the rows of `x` (best of `n_init` seeded restarts) and the anchor of
+/// Weighted k-means of the rows of `x` (best of `n_restarts` seeded restarts) and the anchor of
 /// each cluster: returns (centers, labels, inertia, n_iter, anchor_index, anchor_weight).
 #[pyfunction]
-#[pyo3(signature = (x, k, sample_weight=None, n_init=5, max_iter=300, tol=1e-4, seed=0, n_local_trials=0, progress=None))]
+#[pyo3(signature = (x, k, sample_weight=None, n_restarts=5, max_iter=300, tol=1e-4, seed=0, n_local_trials=0, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn kmeans_anchors<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     k: usize,
     sample_weight: Option<PyReadonlyArray1<'py, f64>>,
-    n_init: usize,
+    n_restarts: usize,
     max_iter: usize,
     tol: f64,
     seed: u64,
@@ -38,7 +38,7 @@ fn kmeans_anchors<'py>(
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
     let opts = KMeansOptions {
         k,
-        n_init,
+        n_init: n_restarts,
         max_iter,
         tol,
         seed,
