@@ -528,7 +528,7 @@ class RoutePath(Result):
             choice[first] = to[idx]  # the last event of each query
         return choice
 
-    def _core_path(self) -> tuple[np.ndarray, ...]:
+    def _core_path(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (self.start, self.event_mu, self.event_query, self.event_from, self.event_to)
 
     def frontier(self, name: str | None = None) -> Frontier:

@@ -34,6 +34,7 @@ def report_schema() -> dict[str, Any]:
     """The JSON Schema that every ``report.json`` validates against (Draft 2020-12)."""
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
+
 SectionFn = Callable[[ReportData, ReportOptions, Progress], S.Section]
 # In page order. Each runs independently of the others.
 SECTIONS: list[SectionFn] = [
