@@ -220,6 +220,7 @@ def test_documented_public_names_import():
 
 
 def test_to_frame_rows_follow_the_first_field():
+    pytest.importorskip("pandas")
     from calipers import resample
 
     scores = np.random.default_rng(3).random((3, 40))
@@ -239,6 +240,7 @@ def test_to_frame_rows_follow_the_first_field():
 
 
 def test_to_frame_of_a_matrix_is_one_row_per_cell():
+    pytest.importorskip("pandas")
     from calipers import resample
 
     res = resample.pairwise_differences(
