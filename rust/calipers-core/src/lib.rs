@@ -18,6 +18,7 @@ pub mod ot;
 pub mod par;
 pub mod resample;
 pub mod rng;
+pub mod sparse;
 pub mod tiny;
 pub mod weak;
 

@@ -70,7 +70,7 @@ fn diffusion_spectrum<'py>(
 ) -> PyResult<SpectrumTuple<'py>> {
     let (data, n, d) = points(&x)?;
     let s = detach::run(py, progress, |monitor| {
-        let pts = Points::new(data, n, d)?;
+        let pts = Points::with_shape(data, n, d)?;
         let m = method(method_name, tol, n_landmarks, median_pairs, seed)?;
         geometry::diffusion_spectrum(&pts, n_eigs, sigma, m, monitor)
     })?;
@@ -97,7 +97,7 @@ fn diffusion_spectra<'py>(
     let out = detach::run(py, progress, |monitor| {
         let pts: Vec<Points<'_>> = views
             .iter()
-            .map(|&(data, n, d)| Points::new(data, n, d))
+            .map(|&(data, n, d)| Points::with_shape(data, n, d))
             .collect::<Result<_, _>>()?;
         let m = method(method_name, tol, n_landmarks, median_pairs, seed)?;
         geometry::diffusion_spectra(&pts, n_eigs, sigma, m, monitor)
@@ -130,7 +130,7 @@ fn diffusion_map<'py>(
         seed,
     };
     let fit = detach::run(py, progress, |monitor| {
-        let pts = Points::new(data, n, d)?;
+        let pts = Points::with_shape(data, n, d)?;
         geometry::diffusion_map(&pts, params, monitor)
     })?;
     let cols = fit.eigenvalues.len();
