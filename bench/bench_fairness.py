@@ -9,6 +9,9 @@ Cases (Gaussian mixture with 50 centres, float64, K = 2 output columns, λ = 1, 
      (solve only), and the kNN search alone against scikit-learn NearestNeighbors.
   C. (--full) n = 1,000,000, k = 10 graph given (3-D points, scipy cKDTree), 10 columns:
      calipers' solver vs scipy CG with the Jacobi preconditioner, column by column.
+  D. (--full or --approximate) n = 100,000 structureless N(0, I_50) points, kNN search only:
+     where 'auto' picks the approximate search; 'auto', 'approximate' and 'exact' timed, and
+     the recall of 'auto' against the exact lists.
 
 Every calipers row is timed ``REPEAT`` times (best reported, the spread in the note), as the
 machine is shared.
@@ -17,7 +20,8 @@ inFairness's GraphLaplacianIF needs torch (optional for calipers): its row appea
 inFairness are importable, e.g. run this script with a torch environment's Python and calipers on
 PYTHONPATH. The research note measured it at n = 10,000, d = 50: 37 s and 2.8 GB (dense).
 
-Run: .venv/bin/python bench/bench_fairness.py [--full | --large]  (--large: case C only)
+Run: .venv/bin/python bench/bench_fairness.py [--full | --large | --approximate]  (--large: case
+C only; --approximate: case D only)
 """
 
 from __future__ import annotations
@@ -83,16 +87,7 @@ def sklearn_graph(x: np.ndarray, k: int, theta: float) -> sp.csr_matrix:
 
 
 def exact_knn_only(x: np.ndarray):
-    return _core.knn_search(
-        z=x,
-        k=K_NEIGHBORS,
-        algorithm="exact",
-        n_trees=8,
-        leaf_size=24,
-        max_rounds=10,
-        delta=0.001,
-        seed=0,
-    )
+    return knn_search(x, "exact")
 
 
 def knn_only_rows(x: np.ndarray, repeat: int, sklearn_repeat: int) -> list:
@@ -278,6 +273,45 @@ def case_c(rows: list, notes: list) -> None:
     )
 
 
+def knn_search(x: np.ndarray, algorithm: str):
+    return _core.knn_search(
+        z=x,
+        k=K_NEIGHBORS,
+        algorithm=algorithm,
+        n_trees=8,
+        leaf_size=24,
+        max_rounds=10,
+        delta=0.001,
+        seed=0,
+    )
+
+
+def case_d(rows: list, notes: list) -> None:
+    """Where 'auto' picks the approximate search: structureless N(0, I_50) points, on which the
+    exact search cannot prune (its estimated cost is over budget above about 70,000 points)."""
+    x = np.random.default_rng(0).normal(size=(100_000, 50))
+    picked: dict[str, Any] = {}
+    for name, algorithm in (
+        ("calipers kNN 'auto'", "auto"),
+        ("calipers kNN 'approximate'", "approximate"),
+        ("calipers kNN 'exact'", "exact"),
+    ):
+        run = lambda a=algorithm: picked.__setitem__(a, knn_search(x, a))  # noqa: E731
+        rows.append(timed(name, run, repeat=1, memory=False))
+    sample = np.random.default_rng(1).choice(x.shape[0], 2000, replace=False)
+    exact_idx = picked["exact"][0][sample]
+    recall = np.mean(
+        [
+            len(set(a) & set(e)) / K_NEIGHBORS
+            for a, e in zip(picked["auto"][0][sample], exact_idx, strict=True)
+        ]
+    )
+    notes.append(
+        f"D: 'auto' searched exactly: {picked['auto'][2]}; its recall against the exact lists "
+        f"(2,000 sampled points) {recall:.3f}"
+    )
+
+
 def main() -> None:
     print(f"machine: {machine()}\n")
     cases = [
@@ -296,9 +330,16 @@ def main() -> None:
             case_c,
             "calipers solve, 10 columns",
         ),
+        (
+            "D. n = 100,000, d = 50 structureless (N(0, I)), kNN search only, k = 10",
+            case_d,
+            "calipers kNN 'auto'",
+        ),
     ]
     if "--large" in sys.argv:
-        cases = cases[2:]
+        cases = cases[2:3]
+    elif "--approximate" in sys.argv:
+        cases = cases[3:]
     elif "--full" not in sys.argv:
         cases = cases[:2]
     for title, case, ref in cases:

@@ -5,13 +5,15 @@ reference is not on PyPI: set ``LES_REFERENCE_PATH`` to a folder holding ``les/l
 github.com/shnitzer/les-distance, e.g. ``git -C <clone> archive HEAD les | tar -x -C /tmp/lesref``;
 it is run beside calipers, never vendored).
 
-Sections (pass names to run some: ``les``, ``slow``, ``nystrom``, ``dmap``): (1) LES descriptor, n = 5,000 torus (exact, Nyström, reference dense + sketch) with
+Sections (pass names to run some: ``les``, ``slow``, ``nystrom``, ``dmap``, ``lanczos``): (1) LES descriptor, n = 5,000 torus (exact, Nyström, reference dense + sketch) with
 each descriptor's distance to calipers' exact one; (2) Nyström at n = 100,000 (the reference
 would need an 80 GB matrix); (3) kNN diffusion map, n = 20,000, d = 64, 50 components, against
 scikit-learn SpectralEmbedding, graphtools and pydiffmap (pydiffmap at n = 5,000: it took
 90+ CPU-s at 20,000 in the research note); ``slow``: exact LES on slowly decaying spectra
 (n = 5,000; torus, N(0, I_16), N(0, I_64), low-rank-plus-noise in R^384) against scipy
-``eigsh(k=200)`` on the dense operator and the reference, median and worst over 3 draws.
+``eigsh(k=200)`` on the dense operator and the reference, median and worst over 3 draws;
+``lanczos``: the diffusion map's Lanczos eigensolver and scipy ``eigsh`` on the same sparse
+kNN operator (n = 20,000, top 51 eigenvalues).
 """
 
 from __future__ import annotations
@@ -330,11 +332,64 @@ def bench_diffusion_map(rng: np.random.Generator) -> str:
     return table("kNN diffusion map, n = 20,000, d = 64, k = 15, 50 components", rows, rows[0].name)
 
 
+def knn_operator(x: np.ndarray, k: int):
+    """The symmetric normalised Gaussian kNN operator D^-1/2 W D^-1/2 as a sorted CSR matrix."""
+    import scipy.sparse
+    from sklearn.neighbors import NearestNeighbors
+
+    w = NearestNeighbors(n_neighbors=k).fit(x).kneighbors_graph(x, mode="distance")
+    w.data = np.exp(-(w.data**2) / np.median(w.data**2))
+    w = w.maximum(w.T).tocsr()
+    s = 1.0 / np.sqrt(np.asarray(w.sum(axis=1)).ravel())
+    a = scipy.sparse.diags(s) @ w @ scipy.sparse.diags(s)
+    a = ((a + a.T) / 2).tocsr()
+    a.sort_indices()
+    return a
+
+
+def bench_lanczos(rng: np.random.Generator) -> str:
+    """calipers' Lanczos (the diffusion map's eigensolver) and scipy eigsh on the same CSR."""
+    from scipy.sparse.linalg import eigsh
+
+    from calipers import _core
+
+    nev, k = 51, 15
+    a = knn_operator(embeddings(20_000, rng), k)
+    args = {
+        "indptr": a.indptr.astype(np.int64),
+        "indices": a.indices.astype(np.int64),
+        "values": a.data,
+    }
+    ours = _core.lanczos_eigenvalues(**args, nev=nev, tol=1e-8, seed=0)[0]
+    theirs = eigsh(a, k=nev, which="LA", tol=1e-8, v0=np.ones(a.shape[0]))[0][::-1]
+    gap = float(np.abs(ours - theirs).max())
+    rows = [
+        measure(
+            "calipers Lanczos (Chebyshev-filtered, thick restart)",
+            lambda: _core.lanczos_eigenvalues(**args, nev=nev, tol=1e-8, seed=0),
+            repeat=3,
+            note=f"max |λ − λ_eigsh| = {gap:.1e}",
+        ),
+        measure(
+            "scipy eigsh (ARPACK, which='LA', tol=1e-8)",
+            lambda: eigsh(a, k=nev, which="LA", tol=1e-8, v0=np.ones(a.shape[0])),
+            repeat=3,
+        ),
+    ]
+    return table(
+        f"Lanczos: top {nev} eigenvalues of one kNN operator (n = 20,000, d = 64, k = {k}, "
+        f"nnz = {a.nnz:,})",
+        rows,
+        rows[0].name,
+    )
+
+
 SECTIONS = {
     "les": bench_les,
     "slow": bench_slow_decay,
     "nystrom": bench_nystrom_large,
     "dmap": bench_diffusion_map,
+    "lanczos": bench_lanczos,
 }
 
 

@@ -498,3 +498,58 @@ def test_hostile_arguments_name_the_argument():
         geometry.diffusion_spectrum(x, 5, method="nystrom", n_landmarks=10**15, rng=0),
         geometry.diffusion_spectrum(x, 5, method="nystrom", n_landmarks=100, rng=0),
     )
+
+
+def _sparse_symmetric(n: int, density: float, seed: int) -> scipy.sparse.csr_matrix:
+    """A random symmetric non-negative sparse matrix (sorted CSR) with a positive diagonal."""
+    r = scipy.sparse.random(n, n, density=density, random_state=seed, format="csr")
+    a = (r + r.T + scipy.sparse.identity(n)).tocsr()
+    a.sort_indices()
+    return a
+
+
+@pytest.mark.parametrize("n, nev", [(300, 10), (2000, 25)])
+def test_lanczos_matches_scipy_eigsh_on_the_same_csr(n, nev):
+    from calipers import _core
+
+    a = _sparse_symmetric(n, 5.0 / n, seed=n)
+    args = {
+        "indptr": a.indptr.astype(np.int64),
+        "indices": a.indices.astype(np.int64),
+        "values": a.data,
+    }
+    values, converged = _core.lanczos_eigenvalues(**args, nev=nev, tol=1e-10, seed=0)
+    want = scipy.sparse.linalg.eigsh(a, k=nev, which="LA", tol=1e-12)[0][::-1]
+    assert converged
+    np.testing.assert_allclose(values, want, rtol=0, atol=1e-8)
+    assert np.all(np.diff(values) <= 0)
+    with num_threads(1):
+        one = _core.lanczos_eigenvalues(**args, nev=nev, tol=1e-10, seed=0)[0]
+    with num_threads(2):
+        two = _core.lanczos_eigenvalues(**args, nev=nev, tol=1e-10, seed=0)[0]
+    np.testing.assert_array_equal(one, two)
+
+
+def test_lanczos_refuses_a_malformed_or_asymmetric_matrix():
+    from calipers import _core
+
+    a = _sparse_symmetric(50, 0.1, seed=1)
+    ok = {"indptr": a.indptr.astype(np.int64), "values": a.data, "tol": 1e-8, "seed": 0}
+    bad_idx = a.indices.astype(np.int64)
+    bad_idx[0] = 50
+    with pytest.raises(ShapeError, match="graph"):
+        _core.lanczos_eigenvalues(indices=bad_idx, nev=3, **ok)
+    asym = a.data.copy()
+    rows = np.repeat(np.arange(50), np.diff(a.indptr))
+    asym[np.flatnonzero(rows != a.indices)[0]] *= 2  # one off-diagonal entry
+    with pytest.raises(InvalidArgumentError, match="symmetric"):
+        _core.lanczos_eigenvalues(
+            indptr=ok["indptr"],
+            indices=a.indices.astype(np.int64),
+            values=asym,
+            nev=3,
+            tol=1e-8,
+            seed=0,
+        )
+    with pytest.raises(InvalidArgumentError, match="n_eigs"):
+        _core.lanczos_eigenvalues(indices=a.indices.astype(np.int64), nev=51, **ok)

@@ -251,6 +251,15 @@ def diffusion_map(
     seed: int,
     progress: object | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float, bool]: ...
+def lanczos_eigenvalues(
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    nev: int,
+    tol: float,
+    seed: int,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.float64], bool]: ...
 
 # --- tiny ---
 def kmeans_anchors(

@@ -230,15 +230,7 @@ class IRT(Estimator):
             out = _core.irt_fit(
                 y=codes,
                 method=self.method,
-                model=core_model,
-                dims=self.dims,
-                max_iter=self.max_iter,
-                tol=float(self.tol),
-                prior_sd_theta=float(self.prior_sd_theta),
-                prior_sd_a=float(self.prior_sd_a),
-                prior_sd_b=float(self.prior_sd_b),
-                positive=bool(self.positive_discrimination),
-                seed=seed,
+                **self._fit_args(core_model, seed),
                 n_quad=self.n_quad,
                 progress=progress,
             )
@@ -276,19 +268,21 @@ class IRT(Estimator):
             )
         from .torch import irt as torch_irt
 
-        return torch_irt.fit_jml(
-            codes,
-            model=core_model,
-            dims=self.dims,
-            max_iter=self.max_iter,
-            tol=float(self.tol),
-            prior_sd_theta=float(self.prior_sd_theta),
-            prior_sd_a=float(self.prior_sd_a),
-            prior_sd_b=float(self.prior_sd_b),
-            positive=bool(self.positive_discrimination),
-            seed=seed,
-            device=self.device,
-        )
+        return torch_irt.fit_jml(codes, **self._fit_args(core_model, seed), device=self.device)
+
+    def _fit_args(self, core_model: str, seed: int) -> dict[str, Any]:
+        """The keyword arguments the core and the torch fit share."""
+        return {
+            "model": core_model,
+            "dims": self.dims,
+            "max_iter": self.max_iter,
+            "tol": float(self.tol),
+            "prior_sd_theta": float(self.prior_sd_theta),
+            "prior_sd_a": float(self.prior_sd_a),
+            "prior_sd_b": float(self.prior_sd_b),
+            "positive": bool(self.positive_discrimination),
+            "seed": seed,
+        }
 
     def _check_params(self) -> None:
         if self.model not in ("rasch", "1pl", "2pl"):

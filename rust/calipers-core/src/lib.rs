@@ -19,6 +19,7 @@ pub mod par;
 pub mod resample;
 pub mod rng;
 pub mod route;
+pub mod sparse;
 pub mod tiny;
 pub mod weak;
 

@@ -53,7 +53,7 @@ fn fairness_glif_solve<'py>(
             n,
             indptr: &ip,
             indices: &ix,
-            weights: w,
+            values: w,
         };
         let opts = SolveOptions {
             lam,
@@ -105,7 +105,7 @@ fn fairness_out_of_sample<'py>(
             n: n_fit,
             indptr: &ip,
             indices: &ix,
-            weights: w,
+            values: w,
         };
         fair::out_of_sample(g, f, s, k, lam)
     })?;

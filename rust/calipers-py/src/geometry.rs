@@ -1,11 +1,12 @@
 //! Bindings of `calipers_core::geometry`.
 
 use calipers_core::Error;
-use calipers_core::geometry::{self, DiffusionMapParams, Method, Points, Spectrum};
-use numpy::{PyArray1, PyArray2, PyReadonlyArray2};
+use calipers_core::fairness::CsrRef;
+use calipers_core::geometry::{self, Csr, DiffusionMapParams, Method, Points, Spectrum};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
-use crate::arrays::shape2;
+use crate::arrays::{shape2, to_usize};
 use crate::detach;
 
 type SpectrumTuple<'py> = (Bound<'py, PyArray1<f64>>, f64, usize, f64);
@@ -70,7 +71,7 @@ fn diffusion_spectrum<'py>(
 ) -> PyResult<SpectrumTuple<'py>> {
     let (data, n, d) = points(&x)?;
     let s = detach::run(py, progress, |monitor| {
-        let pts = Points::new(data, n, d)?;
+        let pts = Points::with_shape(data, n, d)?;
         let m = method(method_name, tol, n_landmarks, median_pairs, seed)?;
         geometry::diffusion_spectrum(&pts, n_eigs, sigma, m, monitor)
     })?;
@@ -97,7 +98,7 @@ fn diffusion_spectra<'py>(
     let out = detach::run(py, progress, |monitor| {
         let pts: Vec<Points<'_>> = views
             .iter()
-            .map(|&(data, n, d)| Points::new(data, n, d))
+            .map(|&(data, n, d)| Points::with_shape(data, n, d))
             .collect::<Result<_, _>>()?;
         let m = method(method_name, tol, n_landmarks, median_pairs, seed)?;
         geometry::diffusion_spectra(&pts, n_eigs, sigma, m, monitor)
@@ -130,7 +131,7 @@ fn diffusion_map<'py>(
         seed,
     };
     let fit = detach::run(py, progress, |monitor| {
-        let pts = Points::new(data, n, d)?;
+        let pts = Points::with_shape(data, n, d)?;
         geometry::diffusion_map(&pts, params, monitor)
     })?;
     let cols = fit.eigenvalues.len();
@@ -144,9 +145,53 @@ fn diffusion_map<'py>(
     ))
 }
 
+/// The `nev` largest eigenvalues of a symmetric, non-negative CSR matrix by the Lanczos solver
+/// of the kNN diffusion map (for the benchmark and the test against scipy `eigsh` on the same
+/// operator): (eigenvalues in decreasing order, converged).
+#[pyfunction]
+#[pyo3(signature = (indptr, indices, values, nev, tol, seed, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn lanczos_eigenvalues<'py>(
+    py: Python<'py>,
+    indptr: PyReadonlyArray1<'py, i64>,
+    indices: PyReadonlyArray1<'py, i64>,
+    values: PyReadonlyArray1<'py, f64>,
+    nev: usize,
+    tol: f64,
+    seed: u64,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, bool)> {
+    let (ip, ix, v) = (indptr.as_slice()?, indices.as_slice()?, values.as_slice()?);
+    let (eigenvalues, converged) = detach::run(py, progress, |monitor| {
+        let (ip, ix) = (to_usize("graph", ip)?, to_usize("graph", ix)?);
+        let n = ip.len().saturating_sub(1);
+        if u32::try_from(n).is_err() {
+            return Err(Error::invalid("graph", "has more than 2^32 rows"));
+        }
+        // Structure, finite non-negative values, symmetry: the checks of a fairness graph.
+        let view = CsrRef {
+            n,
+            indptr: &ip,
+            indices: &ix,
+            values: v,
+        };
+        view.validate()?;
+        let a = Csr {
+            n,
+            indptr: ip.clone(),
+            indices: ix.iter().map(|&j| j as u32).collect(),
+            values: v.to_vec(),
+        };
+        let pairs = geometry::lanczos::top_eigenpairs(&a, nev, tol, seed, monitor)?;
+        Ok((pairs.values, pairs.converged))
+    })?;
+    Ok((PyArray1::from_vec(py, eigenvalues), converged))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(diffusion_spectrum, m)?)?;
     m.add_function(wrap_pyfunction!(diffusion_spectra, m)?)?;
     m.add_function(wrap_pyfunction!(diffusion_map, m)?)?;
+    m.add_function(wrap_pyfunction!(lanczos_eigenvalues, m)?)?;
     Ok(())
 }

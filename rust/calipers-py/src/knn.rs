@@ -139,7 +139,7 @@ fn knn_graph<'py>(
     Ok((
         to_i64(g.indptr).into_pyarray(py),
         to_i64(g.indices).into_pyarray(py),
-        g.weights.into_pyarray(py),
+        g.values.into_pyarray(py),
     ))
 }
 

@@ -38,7 +38,7 @@ fn kmeans_anchors<'py>(
     let w = sample_weight.as_ref().map(|w| w.as_slice()).transpose()?;
     let opts = KMeansOptions {
         k,
-        n_init: n_restarts,
+        n_restarts,
         max_iter,
         tol,
         seed,

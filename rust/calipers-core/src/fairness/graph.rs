@@ -7,46 +7,11 @@ use crate::error::{Error, Result};
 use crate::knn::Neighbors;
 use crate::par;
 
-/// A borrowed CSR matrix (n × n): row `i` holds `indices[indptr[i]..indptr[i+1]]`.
-#[derive(Clone, Copy, Debug)]
-pub struct CsrRef<'a> {
-    pub n: usize,
-    pub indptr: &'a [usize],
-    pub indices: &'a [usize],
-    pub weights: &'a [f64],
-}
-
-/// An owned CSR matrix.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Csr {
-    pub n: usize,
-    pub indptr: Vec<usize>,
-    pub indices: Vec<usize>,
-    pub weights: Vec<f64>,
-}
-
-impl Csr {
-    pub fn view(&self) -> CsrRef<'_> {
-        CsrRef {
-            n: self.n,
-            indptr: &self.indptr,
-            indices: &self.indices,
-            weights: &self.weights,
-        }
-    }
-}
+/// The graph types: square CSR matrices with `usize` indices (see [`crate::sparse`]); the
+/// checks and constructors below are the graph-specific part.
+pub use crate::sparse::{Csr, CsrRef};
 
 impl CsrRef<'_> {
-    #[inline]
-    pub fn row(&self, i: usize) -> (&[usize], &[f64]) {
-        let (a, b) = (self.indptr[i], self.indptr[i + 1]);
-        (&self.indices[a..b], &self.weights[a..b])
-    }
-
-    pub fn nnz(&self) -> usize {
-        self.indices.len()
-    }
-
     /// Checks structure (lengths, monotone `indptr`, indices in range and sorted within rows),
     /// finite non-negative weights, at least one edge, and symmetry of the weights.
     pub fn validate(&self) -> Result<()> {
@@ -68,7 +33,7 @@ impl CsrRef<'_> {
                 ),
             ));
         }
-        if self.indices.len() != self.weights.len() {
+        if self.indices.len() != self.values.len() {
             return Err(Error::shape(
                 "graph",
                 "indices and weights differ in length",
@@ -101,7 +66,7 @@ impl CsrRef<'_> {
             }
         }
         if let Some(p) = self
-            .weights
+            .values
             .iter()
             .position(|w| !(w.is_finite() && *w >= 0.0))
         {
@@ -109,11 +74,11 @@ impl CsrRef<'_> {
                 "graph",
                 format!(
                     "weight {} at position {p} is not a finite non-negative number",
-                    self.weights[p]
+                    self.values[p]
                 ),
             ));
         }
-        if !self.weights.iter().any(|&w| w > 0.0) {
+        if !self.values.iter().any(|&w| w > 0.0) {
             return Err(Error::invalid(
                 "graph",
                 "has no edges with positive weight, so post-processing would change nothing; \
@@ -231,7 +196,7 @@ fn from_rows(n: usize, rows: Vec<Vec<(usize, f64)>>) -> Csr {
         n,
         indptr,
         indices,
-        weights,
+        values: weights,
     }
 }
 
@@ -262,7 +227,7 @@ mod tests {
         assert_eq!(g.indptr, vec![0, 1, 3, 4]);
         assert_eq!(g.indices, vec![1, 0, 2, 1]);
         let e = |d: f64| (-0.5 * d).exp();
-        assert_eq!(g.weights, vec![e(1.0), e(1.0), e(2.0), e(2.0)]);
+        assert_eq!(g.values, vec![e(1.0), e(1.0), e(2.0), e(2.0)]);
         g.view().validate().unwrap();
     }
 
@@ -272,7 +237,7 @@ mod tests {
             n: 2,
             indptr: vec![0, 1, 1],
             indices: vec![1],
-            weights: vec![1.0],
+            values: vec![1.0],
         };
         assert!(g.view().validate().is_err());
     }

@@ -63,7 +63,7 @@ impl<'a> Operator<'a> {
         let n = graph.n;
         let degree: Vec<f64> = (0..n).map(|i| graph.row(i).1.iter().sum()).collect();
         let (m, c, lam) = match variant {
-            Variant::Glif => (Cow::Borrowed(graph.weights), degree, lam),
+            Variant::Glif => (Cow::Borrowed(graph.values), degree, lam),
             Variant::Nrw => {
                 let mean_degree = degree.iter().sum::<f64>() / n.max(1) as f64;
                 let inv_sqrt: Vec<f64> = degree
@@ -318,7 +318,7 @@ fn permute(g: &CsrRef, order: &[usize]) -> Result<Csr> {
         n: g.n,
         indptr,
         indices,
-        weights,
+        values: weights,
     })
 }
 
@@ -491,7 +491,7 @@ pub fn out_of_sample(
     let well_formed = new_graph.indptr.first() == Some(&0)
         && new_graph.indptr.windows(2).all(|w| w[0] <= w[1])
         && new_graph.indptr.last() == Some(&new_graph.indices.len())
-        && new_graph.indices.len() == new_graph.weights.len()
+        && new_graph.indices.len() == new_graph.values.len()
         && new_graph.indices.iter().all(|&j| j < new_graph.n);
     if !well_formed {
         return Err(Error::shape(
@@ -504,7 +504,7 @@ pub fn out_of_sample(
         let (a, b) = (new_graph.indptr[i], new_graph.indptr[i + 1]);
         let mut total = 0.0;
         let mut acc = vec![0.0; k];
-        for (&j, &w) in new_graph.indices[a..b].iter().zip(&new_graph.weights[a..b]) {
+        for (&j, &w) in new_graph.indices[a..b].iter().zip(&new_graph.values[a..b]) {
             total += w;
             for (s, &f) in acc.iter_mut().zip(&fitted[j * k..(j + 1) * k]) {
                 *s += w * f;
@@ -547,7 +547,7 @@ mod tests {
             n,
             indptr,
             indices,
-            weights,
+            values: weights,
         }
     }
 

@@ -278,7 +278,7 @@ impl pulp::WithSimd for SymmetricUpdate<'_> {
 
 impl DenseOperator {
     fn new(x: &Points<'_>, bandwidth: f64) -> Self {
-        let (n, dim) = (x.n, x.d);
+        let (n, dim) = (x.n, x.dim);
         let mut coords = vec![0.0f64; n * dim];
         for (j, row) in x.data.chunks_exact(dim).enumerate() {
             for (c, v) in row.iter().enumerate() {
@@ -537,7 +537,7 @@ mod tests {
         // Small values of `% 11` give many ties; n = 700 and 901 exercise the sampled bracket.
         for n in [2usize, 3, 4, 7, 10, 700, 901] {
             let data: Vec<f64> = (0..n * 2).map(|i| ((i * 37) % 11) as f64).collect();
-            let x = Points::new(&data, n, 2).unwrap();
+            let x = Points::with_shape(&data, n, 2).unwrap();
             let mut full = Vec::new();
             for i in 0..n {
                 for j in 0..n {
@@ -557,7 +557,7 @@ mod tests {
             let smooth: Vec<f64> = (0..n * 2)
                 .map(|i| ((i * 7919) % 1009) as f64 / 7.0)
                 .collect();
-            let y = Points::new(&smooth, n, 2).unwrap();
+            let y = Points::with_shape(&smooth, n, 2).unwrap();
             let mut all = square(&y);
             let got = median_of_pairs(&DenseOperator::new(&y, 1.0), &crate::par::Silent);
             all.sort_by(f64::total_cmp);
@@ -568,7 +568,7 @@ mod tests {
     #[test]
     fn operator_is_symmetric_with_top_eigenvector_sqrt_degree() {
         let data: Vec<f64> = (0..40).map(|i| ((i * 13) % 17) as f64 / 3.0).collect();
-        let x = Points::new(&data, 20, 2).unwrap();
+        let x = Points::with_shape(&data, 20, 2).unwrap();
         let op = dense_operator(&x, 2.0, &crate::par::Silent).unwrap();
         let diag = op.diagonal();
         let mut row3 = vec![0.0; 20];
@@ -591,7 +591,7 @@ mod tests {
         let data: Vec<f64> = (0..n * 3)
             .map(|i| ((i * 7919) % 1013) as f64 / 97.0)
             .collect();
-        let x = Points::new(&data, n, 3).unwrap();
+        let x = Points::with_shape(&data, n, 3).unwrap();
         let d2 = square(&x);
         let mut sorted = d2.clone();
         sorted.sort_by(f64::total_cmp);

@@ -27,36 +27,11 @@ use super::linalg;
 use crate::error::{Error, Result};
 use crate::par::Monitor;
 use crate::rng::Rng;
+use crate::sparse::SPMV_ROWS;
 
-/// Rows per parallel task of a sparse product (each row is independent: any split gives the
-/// same bits; large enough that scheduling costs little next to the rows' work).
-const SPMV_ROWS: usize = 2048;
-
-/// A square sparse matrix in compressed sparse row form.
-pub struct Csr {
-    pub n: usize,
-    pub indptr: Vec<usize>,
-    /// Column indices (u32: a third less memory traffic per product than usize).
-    pub indices: Vec<u32>,
-    pub values: Vec<f64>,
-}
-
-impl Csr {
-    /// `y = A x`, row blocks in parallel.
-    pub fn matvec(&self, x: &[f64], y: &mut [f64]) {
-        y.par_chunks_mut(SPMV_ROWS).enumerate().for_each(|(b, yb)| {
-            for (k, yi) in yb.iter_mut().enumerate() {
-                let i = b * SPMV_ROWS + k;
-                let (s, e) = (self.indptr[i], self.indptr[i + 1]);
-                *yi = self.indices[s..e]
-                    .iter()
-                    .zip(&self.values[s..e])
-                    .map(|(&j, &v)| v * x[j as usize])
-                    .sum();
-            }
-        });
-    }
-}
+/// The kNN operators' matrix type: `u32` column indices (a third less memory traffic per
+/// product than `usize`).
+pub type Csr = crate::sparse::Csr<u32>;
 
 impl Csr {
     /// `out = 2 ℓ(A) x − prev` (or `ℓ(A) x` without `prev`), `ℓ(A) = alpha A + shift I`.
@@ -73,13 +48,7 @@ impl Csr {
             .for_each(|(b, ob)| {
                 for (k, o) in ob.iter_mut().enumerate() {
                     let i = b * SPMV_ROWS + k;
-                    let (s, e) = (self.indptr[i], self.indptr[i + 1]);
-                    let ax: f64 = self.indices[s..e]
-                        .iter()
-                        .zip(&self.values[s..e])
-                        .map(|(&j, &v)| v * x[j as usize])
-                        .sum();
-                    let l = alpha * ax + shift * x[i];
+                    let l = alpha * self.row_dot(i, x) + shift * x[i];
                     *o = match prev {
                         Some(p) => 2.0 * l - p[i],
                         None => l,

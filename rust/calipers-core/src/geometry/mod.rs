@@ -16,10 +16,12 @@ pub mod pivchol;
 
 use rayon::prelude::*;
 
+/// The point type of the crate; geometry validates with [`Points::with_shape`].
+pub use crate::knn::Points;
 pub use kernel::median_sq_dist;
 pub use lanczos::Csr;
 
-use crate::error::{Error, Result, ensure_finite};
+use crate::error::{Error, Result};
 use crate::par::{self, Monitor};
 use crate::rng::Rng;
 use linalg::sq_dist;
@@ -32,41 +34,6 @@ pub const MAX_EXACT_N: usize = 30_000;
 /// every eigenvalue within `tol + EXACT_REL_TOL · λ_nev` (with `tol = 1e-6 · gamma` from the
 /// Python layer, each `log(λ + gamma)` is then exact to about 1e-6).
 pub const EXACT_REL_TOL: f64 = 1e-6;
-
-/// A row-major `n × d` point cloud, validated (non-empty, d ≥ 1, finite).
-#[derive(Clone, Copy)]
-pub struct Points<'a> {
-    pub data: &'a [f64],
-    pub n: usize,
-    pub d: usize,
-}
-
-impl<'a> Points<'a> {
-    pub fn new(data: &'a [f64], n: usize, d: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(Error::shape("X", "has no rows; pass at least two points"));
-        }
-        if d == 0 {
-            return Err(Error::shape(
-                "X",
-                "has zero features (d = 0); pass at least one column",
-            ));
-        }
-        if data.len() != n * d {
-            return Err(Error::shape(
-                "X",
-                format!("buffer has {} values, expected n·d = {}", data.len(), n * d),
-            ));
-        }
-        ensure_finite("X", data)?;
-        Ok(Points { data, n, d })
-    }
-
-    #[inline]
-    pub fn row(&self, i: usize) -> &'a [f64] {
-        &self.data[i * self.d..(i + 1) * self.d]
-    }
-}
 
 /// How to compute the spectrum of the dense operator.
 #[derive(Clone, Copy, Debug)]
@@ -344,7 +311,7 @@ pub struct DiffusionMapParams {
 /// from the shared exact search (certified equal to brute force). `monitor` is ticked between
 /// batches of query blocks, so Ctrl-C stops a long search.
 fn knn_pairs(x: &Points<'_>, k: usize, monitor: &dyn Monitor) -> Result<Vec<(usize, f64)>> {
-    let points = crate::knn::Points::new(x.data, x.d)?;
+    let points = *x;
     let found = crate::knn::exact_knn(points, k, monitor)?;
     Ok(found.indices.into_iter().zip(found.sqdist).collect())
 }

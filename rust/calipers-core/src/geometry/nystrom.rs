@@ -68,7 +68,7 @@ fn factor_rows(x: &Points<'_>, landmarks: &[usize], inv: f64, rmat: MatRef<'_, f
             let mut c = vec![0.0f64; rows * m];
             for (k, ck) in c.chunks_exact_mut(m).enumerate() {
                 let xi = x.row(b * ROW_BLOCK + k);
-                for (v, la) in ck.iter_mut().zip(lm.chunks_exact(x.d)) {
+                for (v, la) in ck.iter_mut().zip(lm.chunks_exact(x.dim)) {
                     *v = sq_dist(xi, la);
                 }
                 ck.iter_mut().for_each(|v| *v = exp_nonpos(-*v * inv));

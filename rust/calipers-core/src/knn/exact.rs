@@ -195,7 +195,7 @@ fn kmeans_centres(points: Points, m: usize, monitor: &dyn Monitor) -> Result<Vec
     let mut centres = sample[..m * dim].to_vec();
     for _ in 0..LLOYD_ITERS {
         let cn = norms(&centres, dim);
-        let labels = assign(Points { data: &sample, dim }, &centres, &cn, monitor)?;
+        let labels = assign(Points::unchecked(&sample, dim), &centres, &cn, monitor)?;
         let mut sums = vec![0.0; m * dim];
         let mut counts = vec![0usize; m];
         for (row, &l) in sample.chunks_exact(dim).zip(&labels) {

@@ -31,14 +31,17 @@ pub use radius::radius_neighbors;
 
 use crate::error::{Error, Result};
 
-/// Points as a row-major `n × dim` matrix.
+/// Points as a row-major `n × dim` matrix: the one point type of the crate (neighbour search,
+/// diffusion geometry, k-means anchors).
 #[derive(Clone, Copy, Debug)]
 pub struct Points<'a> {
     pub data: &'a [f64],
+    pub n: usize,
     pub dim: usize,
 }
 
 impl<'a> Points<'a> {
+    /// Validated points for a search (any number of rows, `dim ≥ 1`, finite values).
     pub fn new(data: &'a [f64], dim: usize) -> Result<Self> {
         if dim == 0 {
             return Err(Error::shape(
@@ -53,11 +56,45 @@ impl<'a> Points<'a> {
             ));
         }
         crate::error::ensure_finite("X", data)?;
-        Ok(Points { data, dim })
+        Ok(Points::unchecked(data, dim))
+    }
+
+    /// Validated `n × dim` points for a spectrum (non-empty, `dim ≥ 1`, finite values).
+    pub fn with_shape(data: &'a [f64], n: usize, dim: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::shape("X", "has no rows; pass at least two points"));
+        }
+        if dim == 0 {
+            return Err(Error::shape(
+                "X",
+                "has zero features (d = 0); pass at least one column",
+            ));
+        }
+        if data.len() != n * dim {
+            return Err(Error::shape(
+                "X",
+                format!(
+                    "buffer has {} values, expected n·d = {}",
+                    data.len(),
+                    n * dim
+                ),
+            ));
+        }
+        crate::error::ensure_finite("X", data)?;
+        Ok(Points { data, n, dim })
+    }
+
+    /// Points of a buffer the caller already checked (`dim ≥ 1`, a multiple of `dim` long).
+    pub(crate) fn unchecked(data: &'a [f64], dim: usize) -> Self {
+        Points {
+            data,
+            n: data.len() / dim,
+            dim,
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.data.len() / self.dim
+        self.n
     }
 
     pub fn is_empty(&self) -> bool {

@@ -29,6 +29,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, ensure_finite};
+use crate::knn::Points;
 use crate::linalg::dot;
 use crate::par::{self, Monitor};
 use crate::rng::Rng;
@@ -51,7 +52,7 @@ pub struct KMeansOptions {
     /// Number of clusters (1 <= k <= number of points).
     pub k: usize,
     /// Independent restarts; the one of lowest inertia is kept.
-    pub n_init: usize,
+    pub n_restarts: usize,
     /// Maximum Lloyd iterations per restart.
     pub max_iter: usize,
     /// Relative tolerance on the total squared centre shift (scikit-learn's `tol`).
@@ -87,9 +88,8 @@ pub struct Anchors {
 }
 
 /// Row-major points with weights, validated once.
-struct Points<'a> {
-    x: &'a [f64],
-    d: usize,
+struct Weighted<'a> {
+    pts: Points<'a>,
     w: Vec<f64>,
     /// Squared norm of each point.
     norms: Vec<f64>,
@@ -97,13 +97,13 @@ struct Points<'a> {
     slack: f64,
 }
 
-impl Points<'_> {
+impl Weighted<'_> {
     fn n(&self) -> usize {
         self.w.len()
     }
 
     fn row(&self, i: usize) -> &[f64] {
-        &self.x[i * self.d..(i + 1) * self.d]
+        self.pts.row(i)
     }
 
     /// Squared distance from point `i` to centre `c` (same bits as [`dists_to_all`]).
@@ -158,7 +158,7 @@ fn sq_dist(x: &[f64], x_norm: f64, c: &[f64], c_norm: f64) -> f64 {
 /// dot product is still summed in feature order, so the values equal [`sq_dist`]'s. Runs
 /// with the widest SIMD instructions the CPU has: multiplies and adds stay separate (never
 /// fused), so the bits do not depend on the instruction set.
-fn dists_to_all(p: &Points<'_>, idx: &[usize], cen: &Centres) -> Vec<f64> {
+fn dists_to_all(p: &Weighted<'_>, idx: &[usize], cen: &Centres) -> Vec<f64> {
     pulp::Arch::new().dispatch(AllDists {
         p,
         idx,
@@ -170,7 +170,7 @@ fn dists_to_all(p: &Points<'_>, idx: &[usize], cen: &Centres) -> Vec<f64> {
 /// [`dists_to_all`] for the consecutive points `range` (starting at a multiple of `BP`),
 /// read from the points' interleaved copy (see [`interleave`]) instead of gathered.
 fn dists_to_all_range(
-    p: &Points<'_>,
+    p: &Weighted<'_>,
     interleaved: &[f64],
     range: Range<usize>,
     cen: &Centres,
@@ -187,7 +187,7 @@ fn dists_to_all_range(
 /// The distance computation as a `pulp` operation, so that it is compiled for each
 /// instruction set (a closure would not be inlined into the SIMD context).
 struct AllDists<'a, 'x> {
-    p: &'a Points<'x>,
+    p: &'a Weighted<'x>,
     idx: &'a [usize],
     cen: &'a Centres,
     interleaved: Option<&'a [f64]>,
@@ -204,7 +204,7 @@ impl pulp::WithSimd for AllDists<'_, '_> {
             cen,
             interleaved,
         } = self;
-        let (d, k) = (p.d, cen.k);
+        let (d, k) = (p.pts.dim, cen.k);
         let mut out = vec![0.0; idx.len() * k];
         let mut xt = vec![0.0; d * BP];
         for (group, rows) in idx.chunks(BP).zip(out.chunks_mut(BP * k)) {
@@ -229,8 +229,8 @@ impl pulp::WithSimd for AllDists<'_, '_> {
 
 /// Points interleaved by feature in groups of `BP` (`out[(g * d + j) * BP + lane]`), the last
 /// group padded with zeros: the layout [`block_dots`] reads.
-fn interleave(p: &Points<'_>) -> Vec<f64> {
-    let d = p.d;
+fn interleave(p: &Weighted<'_>) -> Vec<f64> {
+    let d = p.pts.dim;
     let mut out = vec![0.0; p.n().div_ceil(BP) * BP * d];
     for i in 0..p.n() {
         let (g, lane) = (i / BP, i % BP);
@@ -243,9 +243,9 @@ fn interleave(p: &Points<'_>) -> Vec<f64> {
 
 /// Distances of one group of up to `BP` points (interleaved in `xt`) to every centre.
 #[inline(always)]
-fn group_dists(p: &Points<'_>, xt: &[f64], group: &[usize], cen: &Centres, out: &mut [f64]) {
+fn group_dists(p: &Weighted<'_>, xt: &[f64], group: &[usize], cen: &Centres, out: &mut [f64]) {
     let k = cen.k;
-    for (cb, block) in cen.blocks.chunks_exact(p.d * BC).enumerate() {
+    for (cb, block) in cen.blocks.chunks_exact(p.pts.dim * BC).enumerate() {
         let acc = block_dots(xt, block);
         for ((&i, row), a) in group.iter().zip(out.chunks_mut(k)).zip(&acc) {
             for (c, &v) in a.iter().enumerate() {
@@ -280,7 +280,7 @@ fn validate<'a>(
     d: usize,
     weights: Option<&[f64]>,
     opts: &KMeansOptions,
-) -> Result<Points<'a>> {
+) -> Result<Weighted<'a>> {
     if n == 0 || d == 0 {
         return Err(Error::shape(
             "x",
@@ -332,9 +332,9 @@ fn validate<'a>(
             "all weights are zero; at least one must be positive",
         ));
     }
-    if opts.n_init == 0 || opts.max_iter == 0 {
+    if opts.n_restarts == 0 || opts.max_iter == 0 {
         return Err(Error::invalid(
-            "n_init, max_iter",
+            "n_restarts, max_iter",
             "must both be at least 1",
         ));
     }
@@ -356,9 +356,8 @@ fn validate<'a>(
     // the centre gaps.
     let max_norm = norms.iter().fold(0.0f64, |m, &v| m.max(v));
     let sq_err = 8.0 * (d as f64 + 4.0) * f64::EPSILON * max_norm;
-    Ok(Points {
-        x,
-        d,
+    Ok(Weighted {
+        pts: Points::unchecked(x, d),
         w,
         norms,
         slack: 4.0 * sq_err.sqrt(),
@@ -462,7 +461,7 @@ fn half_gaps(cen: &Centres) -> Vec<f64> {
 /// points whose bounds prove the previous centre strictly nearest are skipped (same labels).
 /// Returns the number of points whose label changed.
 fn assign(
-    p: &Points<'_>,
+    p: &Weighted<'_>,
     cen: &Centres,
     state: &mut Bounds,
     shift: Option<&Shift>,
@@ -476,7 +475,7 @@ fn assign(
         Vec::new()
     };
     let st = &*state;
-    let parts = over_chunks(p.n(), p.n() * k * p.d, |range| {
+    let parts = over_chunks(p.n(), p.n() * k * p.pts.dim, |range| {
         let start = range.start;
         let mut labels = st.labels[range.clone()].to_vec();
         let mut upper = st.upper[range.clone()].to_vec();
@@ -541,8 +540,8 @@ fn assign(
 }
 
 /// Squared distance of every point to its own centre.
-fn own_dists(p: &Points<'_>, cen: &Centres, labels: &[usize]) -> Result<Vec<f64>> {
-    let parts = over_chunks(p.n(), p.n() * p.d, |range| {
+fn own_dists(p: &Weighted<'_>, cen: &Centres, labels: &[usize]) -> Result<Vec<f64>> {
+    let parts = over_chunks(p.n(), p.n() * p.pts.dim, |range| {
         range
             .map(|i| p.sq_dist(i, cen, labels[i]))
             .collect::<Vec<_>>()
@@ -563,7 +562,7 @@ fn members(labels: &[usize], k: usize) -> Vec<Vec<usize>> {
 /// centre among clusters with at least two members (ties: lowest index). Always succeeds
 /// because k <= n. Moved points lose their bounds (recomputed in the next step). Returns
 /// whether any point moved.
-fn fill_empty(p: &Points<'_>, cen: &Centres, state: &mut Bounds) -> Result<bool> {
+fn fill_empty(p: &Weighted<'_>, cen: &Centres, state: &mut Bounds) -> Result<bool> {
     let k = cen.k;
     let mut sizes = vec![0usize; k];
     for &l in &state.labels {
@@ -594,8 +593,8 @@ fn fill_empty(p: &Points<'_>, cen: &Centres, state: &mut Bounds) -> Result<bool>
 }
 
 /// Weighted means of the clusters (unweighted where a cluster's weights sum to zero).
-fn update(p: &Points<'_>, labels: &[usize], k: usize) -> Result<Vec<f64>> {
-    let d = p.d;
+fn update(p: &Weighted<'_>, labels: &[usize], k: usize) -> Result<Vec<f64>> {
+    let d = p.pts.dim;
     let groups = members(labels, k);
     let mean_of = |idx: Vec<usize>| {
         let mut sum = vec![0.0; d];
@@ -629,8 +628,8 @@ fn search_cumulative(cum: &[f64], target: f64) -> usize {
 }
 
 /// Greedy k-means++ seeding (scikit-learn's variant), weighted.
-fn kmeans_plusplus(p: &Points<'_>, k: usize, trials: usize, rng: &mut Rng) -> Result<Vec<f64>> {
-    let (n, d) = (p.n(), p.d);
+fn kmeans_plusplus(p: &Weighted<'_>, k: usize, trials: usize, rng: &mut Rng) -> Result<Vec<f64>> {
+    let (n, d) = (p.n(), p.pts.dim);
     let mut centers = Vec::with_capacity(k * d);
     let cum_w: Vec<f64> =
         p.w.iter()
@@ -699,8 +698,8 @@ fn kmeans_plusplus(p: &Points<'_>, k: usize, trials: usize, rng: &mut Rng) -> Re
 }
 
 /// Mean over features of the (unweighted) variance, which scales `tol` as in scikit-learn.
-fn mean_variance(p: &Points<'_>) -> f64 {
-    let (n, d) = (p.n(), p.d);
+fn mean_variance(p: &Weighted<'_>) -> f64 {
+    let (n, d) = (p.n(), p.pts.dim);
     let mut mean = vec![0.0; d];
     for i in 0..n {
         mean.iter_mut().zip(p.row(i)).for_each(|(m, &v)| *m += v);
@@ -718,7 +717,7 @@ fn mean_variance(p: &Points<'_>) -> f64 {
 
 /// One restart: seeding then Lloyd iterations (Hamerly-pruned unless `prune` is false).
 fn lloyd(
-    p: &Points<'_>,
+    p: &Weighted<'_>,
     opts: &KMeansOptions,
     restart: usize,
     tol_abs: f64,
@@ -732,7 +731,7 @@ fn lloyd(
         opts.n_local_trials
     };
     let mut rng = Rng::stream(opts.seed, restart as u64);
-    let mut centers = Centres::new(kmeans_plusplus(p, k, trials, &mut rng)?, p.d);
+    let mut centers = Centres::new(kmeans_plusplus(p, k, trials, &mut rng)?, p.pts.dim);
     let mut state = Bounds {
         labels: vec![0; p.n()],
         upper: vec![f64::INFINITY; p.n()],
@@ -749,7 +748,7 @@ fn lloyd(
         if monitor.stop_requested() {
             return Err(Error::Interrupted);
         }
-        let new_centers = Centres::new(update(p, &state.labels, k)?, p.d);
+        let new_centers = Centres::new(update(p, &state.labels, k)?, p.pts.dim);
         let moved: f64 = new_centers
             .rows
             .iter()
@@ -779,18 +778,18 @@ fn lloyd(
 /// Runs every restart in parallel (results in restart order); `monitor` gets the number of
 /// restarts finished, and a stop request ends the Lloyd loops early.
 fn run_restarts(
-    p: &Points<'_>,
+    p: &Weighted<'_>,
     opts: &KMeansOptions,
     tol_abs: f64,
     prune: bool,
     monitor: &dyn Monitor,
 ) -> Result<Vec<KMeansFit>> {
-    par::map_chunks(opts.n_init, monitor, |r| {
+    par::map_chunks(opts.n_restarts, monitor, |r| {
         lloyd(p, opts, r, tol_abs, prune, monitor)
     })
 }
 
-/// Weighted k-means of the `n x d` row-major points `x`, keeping the best of `n_init`
+/// Weighted k-means of the `n x d` row-major points `x`, keeping the best of `n_restarts`
 /// restarts (the first of the lowest inertia). Every cluster of the result is non-empty.
 pub fn kmeans(
     x: &[f64],
@@ -836,7 +835,7 @@ pub fn anchors(
     let k = fit.centers.len() / d.max(1);
     let opts = KMeansOptions {
         k,
-        n_init: 1,
+        n_restarts: 1,
         max_iter: 1,
         tol: 0.0,
         seed: 0,
@@ -877,7 +876,7 @@ mod tests {
     fn opts(k: usize, seed: u64) -> KMeansOptions {
         KMeansOptions {
             k,
-            n_init: 3,
+            n_restarts: 3,
             max_iter: 300,
             tol: 1e-4,
             seed,
@@ -1058,7 +1057,7 @@ mod pruning_tests {
     fn opts(k: usize, seed: u64, tol: f64) -> KMeansOptions {
         KMeansOptions {
             k,
-            n_init: 3,
+            n_restarts: 3,
             max_iter: 300,
             tol,
             seed,
