@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from . import dominance, fairness, geometry, io, irt, judge, ot, resample, tiny, weak
 
 _LAZY_SUBMODULES = frozenset(
-    {"dominance", "fairness", "geometry", "io", "irt", "judge", "ot", "resample", "tiny", "weak"}
+    {"dominance", "fairness", "geometry", "io", "irt", "judge", "ot", "resample", "tiny", "weak", "prompts"}
 )
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "set_num_threads",
     "tiny",
     "weak",
+    "prompts",
 ]
 
 

@@ -12,6 +12,7 @@ mod fairness;
 mod geometry;
 mod irt;
 mod ot;
+mod prompts;
 mod resample;
 mod threads;
 mod tiny;
@@ -32,5 +33,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     geometry::register(m)?;
     tiny::register(m)?;
     weak::register(m)?;
+    prompts::register(m)?;
     Ok(())
 }
