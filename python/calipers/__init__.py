@@ -19,7 +19,19 @@ if TYPE_CHECKING:
     from . import dominance, fairness, geometry, io, irt, judge, ot, resample, tiny, weak
 
 _LAZY_SUBMODULES = frozenset(
-    {"dominance", "fairness", "geometry", "io", "irt", "judge", "ot", "resample", "tiny", "weak", "prompts"}
+    {
+        "dominance",
+        "fairness",
+        "geometry",
+        "io",
+        "irt",
+        "judge",
+        "ot",
+        "resample",
+        "tiny",
+        "weak",
+        "prompts",
+    }
 )
 
 __all__ = [

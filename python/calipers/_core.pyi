@@ -333,6 +333,7 @@ def prompts_bootstrap(
     beta: npt.NDArray[np.float64],
     n_resamples: int,
     seed: int,
+    parametric: bool,
     max_iter: int,
     tol: float,
     progress: object | None = None,

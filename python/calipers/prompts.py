@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 Method = Literal["map", "mml"]
+Interval = Literal["parametric", "percentile"]
 _DEFAULT_Q = (5.0, 25.0, 50.0, 75.0, 95.0)
 _MAX_RESAMPLES = 1_000_000
 _BOOT_TOL = 1e-8
@@ -143,12 +144,17 @@ def balanced_design(n_formats: int, n_examples: int, budget: int, rng: Any = Non
         formats = gen.permutation(nf)[: min(nf, left)]
         order = np.lexsort((gen.random(nj), counts))
         taken = np.zeros(nj, dtype=bool)
+        head = order[: min(nj, 2 * nf + 64)]
         for f in formats:
             row = seen[f]
-            free = order[~row[order] & ~taken[order]]
-            if free.size == 0:  # every unseen example of f is taken this round
-                free = order[~row[order]]
-            j = free[0]
+            ok = ~row[head] & ~taken[head]  # the least-used examples first: usually enough
+            if ok.any():
+                j = head[np.argmax(ok)]
+            else:
+                free = order[~row[order] & ~taken[order]]
+                if free.size == 0:  # every unseen example of f is taken this round
+                    free = order[~row[order]]
+                j = free[0]
             seen[f, j] = True
             taken[j] = True
             counts[j] += 1
@@ -444,8 +450,9 @@ class PromptEval(Estimator):
         w = np.abs(np.sort(est, axis=-1) - np.sort(t2, axis=-1)).mean(axis=-1)
         return float(w[0]) if self._single else w
 
-    def _bootstrap(self, n_resamples: int, progress: Any) -> np.ndarray:
-        """(n_models, n_resamples, F) template accuracies over example resamples."""
+    def _bootstrap(self, n_resamples: int, progress: Any, parametric: bool) -> np.ndarray:
+        """(n_models, n_resamples, F) template accuracies over example resamples; with
+        ``parametric`` (n_models, n_resamples, 2F): refitted, then realised accuracies."""
         seed = seed_from_rng(self.random_state, "random_state")
         check_memory(
             8.0 * self.n_models_ * n_resamples * self.n_formats_,
@@ -455,7 +462,7 @@ class PromptEval(Estimator):
         if self.method == "mml":
             from ._prompts_mml import bootstrap_mml
 
-            return bootstrap_mml(self, n_resamples, seed)
+            return bootstrap_mml(self, n_resamples, seed, parametric)
         with progress_callback(progress, "PromptEval bootstrap", unit="chunk") as callback:
             return _core.prompts_bootstrap(
                 y=self._y,
@@ -467,16 +474,24 @@ class PromptEval(Estimator):
                 beta=self._beta,
                 n_resamples=n_resamples,
                 seed=seed,
+                parametric=parametric,
                 max_iter=_BOOT_MAX_ITER,
                 tol=_BOOT_TOL,
                 progress=callback,
             )
+
+    def _truth_draws(self, n_resamples: int, progress: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Parametric bootstrap: (refitted, realised) accuracies, each (n_models, R, F)."""
+        boot = self._bootstrap(n_resamples, progress, parametric=True)
+        nf = self.n_formats_
+        return boot[..., :nf], boot[..., nf:]
 
     def quantiles(
         self,
         q: Any = _DEFAULT_Q,
         confidence_level: float = 0.95,
         n_resamples: int = 1000,
+        interval: Interval = "parametric",
         progress: Any = False,
     ) -> PromptQuantiles:
         """Quantiles of the accuracy over templates with bootstrap confidence intervals.
@@ -490,6 +505,16 @@ class PromptEval(Estimator):
         n_resamples : int, default 1000
             Bootstrap replicates over examples (each refits the model from the full-data fit);
             0 for no interval.
+        interval : {"parametric", "percentile"}, default "parametric"
+            ``"parametric"``: each replicate redraws the examples with replacement (keeping
+            their evaluated pattern) and *every* cell from the fitted model, refits, and
+            records the error of the estimated quantile against the replicate's realised one;
+            the interval is the estimate minus the percentiles of that error (a basic, pivotal
+            interval). It accounts for the shrinkage of the prior and for the Bernoulli noise
+            of the cells not evaluated, which the plain bootstrap misses.
+            ``"percentile"``: the nonparametric bootstrap over examples (observed scores kept),
+            percentile interval; it reflects the estimator's variability only and covers
+            poorly when the estimate is biased (few cells per template, no covariates).
         progress : bool or callable
 
         Returns
@@ -502,14 +527,26 @@ class PromptEval(Estimator):
         n = _check_resamples(n_resamples, level)
         acc = self._accuracy_3d()
         stat = np.percentile(acc, qs, axis=-1).T  # (n_models, nq)
+        if interval not in ("parametric", "percentile"):
+            raise InvalidArgumentError(
+                f"interval: got {interval!r}; use 'parametric' or 'percentile'"
+            )
         ci = None
         if n > 0:
-            boot = self._bootstrap(n, progress)
-            bq = np.percentile(boot, qs, axis=-1)  # (nq, n_models, R)
             alpha = (1 - level) / 2
-            low = np.percentile(bq, 100 * alpha, axis=-1).T
-            high = np.percentile(bq, 100 * (1 - alpha), axis=-1).T
-            ci = ConfidenceInterval(low[0] if self._single else low, high[0] if self._single else high)
+            if interval == "parametric":
+                est, real = self._truth_draws(n, progress)
+                err = np.percentile(est, qs, axis=-1) - np.percentile(real, qs, axis=-1)
+                low = np.clip(stat - np.percentile(err, 100 * (1 - alpha), axis=-1).T, 0, 1)
+                high = np.clip(stat - np.percentile(err, 100 * alpha, axis=-1).T, 0, 1)
+            else:
+                boot = self._bootstrap(n, progress, parametric=False)
+                bq = np.percentile(boot, qs, axis=-1)  # (nq, n_models, R)
+                low = np.percentile(bq, 100 * alpha, axis=-1).T
+                high = np.percentile(bq, 100 * (1 - alpha), axis=-1).T
+            ci = ConfidenceInterval(
+                low[0] if self._single else low, high[0] if self._single else high
+            )
         return PromptQuantiles(
             statistic=stat[0] if self._single else stat,
             confidence_interval=ci,
@@ -520,8 +557,13 @@ class PromptEval(Estimator):
         )
 
     def best_format(self, n_resamples: int = 1000, progress: Any = False) -> BestFormat:
-        """The template with the highest estimated accuracy and, from the bootstrap over
-        examples, the probability that each template is the best.
+        """The template with the highest estimated accuracy and the probability that each
+        template is the best.
+
+        The probability comes from the parametric bootstrap of :meth:`quantiles`: each
+        replicate gives a draw of the true accuracies as Ŝ − (Ŝ* − S*) (the estimate minus the
+        replicate's estimation error), and ``prob_best[f]`` is the share of draws in which
+        template f is the highest.
 
         Parameters
         ----------
@@ -536,8 +578,8 @@ class PromptEval(Estimator):
         n = check_scalar(n_resamples, "n_resamples", kind=int, low=1, high=_MAX_RESAMPLES)
         acc = self._accuracy_3d()
         best = acc.argmax(axis=-1)
-        boot = self._bootstrap(n, progress)
-        winners = boot.argmax(axis=-1)  # (n_models, R)
+        est, real = self._truth_draws(n, progress)
+        winners = (acc[:, None, :] - (est - real)).argmax(axis=-1)  # (n_models, R)
         prob = np.stack([np.bincount(w, minlength=self.n_formats_) / n for w in winners])
         if self._single:
             return BestFormat(int(best[0]), float(acc[0, best[0]]), prob[0], n)
@@ -554,6 +596,7 @@ def prompt_quantiles(
     method: Method = "map",
     confidence_level: float = 0.95,
     n_resamples: int = 1000,
+    interval: Interval = "parametric",
     rng: Any = None,
     progress: Any = False,
 ) -> PromptQuantiles:
@@ -578,5 +621,9 @@ def prompt_quantiles(
         random_state=rng,
     )
     return pe.fit(Y, progress=progress).quantiles(
-        q, confidence_level=confidence_level, n_resamples=n_resamples, progress=progress
+        q,
+        confidence_level=confidence_level,
+        n_resamples=n_resamples,
+        interval=interval,
+        progress=progress,
     )

@@ -16,7 +16,12 @@ from .. import __version__
 from ..exceptions import CalipersError
 
 # Modules adding subcommands, in the order they appear in --help.
-COMMAND_MODULES: list[str] = ["calipers.cli.judge", "calipers.cli.report", "calipers.cli.tiny"]
+COMMAND_MODULES: list[str] = [
+    "calipers.cli.judge",
+    "calipers.cli.report",
+    "calipers.cli.tiny",
+    "calipers.cli.prompts",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

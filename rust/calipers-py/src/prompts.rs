@@ -93,10 +93,11 @@ fn prompts_fit<'py>(
     ))
 }
 
-/// Bootstrap over examples: n_jobs × n_resamples × F template accuracies, each replicate
-/// refitted from the given parameters (`dense`, `beta`: the output of `prompts_fit`).
+/// Bootstrap over examples: n_jobs × n_resamples × F template accuracies (× 2F when
+/// `parametric`: refitted then realised), each replicate refitted from the given parameters
+/// (`dense`, `beta`: the output of `prompts_fit`).
 #[pyfunction]
-#[pyo3(signature = (y, x, z, onehot, prior_sd, dense, beta, n_resamples, seed, max_iter, tol, progress=None))]
+#[pyo3(signature = (y, x, z, onehot, prior_sd, dense, beta, n_resamples, seed, parametric, max_iter, tol, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn prompts_bootstrap<'py>(
     py: Python<'py>,
@@ -109,6 +110,7 @@ fn prompts_bootstrap<'py>(
     beta: PyReadonlyArray2<'py, f64>,
     n_resamples: usize,
     seed: u64,
+    parametric: bool,
     max_iter: usize,
     tol: f64,
     progress: Option<Py<PyAny>>,
@@ -142,12 +144,14 @@ fn prompts_bootstrap<'py>(
             &starts,
             n_resamples,
             seed,
+            parametric,
             max_iter,
             tol,
             monitor,
         )
     })?;
-    PyArray1::from_vec(py, out).reshape([n_jobs, n_resamples, nf])
+    let width = if parametric { 2 * nf } else { nf };
+    PyArray1::from_vec(py, out).reshape([n_jobs, n_resamples, width])
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

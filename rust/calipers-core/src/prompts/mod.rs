@@ -12,7 +12,7 @@
 
 mod model;
 
-pub use model::{Cells, Design, Problem, State};
+pub use model::{Cells, Design, Posterior, Problem, State};
 
 use crate::error::{Error, Result};
 use crate::par::{self, Monitor};
@@ -96,9 +96,16 @@ pub fn fit_map(
 const CHUNK: usize = 16;
 
 /// Bootstrap over examples: each replicate redraws the J examples with replacement (with their
-/// evaluated cells), refits from `starts[job]` and returns the template accuracies. Output
-/// row-major n_jobs × n_resamples × F. Replicate r of job m uses random stream
-/// m · n_resamples + r of `seed`, so the result does not depend on the thread count.
+/// evaluated pattern), refits from `starts[job]` and returns the template accuracies.
+///
+/// Nonparametric (`parametric = false`): the replicate keeps the observed scores; output
+/// row-major n_jobs × n_resamples × F. Parametric: the replicate's true parameters are a draw
+/// from the Laplace approximation of the posterior (so their spread is not the shrunken one of
+/// the MAP), every cell is drawn from them, and each replicate returns the refitted accuracies
+/// followed by the realised ones (n_jobs × n_resamples × 2F), so the estimator's error (bias
+/// from shrinkage and the Bernoulli noise of the cells not evaluated included) can be read off.
+/// Replicate r of job m uses random stream m · n_resamples + r of `seed`, so the result does
+/// not depend on the thread count.
 #[allow(clippy::too_many_arguments)]
 pub fn bootstrap_accuracy(
     y: &[f32],
@@ -107,6 +114,7 @@ pub fn bootstrap_accuracy(
     starts: &[State],
     n_resamples: usize,
     seed: u64,
+    parametric: bool,
     max_iter: usize,
     tol: f64,
     monitor: &dyn Monitor,
@@ -131,7 +139,7 @@ pub fn bootstrap_accuracy(
     crate::mem::ensure_fits(
         "n_resamples",
         (n_jobs as u128) * (n_resamples as u128) * (nf as u128),
-        8,
+        if parametric { 16 } else { 8 },
         "pass fewer resamples",
     )?;
     let all_cells = par::map_chunks(n_jobs, monitor, |job| {
@@ -144,7 +152,14 @@ pub fn bootstrap_accuracy(
         let last = (first + CHUNK).min(n_resamples);
         let cells = &all_cells[job];
         let nj = design.n_examples;
-        let mut out = Vec::with_capacity((last - first) * nf);
+        let width = if parametric { 2 * nf } else { nf };
+        let mut out = Vec::with_capacity((last - first) * width);
+        let full = Problem { design, cells };
+        let post = if parametric {
+            Some(full.posterior(&starts[job])?)
+        } else {
+            None
+        };
         let mut idx = vec![0usize; nj];
         for r in first..last {
             if monitor.stop_requested() {
@@ -154,7 +169,13 @@ pub fn bootstrap_accuracy(
             for v in idx.iter_mut() {
                 *v = rng.below(nj as u64) as usize;
             }
-            let rep = cells.resampled(&idx);
+            let (rep, realised) = match &post {
+                Some(post) => {
+                    let (eta, col) = full.draw(post, &mut rng);
+                    cells.simulated(&idx, &eta, &col, &mut rng)
+                }
+                None => (cells.resampled(&idx), Vec::new()),
+            };
             let start = State {
                 dense: starts[job].dense.clone(),
                 beta: if design.onehot {
@@ -169,6 +190,7 @@ pub fn bootstrap_accuracy(
             };
             let solved = problem.solve(start, max_iter, tol)?;
             out.extend(problem.accuracy(&solved.state));
+            out.extend(realised);
         }
         Ok(out)
     })?;
@@ -264,10 +286,16 @@ mod tests {
             dense: fits[0].dense.clone(),
             beta: fits[0].beta.clone(),
         }];
-        let a = bootstrap_accuracy(&y, 1, &design, &starts, 37, 11, 50, 1e-8, &Silent).unwrap();
-        let b = bootstrap_accuracy(&y, 1, &design, &starts, 37, 11, 50, 1e-8, &Silent).unwrap();
+        let a =
+            bootstrap_accuracy(&y, 1, &design, &starts, 37, 11, false, 50, 1e-8, &Silent).unwrap();
+        let b =
+            bootstrap_accuracy(&y, 1, &design, &starts, 37, 11, false, 50, 1e-8, &Silent).unwrap();
         assert_eq!(a.len(), 37 * nf);
         assert_eq!(a, b);
+        let c =
+            bootstrap_accuracy(&y, 1, &design, &starts, 37, 11, true, 50, 1e-8, &Silent).unwrap();
+        assert_eq!(c.len(), 37 * 2 * nf);
+        assert!(c.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 
     #[test]

@@ -229,6 +229,48 @@ impl Cells {
         }
     }
 
+    /// A parametric replicate on the examples `idx`: every cell of every template drawn as
+    /// Bernoulli(σ(eta_f + col_j)) from `rng` (column by column, templates in order); the
+    /// replicate keeps the evaluated pattern of each example. Returns the cells and the
+    /// realised accuracy of each template over all cells.
+    pub fn simulated(
+        &self,
+        idx: &[usize],
+        eta: &[f64],
+        col: &[f64],
+        rng: &mut crate::rng::Rng,
+    ) -> (Self, Vec<f64>) {
+        let nf = eta.len();
+        let mut realised = vec![0.0; nf];
+        let mut draw = vec![0.0; nf];
+        let mut ptr = Vec::with_capacity(idx.len() + 1);
+        ptr.push(0);
+        let mut fmt = Vec::new();
+        let mut y = Vec::new();
+        for &j in idx {
+            for (f, d) in draw.iter_mut().enumerate() {
+                let p = sigmoid(eta[f] + col[j]);
+                *d = f64::from(u8::from(rng.next_f64() < p));
+                realised[f] += *d;
+            }
+            for k in self.ptr[j]..self.ptr[j + 1] {
+                let f = self.fmt[k];
+                fmt.push(f);
+                y.push(draw[f as usize]);
+            }
+            ptr.push(fmt.len());
+        }
+        let inv = 1.0 / idx.len().max(1) as f64;
+        realised.iter_mut().for_each(|v| *v *= inv);
+        let cells = Self {
+            ptr,
+            fmt,
+            y,
+            example: idx.iter().map(|&j| self.example[j]).collect(),
+        };
+        (cells, realised)
+    }
+
     pub fn n_columns(&self) -> usize {
         self.example.len()
     }
@@ -258,6 +300,15 @@ impl State {
             },
         }
     }
+}
+
+/// The Laplace approximation of the posterior (see [`Problem::posterior`]).
+pub struct Posterior {
+    state: State,
+    chol: Vec<f64>,
+    dvec: Vec<f64>,
+    w: Vec<f64>,
+    h_c: Vec<f64>,
 }
 
 /// Result of Newton on one problem.
@@ -637,8 +688,80 @@ impl Problem<'_, '_> {
         })
     }
 
+    /// The Laplace (Gaussian) approximation of the posterior at the MAP `state`, for drawing
+    /// parameters: the Cholesky factor of the dense block's marginal precision (the Schur
+    /// complement) and the example block.
+    pub fn posterior(&self, state: &State) -> Result<Posterior> {
+        let np = self.design.dense();
+        let mut work = self.work();
+        self.predictors(state, &mut work);
+        self.derivatives(&mut work);
+        let dvec = self.diag(&work);
+        let mut chol = self.schur(&work, &dvec)?;
+        if !linalg::cholesky(np, &mut chol) {
+            return Err(Error::Numerical(
+                "the information matrix of the template model is not positive definite".into(),
+            ));
+        }
+        Ok(Posterior {
+            state: state.clone(),
+            chol,
+            dvec,
+            w: work.w,
+            h_c: work.h_c,
+        })
+    }
+
+    /// One joint draw from the Laplace posterior: dense u ~ N(0, S⁻¹) (S = L Lᵀ, by solving
+    /// Lᵀ u = ε), then β_c | dense ~ N(β̂_c − (Bᵀu)_c / D_c, 1 / D_c). Returns the linear
+    /// predictors (η, ζ + β) of the draw.
+    pub fn draw(&self, post: &Posterior, rng: &mut crate::rng::Rng) -> (Vec<f64>, Vec<f64>) {
+        let np = self.design.dense();
+        let l = &post.chol;
+        let mut u: Vec<f64> = (0..np).map(|_| rng.normal()).collect();
+        for i in (0..np).rev() {
+            let mut v = u[i];
+            for k in i + 1..np {
+                v -= l[k * np + i] * u[k];
+            }
+            u[i] = v / l[i * np + i];
+        }
+        let dense: Vec<f64> = post
+            .state
+            .dense
+            .iter()
+            .zip(&u)
+            .map(|(a, b)| a + b)
+            .collect();
+        let beta = if self.design.onehot {
+            let work = Work {
+                w: post.w.clone(),
+                h_c: post.h_c.clone(),
+                ..self.work()
+            };
+            let bt = self.bt(&work, &u);
+            post.state
+                .beta
+                .iter()
+                .zip(&bt)
+                .zip(&post.dvec)
+                .map(|((b, t), d)| b - t / d + rng.normal() / d.sqrt())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.linear_predictors(&State { dense, beta })
+    }
+
+    /// The linear predictors (η per template, ζ + β per column) of `state`.
+    pub fn linear_predictors(&self, state: &State) -> (Vec<f64>, Vec<f64>) {
+        let mut work = self.work();
+        self.predictors(state, &mut work);
+        (work.eta, work.col)
+    }
+
     /// Per-template accuracy: observed scores where evaluated, the model's probability elsewhere,
-    /// averaged over the columns. Also returns the linear predictors.
+    /// averaged over the columns.
     pub fn accuracy(&self, state: &State) -> Vec<f64> {
         let d = self.design;
         let mut work = self.work();
