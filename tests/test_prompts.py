@@ -401,3 +401,118 @@ def test_bad_input_messages():
         pe.quantiles(interval="bca")
     with pytest.raises(ShapeError, match="true"):
         pe.w1_to([0.5, 0.5, 0.5])
+
+
+# ---------------------------------------------------------------------------------------------
+# method="mml", the adaptive mode and the CLI
+
+
+def test_mml_integrates_the_examples_out():
+    X, Y = simulate(0, 30, 200)
+    Yp = partial(Y, balanced_design(30, 200, 400, rng=0))
+    truth = Y.mean(axis=1)
+    pe = PromptEval(method="mml", random_state=0).fit(Yp)
+    # Better than averaging, though not as good as "map" (measured: see the module notes).
+    assert pe.w1_to(truth) < w1(average_accuracy(Yp), truth)
+    # Evaluated cells enter as observed; the rest as posterior expectations in (0, 1).
+    assert np.all((pe.format_accuracy_ > 0) & (pe.format_accuracy_ < 1))
+    assert np.all(pe.format_accuracy_se_ > 0)
+    res = pe.quantiles([50], confidence_level=0.8, n_resamples=20)
+    assert res.confidence_interval.low[0] <= res.confidence_interval.high[0]
+    with pytest.raises(InvalidArgumentError, match="mml"):
+        PromptEval(method="mml", format_covariates=X).fit(Yp)
+
+
+def oracle(seed=0, F=15, J=300):
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0, 0.6, (F, 1))
+    theta[4] = 2.0
+    P = special.expit(theta + rng.normal(0, 1.0, (1, J)))
+    truth = (rng.random(P.shape) < P).astype(float)
+    calls = []
+
+    def evaluate(cells):
+        calls.append(cells.copy())
+        assert not np.isnan(truth[cells[:, 0], cells[:, 1]]).any()
+        return truth[cells[:, 0], cells[:, 1]]
+
+    return truth, evaluate, calls
+
+
+def test_adaptive_evaluate_stops_at_the_requested_precision():
+    truth, evaluate, calls = oracle()
+    res = calipers.prompts.adaptive_evaluate(
+        evaluate, 15, 300, precision=0.08, q=[25, 50, 75], n_resamples=100, rng=0
+    )
+    cells = np.concatenate(calls)
+    assert len({(int(f), int(j)) for f, j in cells}) == len(cells)  # never a cell twice
+    assert res.history[-1]["n_evaluated"] == len(cells) == np.isfinite(res.Y).sum()
+    if res.stopped == "precision":
+        lo, hi = res.quantiles.confidence_interval
+        assert np.max(hi - lo) / 2 <= 0.08
+    else:
+        assert len(cells) >= 4 * 300
+    np.testing.assert_array_equal(res.Y[np.isfinite(res.Y)], truth[np.isfinite(res.Y)])
+
+
+def test_adaptive_evaluate_finds_the_best_template_and_respects_the_budget():
+    truth, evaluate, _ = oracle(1)
+    res = calipers.prompts.adaptive_evaluate(
+        evaluate, 15, 300, target="best", precision=0.05, n_resamples=100, rng=1
+    )
+    assert res.best.best == int(np.argmax(truth.mean(axis=1))) == 4
+    capped = calipers.prompts.adaptive_evaluate(
+        evaluate, 15, 300, precision=1e-6, max_budget=250, n_resamples=50, rng=0
+    )
+    assert capped.stopped == "budget" and np.isfinite(capped.Y).sum() == 250
+    with pytest.raises(InvalidArgumentError, match="evaluate"):
+        calipers.prompts.adaptive_evaluate(None, 3, 10)
+    with pytest.raises(ShapeError, match="evaluate"):
+        calipers.prompts.adaptive_evaluate(lambda c: np.zeros(1), 3, 10, initial_budget=5)
+
+
+def test_cli_prompts_estimate(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    from calipers.cli import main
+
+    X, Y = simulate(4, 12, 80)
+    seen = balanced_design(12, 80, 240, rng=0)
+    rows = [
+        {"model": m, "template": f"t{f}", "example": j, "score": Y[f, j]}
+        for m in ("a", "b")
+        for f, j in zip(*np.nonzero(seen), strict=True)
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "cells.csv", index=False)
+    feats = pd.DataFrame(X, columns=[f"x{k}" for k in range(6)])
+    feats.insert(0, "template", [f"t{f}" for f in range(12)])
+    feats.to_csv(tmp_path / "features.csv", index=False)
+    out = tmp_path / "out.json"
+    code = main(
+        [
+            "prompts",
+            "estimate",
+            str(tmp_path / "cells.csv"),
+            "--format-covariates",
+            str(tmp_path / "features.csv"),
+            "--quantiles",
+            "25,50,75",
+            "--resamples",
+            "100",
+            "--seed",
+            "0",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "q50" in text and "best template" in text
+    import json
+
+    data = json.loads(out.read_text())
+    assert [m["model"] for m in data["models"]] == ["a", "b"]
+    order = sorted(range(12), key=lambda f: f"t{f}")
+    Yp = partial(Y, seen)[order]
+    pe = PromptEval(format_covariates=X[order]).fit(Yp)
+    np.testing.assert_allclose(data["models"][0]["accuracy"], pe.format_accuracy_, atol=1e-12)
+    assert main(["prompts", "estimate", str(tmp_path / "missing.csv")]) == 1

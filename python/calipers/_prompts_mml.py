@@ -11,12 +11,13 @@ never evaluated), which removes the Jensen bias of plugging a point estimate int
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from scipy import special
 
-from .exceptions import InvalidArgumentError
+from .exceptions import ConvergenceWarning, InvalidArgumentError
 
 _N_QUAD = 61
 
@@ -43,7 +44,10 @@ def _fit_one(y: np.ndarray, prior_sd: float, max_iter: int, tol: float):
         responses="fractional",
     )
     yt = y.T.astype(np.float64)
-    irt.fit(yt)
+    with warnings.catch_warnings():
+        # Examples never evaluated are expected here (their prior is integrated over).
+        warnings.filterwarnings("ignore", message=r"Y: \d+ model\(s\)", category=UserWarning)
+        irt.fit(yt)
     a = float(irt.a_[0, 0])
     b = irt.b_.astype(np.float64)
     return a, b, _posterior_mean(yt, a, b), irt
@@ -121,7 +125,9 @@ def bootstrap_mml(pe: Any, n_resamples: int, seed: int, parametric: bool) -> np.
                 out[m, r, nf:] = draw.mean(axis=0)
             else:
                 rep = yt[idx]
-            _, _, (expected, _), _ = _fit_one(rep.T, prior_sd, pe.max_iter, pe.tol)
+            with warnings.catch_warnings():  # a replicate's slow EM is not the user's fit
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                _, _, (expected, _), _ = _fit_one(rep.T, prior_sd, pe.max_iter, pe.tol)
             rep_seen = ~np.isnan(rep)
             out[m, r, :nf] = np.where(rep_seen, rep, expected).mean(axis=0)
     return out

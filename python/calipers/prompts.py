@@ -52,9 +52,11 @@ from ._validation import (
 from .exceptions import InvalidArgumentError, ShapeError
 
 __all__ = [
+    "AdaptiveResult",
     "BestFormat",
     "PromptEval",
     "PromptQuantiles",
+    "adaptive_evaluate",
     "average_accuracy",
     "balanced_design",
     "prompt_quantiles",
@@ -94,6 +96,26 @@ class BestFormat(Result):
     accuracy: Any
     prob_best: np.ndarray
     n_resamples: int
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class AdaptiveResult(Result):
+    """The outcome of :func:`adaptive_evaluate`.
+
+    ``Y`` is the F × J matrix of the evaluated scores (NaN elsewhere), ``estimator`` the
+    :class:`PromptEval` fitted to it, ``quantiles`` its last :class:`PromptQuantiles` (target
+    ``"quantiles"``) and ``best`` its last :class:`BestFormat` (target ``"best"``).
+    ``history`` lists, per round, the cells evaluated so far and the precision reached (the
+    largest half-width of the quantile intervals, or 1 − P(best) of the leading template).
+    ``stopped`` says why the loop ended: ``"precision"`` or ``"budget"``.
+    """
+
+    Y: np.ndarray
+    estimator: Any
+    quantiles: PromptQuantiles | None
+    best: BestFormat | None
+    history: list
+    stopped: str
 
 
 # ---------------------------------------------------------------------------------------------
@@ -627,3 +649,170 @@ def prompt_quantiles(
         interval=interval,
         progress=progress,
     )
+
+
+def _next_cells(seen: np.ndarray, weights: np.ndarray, n: int, gen: np.random.Generator):
+    """``n`` new cells: templates drawn in proportion to ``weights`` (each at most once per
+    call while others remain), each given its least-evaluated unseen example."""
+    nf, nj = seen.shape
+    open_rows = ~seen.all(axis=1)
+    w = np.where(open_rows, np.maximum(weights, 0.0), 0.0)
+    if w.sum() <= 0:
+        w = open_rows.astype(float)
+    counts = seen.sum(axis=0)
+    cells = []
+    taken = seen.copy()
+    for _ in range(min(n, int((~seen).sum()))):
+        avail = ~taken.all(axis=1)
+        wf = np.where(avail, w, 0.0)
+        if wf.sum() <= 0:
+            wf = avail.astype(float)
+        f = int(gen.choice(nf, p=wf / wf.sum()))
+        w[f] *= 0.5  # spread a batch over several templates
+        free = np.flatnonzero(~taken[f])
+        order = np.lexsort((gen.random(free.size), counts[free]))
+        j = int(free[order[0]])
+        taken[f, j] = True
+        counts[j] += 1
+        cells.append((f, j))
+    return np.array(cells, dtype=np.int64).reshape(-1, 2)
+
+
+def adaptive_evaluate(
+    evaluate: Any,
+    n_formats: int,
+    n_examples: int,
+    *,
+    target: Literal["quantiles", "best"] = "quantiles",
+    precision: float = 0.02,
+    q: Any = _DEFAULT_Q,
+    confidence_level: float = 0.95,
+    initial_budget: int | None = None,
+    batch_size: int | None = None,
+    max_budget: int | None = None,
+    format_covariates: Any = None,
+    prior_sd: float = 1.0,
+    n_resamples: int = 200,
+    rng: Any = None,
+) -> AdaptiveResult:
+    """Evaluate cells in rounds, choosing each round's cells to sharpen the target, until the
+    requested precision is reached or the budget is spent.
+
+    Round 0 evaluates a balanced design of ``initial_budget`` cells. After each round the
+    model is refitted and the precision checked: for ``target="quantiles"`` the largest
+    half-width of the ``confidence_level`` intervals of the quantiles ``q`` (parametric
+    bootstrap) must be at most ``precision``; for ``target="best"`` the leading template's
+    probability of being the best must be at least ``1 − precision``. Otherwise the next
+    ``batch_size`` cells go to templates drawn in proportion to their uncertainty: the
+    standard error of their accuracy, weighted by how close the accuracy is to a target
+    quantile (``"quantiles"``), or their probability of being the best (``"best"``, a
+    Thompson-style allocation); each chosen template gets its least-evaluated unseen example.
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate(cells) -> scores``: ``cells`` is an (n, 2) int array of (template,
+        example) pairs; it returns n scores in [0, 1] (runs the model on them).
+    n_formats, n_examples : int
+    target : {"quantiles", "best"}
+    precision : float, default 0.02
+    q, confidence_level : as in :meth:`PromptEval.quantiles`.
+    initial_budget : int, optional
+        Default: one cell per template and at least half a pass (max(F, J // 2)).
+    batch_size : int, optional
+        Cells per later round. Default: max(F, J // 10).
+    max_budget : int, optional
+        Stop after this many cells. Default: 4 pass-equivalents (4 J, at most F·J).
+    format_covariates, prior_sd : as in :class:`PromptEval`.
+    n_resamples : int, default 200
+        Bootstrap replicates per round.
+    rng : None, int or numpy.random.Generator
+
+    Returns
+    -------
+    AdaptiveResult
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> P = 1 / (1 + np.exp(-(rng.normal(0, .5, (20, 1)) + rng.normal(0, 1.5, (1, 400)))))
+    >>> truth = (rng.random(P.shape) < P).astype(float)
+    >>> res = adaptive_evaluate(lambda c: truth[c[:, 0], c[:, 1]], 20, 400, precision=0.1, rng=0)
+    >>> res.stopped, bool(np.isfinite(res.Y).sum() <= 4 * 400)
+    ('precision', True)
+    """
+    if not callable(evaluate):
+        raise InvalidArgumentError("evaluate: expected a callable evaluate(cells) -> scores")
+    if target not in ("quantiles", "best"):
+        raise InvalidArgumentError(f"target: got {target!r}; use 'quantiles' or 'best'")
+    nf = check_scalar(n_formats, "n_formats", kind=int, low=1)
+    nj = check_scalar(n_examples, "n_examples", kind=int, low=1)
+    total = nf * nj
+    prec = check_scalar(precision, "precision", low=0.0, low_inclusive=False)
+    level = check_open_unit(confidence_level, "confidence_level")
+    qs = _check_q(q)
+    max_b = min(4 * nj, total) if max_budget is None else max_budget
+    max_b = check_scalar(max_b, "max_budget", kind=int, low=1, high=total)
+    init = max(nf, nj // 2) if initial_budget is None else initial_budget
+    init = check_scalar(init, "initial_budget", kind=int, low=1, high=total)
+    init = min(init, max_b)
+    step = max(nf, nj // 10) if batch_size is None else batch_size
+    step = check_scalar(step, "batch_size", kind=int, low=1)
+    n_boot = _check_resamples(n_resamples, level)
+    if n_boot == 0:
+        raise InvalidArgumentError("n_resamples: must be positive for the adaptive mode")
+    seed = seed_from_rng(rng)
+    gen = np.random.default_rng(seed)
+    Y = np.full((nf, nj), np.nan)
+
+    def run(cells: np.ndarray) -> None:
+        scores = as_float_array(evaluate(cells.copy()), "evaluate(cells)", ndim=1)
+        if scores.shape[0] != cells.shape[0]:
+            raise ShapeError(
+                f"evaluate(cells): returned {scores.shape[0]} scores for {cells.shape[0]} cells"
+            )
+        Y[cells[:, 0], cells[:, 1]] = scores
+
+    first = np.argwhere(balanced_design(nf, nj, init, rng=gen))
+    run(first)
+    history: list = []
+    round_no = 0
+    while True:
+        round_no += 1
+        pe = PromptEval(
+            format_covariates=format_covariates, prior_sd=prior_sd, random_state=seed + round_no
+        )
+        if format_covariates is None and np.isnan(Y).all(axis=1).any():
+            # A template not yet evaluated: give it a cell before fitting.
+            rows = np.flatnonzero(np.isnan(Y).all(axis=1))
+            run(np.array([(f, int(gen.integers(nj))) for f in rows], dtype=np.int64))
+        pe.fit(Y)
+        n_seen = int((~np.isnan(Y)).sum())
+        quant = best = None
+        if target == "quantiles":
+            quant = pe.quantiles(qs, confidence_level=level, n_resamples=n_boot)
+            lo, hi = quant.confidence_interval
+            reached = float(np.max(hi - lo) / 2)
+            done = reached <= prec
+        else:
+            best = pe.best_format(n_resamples=n_boot)
+            reached = float(1 - best.prob_best[best.best])
+            done = reached <= prec
+        history.append({"n_evaluated": n_seen, "precision": reached})
+        if done or n_seen >= max_b:
+            return AdaptiveResult(
+                Y=Y,
+                estimator=pe,
+                quantiles=quant,
+                best=best,
+                history=history,
+                stopped="precision" if done else "budget",
+            )
+        acc, se = pe.format_accuracy_, pe.format_accuracy_se_
+        if target == "quantiles":
+            levels = np.percentile(acc, qs)
+            near = np.exp(-0.5 * (np.min(np.abs(acc[:, None] - levels[None]), axis=1) / se) ** 2)
+            weights = se * (0.1 + near)
+        else:
+            weights = best.prob_best + 1e-3
+        run(_next_cells(~np.isnan(Y), weights, min(step, max_b - n_seen), gen))
