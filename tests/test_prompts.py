@@ -516,3 +516,14 @@ def test_cli_prompts_estimate(tmp_path, capsys):
     pe = PromptEval(format_covariates=X[order]).fit(Yp)
     np.testing.assert_allclose(data["models"][0]["accuracy"], pe.format_accuracy_, atol=1e-12)
     assert main(["prompts", "estimate", str(tmp_path / "missing.csv")]) == 1
+
+
+def test_plot_draws_one_panel_per_model():
+    pytest.importorskip("matplotlib")
+    X, Y = simulate(0, 20, 80)
+    Yp = np.stack([partial(Y, balanced_design(20, 80, 160, rng=s)) for s in (0, 1)])
+    pe = PromptEval(format_covariates=X, random_state=0).fit(Yp)
+    fig = pe.plot(n_resamples=50, true=np.stack([Y.mean(axis=1)] * 2), model_names=["a", "b"])
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    with pytest.raises(ShapeError, match="model_names"):
+        pe.plot(n_resamples=50, model_names=["a"])

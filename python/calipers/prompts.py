@@ -578,6 +578,23 @@ class PromptEval(Estimator):
             format_accuracy=np.asarray(self.format_accuracy_),
         )
 
+    def plot(
+        self,
+        n_resamples: int = 500,
+        confidence_level: float = 0.95,
+        model_names: Any = None,
+        true: Any = None,
+    ) -> Any:
+        """The estimated distribution of the accuracy over templates (its quantile function,
+        as a CDF) with the pointwise parametric-bootstrap band of :meth:`quantiles`, one panel
+        per model; ``true`` (F or n_models × F accuracies) overlays a reference distribution.
+
+        Returns a ``matplotlib.figure.Figure`` (no pyplot state; needs the ``[report]``
+        extra). Save it with ``fig.savefig(path)``.
+        """
+        self._check_fitted()
+        return _plot(self, n_resamples, confidence_level, model_names, true)
+
     def best_format(self, n_resamples: int = 1000, progress: Any = False) -> BestFormat:
         """The template with the highest estimated accuracy and the probability that each
         template is the best.
@@ -606,6 +623,65 @@ class PromptEval(Estimator):
         if self._single:
             return BestFormat(int(best[0]), float(acc[0, best[0]]), prob[0], n)
         return BestFormat(best, acc[np.arange(acc.shape[0]), best], prob, n)
+
+
+def _plot(
+    pe: PromptEval,
+    n_resamples: int,
+    confidence_level: float,
+    model_names: Any,
+    true: Any,
+) -> Any:
+    from ._optional import require
+
+    figure = require("matplotlib.figure", "PromptEval.plot")
+    levels = np.linspace(0.0, 100.0, 41)
+    res = pe.quantiles(levels, confidence_level=confidence_level, n_resamples=n_resamples)
+    stat = np.atleast_2d(res.statistic)
+    n_models = stat.shape[0]
+    names = [f"model {m}" for m in range(n_models)] if model_names is None else list(model_names)
+    if len(names) != n_models:
+        raise ShapeError(f"model_names: has {len(names)} names for {n_models} models")
+    truth = None
+    if true is not None:
+        truth = np.atleast_2d(as_float_array(true, "true", ndim=(1, 2)))
+        if truth.shape != (n_models, pe.n_formats_):
+            raise ShapeError(
+                f"true: has shape {np.shape(true)}; pass one accuracy per template and model"
+            )
+    fig = figure.Figure(figsize=(3.4 * n_models + 0.6, 3.0))
+    axes = fig.subplots(1, n_models, squeeze=False)[0]
+    for m, ax in enumerate(axes):
+        if res.confidence_interval is not None:
+            low = np.atleast_2d(res.confidence_interval.low)[m]
+            high = np.atleast_2d(res.confidence_interval.high)[m]
+            ax.fill_betweenx(
+                levels / 100,
+                low,
+                high,
+                color="#1f5f99",
+                alpha=0.2,
+                label=f"{confidence_level:.0%} band",
+            )
+        ax.plot(stat[m], levels / 100, color="#1f5f99", lw=2, label="estimated")
+        if truth is not None:
+            ax.plot(
+                np.sort(truth[m]),
+                (np.arange(pe.n_formats_) + 0.5) / pe.n_formats_,
+                "o",
+                ms=3,
+                color="#8a96a3",
+                label="true",
+            )
+        ax.set_title(names[m], fontsize=10)
+        ax.set_xlabel("accuracy", fontsize=9)
+        ax.set_ylabel("share of templates below", fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
 
 
 def prompt_quantiles(
