@@ -382,7 +382,7 @@ def test_bad_input_messages():
         PromptEval().fit(np.full((2, 3), np.nan))
     with pytest.raises(InvalidArgumentError, match=r"scores must be in \[0, 1\]"):
         PromptEval().fit(np.where(np.isnan(Y), np.nan, 2.0))
-    with pytest.raises(InvalidArgumentError, match="infinite"):
+    with pytest.raises(InvalidArgumentError, match="is infinite"):
         PromptEval().fit(np.where(np.isnan(Y), np.inf, Y))
     with pytest.raises(ShapeError, match="format_covariates"):
         PromptEval(format_covariates=np.ones((3, 2))).fit(Y)

@@ -45,8 +45,11 @@ from ._results import ConfidenceInterval, Result
 from ._validation import (
     as_float_array,
     check_memory,
+    check_ndim,
     check_open_unit,
     check_scalar,
+    ndim_of,
+    reject_complex,
     seed_from_rng,
 )
 from .exceptions import InvalidArgumentError, ShapeError
@@ -203,29 +206,36 @@ def average_accuracy(Y: Any) -> np.ndarray:
 # Input checks
 
 
-def _check_responses(Y: Any) -> np.ndarray:
-    """Y as float32 (n_models, F, J) with NaN for cells not evaluated."""
-    y = as_float_array(Y, "Y", ndim=(2, 3), finite=False)
-    if np.isinf(y).any():
-        raise InvalidArgumentError(
-            "Y: has infinite values; scores must be in [0, 1] with NaN for cells not evaluated"
-        )
-    y3 = y[None] if y.ndim == 2 else y
+def _check_responses(Y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Y as float32 (n_models, F, J) with NaN for cells not evaluated, and the number of
+    evaluated cells per (model, template). One float32 copy at most (no float64 copy of a
+    large matrix); the range check is two reductions."""
+    reject_complex(Y, "Y")
+    try:
+        y = np.asarray(Y, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"Y: could not convert to a float array ({exc})") from None
+    check_ndim(y, "Y", (2, 3))
+    if y.size == 0:
+        raise ShapeError(f"Y: has shape {y.shape}; pass at least one template and one example")
+    y3 = np.ascontiguousarray(y[None] if y.ndim == 2 else y)
     seen = ~np.isnan(y3)
-    bad = seen & ((y3 < 0) | (y3 > 1))
-    if bad.any():
+    counts = seen.sum(axis=2)
+    if not seen.any(axis=(1, 2)).all():
+        m = int(np.argmin(seen.any(axis=(1, 2))))
+        raise InvalidArgumentError(
+            f"Y: model {m} has no evaluated cell (all NaN); evaluate some cells (see "
+            "balanced_design) or drop that model"
+        )
+    if np.nanmin(y3) < 0 or np.nanmax(y3) > 1:
+        bad = seen & ((y3 < 0) | (y3 > 1))
         m, f, j = (int(v) for v in np.argwhere(bad)[0])
+        what = "infinite" if np.isinf(y3[m, f, j]) else f"{y3[m, f, j]:g}"
         raise InvalidArgumentError(
-            f"Y: cell (model {m}, template {f}, example {j}) is {y3[m, f, j]:g}; scores must be "
-            "in [0, 1] (1 = correct; fractional scores allowed) with NaN for cells not evaluated"
+            f"Y: cell (model {m}, template {f}, example {j}) is {what}; scores must be in "
+            "[0, 1] (1 = correct; fractional scores allowed) with NaN for cells not evaluated"
         )
-    empty = ~seen.any(axis=(1, 2))
-    if empty.any():
-        raise InvalidArgumentError(
-            f"Y: model {int(np.argmax(empty))} has no evaluated cell (all NaN); evaluate some "
-            "cells (see balanced_design) or drop that model"
-        )
-    return np.ascontiguousarray(y3, dtype=np.float32)
+    return y3, counts
 
 
 def _check_covariates(x: Any, name: str, n_rows: int, what: str) -> np.ndarray | None:
@@ -380,13 +390,12 @@ class PromptEval(Estimator):
         prior_sd = check_scalar(self.prior_sd, "prior_sd", low=1e-6, high=1e6)
         max_iter = check_scalar(self.max_iter, "max_iter", kind=int, low=1, high=100_000)
         tol = check_scalar(self.tol, "tol", low=0.0, low_inclusive=False)
-        y_input = as_float_array(Y, "Y", ndim=(2, 3), finite=False)
-        single = y_input.ndim == 2
-        y = _check_responses(y_input)
+        single = ndim_of(Y, "Y") == 2
+        y, counts = _check_responses(Y)
         n_models, nf, nj = y.shape
         x, z = self._design(nf, nj)
         if x is None:
-            never = ~(~np.isnan(y)).any(axis=2)
+            never = counts == 0
             if never.any():
                 m, f = (int(v) for v in np.argwhere(never)[0])
                 raise InvalidArgumentError(
@@ -429,7 +438,7 @@ class PromptEval(Estimator):
         self.format_effects_ = pick(theta)
         self.example_effects_ = pick(ex)
         self.coef_ = pick(coef)
-        self.n_evaluated_ = pick((~np.isnan(y)).sum(axis=(1, 2)))
+        self.n_evaluated_ = pick(counts.sum(axis=1))
         self.n_iter_ = pick(n_iter.astype(np.int64))
         self.converged_ = pick(converged.astype(bool))
         self.n_formats_, self.n_examples_, self.n_models_ = nf, nj, n_models
@@ -449,7 +458,7 @@ class PromptEval(Estimator):
 
     def w1_to(self, true: Any) -> Any:
         """Wasserstein-1 distance between the estimated and a reference distribution of
-        template accuracies: mean_f |sort(Ŝ)_f − sort(S)_f| (both over the same F templates).
+        template accuracies: ``mean_f |sort(Ŝ)_f − sort(S)_f|`` (both over the same F templates).
 
         Parameters
         ----------
