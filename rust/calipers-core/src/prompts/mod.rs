@@ -298,6 +298,28 @@ mod tests {
         assert!(c.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Any small problem, any missing pattern and prior: the MAP zeroes the penalised
+        /// gradient and the accuracies are proper proportions.
+        #[test]
+        fn map_is_a_stationary_point(
+            nf in 1usize..6,
+            nj in 1usize..12,
+            seed in 0u64..1000,
+            prior_sd in 0.1f64..20.0,
+        ) {
+            let y = toy(nf, nj, seed);
+            let design = Design::new(nf, nj, None, 0, None, 0, true, prior_sd).unwrap();
+            let fits = fit_map(&y, 1, &design, 200, 1e-11, &Silent).unwrap();
+            let inv_var = 1.0 / (prior_sd * prior_sd);
+            proptest::prop_assert!(plain_gradient(&y, nf, nj, &fits[0], inv_var) < 1e-7);
+            for (a, s) in fits[0].accuracy.iter().zip(&fits[0].se) {
+                proptest::prop_assert!((0.0..=1.0).contains(a) && s.is_finite() && *s >= 0.0, "{a} {s}");
+            }
+        }
+    }
+
     #[test]
     fn bad_input_is_an_error() {
         let design = Design::new(2, 2, None, 0, None, 0, true, 1.0).unwrap();

@@ -783,8 +783,9 @@ impl Problem<'_, '_> {
                 acc[f] += cells.y[k] - sigmoid(work.eta[f] + work.col[c]);
             }
         }
+        // The observed-cell correction can leave a rounding residue below 0 or above 1.
         let inv = 1.0 / nc as f64;
-        acc.iter_mut().for_each(|a| *a *= inv);
+        acc.iter_mut().for_each(|a| *a = (*a * inv).clamp(0.0, 1.0));
         acc
     }
 
