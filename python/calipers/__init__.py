@@ -31,6 +31,7 @@ _LAZY_SUBMODULES = frozenset(
         "tiny",
         "weak",
         "route",
+        "prompts",
     }
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "tiny",
     "weak",
     "route",
+    "prompts",
 ]
 
 

@@ -364,3 +364,37 @@ def route_bootstrap(
     chunk_end: int,
     progress: object | None = None,
 ) -> _F: ...
+# prompts
+def prompts_fit(
+    y: npt.NDArray[np.float32],
+    x: npt.NDArray[np.float64] | None,
+    z: npt.NDArray[np.float64] | None,
+    onehot: bool,
+    prior_sd: float,
+    max_iter: int,
+    tol: float,
+    progress: object | None = None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.bool_],
+]: ...
+def prompts_bootstrap(
+    y: npt.NDArray[np.float32],
+    x: npt.NDArray[np.float64] | None,
+    z: npt.NDArray[np.float64] | None,
+    onehot: bool,
+    prior_sd: float,
+    dense: npt.NDArray[np.float64],
+    beta: npt.NDArray[np.float64],
+    n_resamples: int,
+    seed: int,
+    parametric: bool,
+    max_iter: int,
+    tol: float,
+    progress: object | None = None,
+) -> npt.NDArray[np.float64]: ...

@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "calipers.cli.report",
     "calipers.cli.tiny",
     "calipers.cli.route",
+    "calipers.cli.prompts",
 ]
 
 

@@ -16,6 +16,7 @@ pub mod linalg;
 pub mod mem;
 pub mod ot;
 pub mod par;
+pub mod prompts;
 pub mod resample;
 pub mod rng;
 pub mod route;

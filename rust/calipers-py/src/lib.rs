@@ -13,6 +13,7 @@ mod geometry;
 mod irt;
 mod knn;
 mod ot;
+mod prompts;
 mod resample;
 mod route;
 mod threads;
@@ -36,5 +37,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     weak::register(m)?;
     knn::register(m)?;
     route::register(m)?;
+    prompts::register(m)?;
     Ok(())
 }

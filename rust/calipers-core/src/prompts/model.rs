@@ -1,0 +1,870 @@
+//! The penalised Newton solver of the extended Rasch model for one (model, task) job.
+//!
+//! Parameters: dense coefficients `d = [γ (p); ψ (q)]` and, when examples enter as a one-hot
+//! design, free example effects `β (J)`. The logit of cell (f, j) is
+//! `η_f + ζ_j` with `η = Xγ` (X the F × p template design, identity when absent) and
+//! `ζ_j = Z_j·ψ + β_j`. Every parameter has an independent N(0, σ²) prior (MAP = L2-penalised
+//! logistic regression with C = σ²).
+//!
+//! The information matrix has the block form `[[A, B], [Bᵀ, D]]` with `D` diagonal (the
+//! example block), so each Newton step eliminates β through the Schur complement
+//! `A − B D⁻¹ Bᵀ` (p + q square). Its format-format block is `Xᵀ (diag(g) − M) X` with
+//! `M_{ff'} = Σ_j w_fj w_f'j / D_j`, accumulated per example column over the pairs of observed
+//! cells, so the cost of one step is O(Σ_j k_j² + |S|·q + J·q² + F·p² + (p + q)³) with k_j the
+//! observed cells of example j, never O(J·p²).
+
+use crate::error::{Error, Result};
+use crate::fastmath::{sigmoid, softplus};
+use crate::linalg;
+use crate::mem;
+
+/// Fix named in memory errors.
+const MEM_FIX: &str = "pass fewer templates, examples or covariates";
+/// Step halvings tried before a Newton step is declared stalled.
+const MAX_HALVINGS: usize = 40;
+
+/// The covariate design shared by every job.
+#[derive(Clone, Copy)]
+pub struct Design<'a> {
+    pub n_formats: usize,
+    pub n_examples: usize,
+    /// Template covariates, row-major F × p; `None` means the identity (a free θ_f per template).
+    pub x: Option<&'a [f64]>,
+    pub p: usize,
+    /// Example covariates, row-major J × q; `None` means q = 0.
+    pub z: Option<&'a [f64]>,
+    pub q: usize,
+    /// Free example effects β_j (the one-hot example block).
+    pub onehot: bool,
+    /// 1 / prior_sd².
+    pub inv_var: f64,
+}
+
+impl<'a> Design<'a> {
+    /// Checks shapes and values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        n_formats: usize,
+        n_examples: usize,
+        x: Option<&'a [f64]>,
+        p: usize,
+        z: Option<&'a [f64]>,
+        q: usize,
+        onehot: bool,
+        prior_sd: f64,
+    ) -> Result<Self> {
+        if !(prior_sd.is_finite() && prior_sd > 0.0) {
+            return Err(Error::invalid(
+                "prior_sd",
+                format!("must be a positive finite number, got {prior_sd}"),
+            ));
+        }
+        let inv_var = 1.0 / (prior_sd * prior_sd);
+        if !(inv_var.is_finite() && inv_var > 0.0) {
+            return Err(Error::invalid(
+                "prior_sd",
+                format!("{prior_sd} is too extreme; pass a value between 1e-100 and 1e100"),
+            ));
+        }
+        let p = if x.is_some() { p } else { n_formats };
+        if let Some(xs) = x {
+            if p == 0 || xs.len() != n_formats * p {
+                return Err(Error::shape(
+                    "format_covariates",
+                    format!(
+                        "has {} values, expected {n_formats} × {p} (p ≥ 1)",
+                        xs.len()
+                    ),
+                ));
+            }
+            crate::error::ensure_finite("format_covariates", xs)?;
+        }
+        let q = if z.is_some() { q } else { 0 };
+        if let Some(zs) = z {
+            if q == 0 || zs.len() != n_examples * q {
+                return Err(Error::shape(
+                    "example_covariates",
+                    format!(
+                        "has {} values, expected {n_examples} × {q} (q ≥ 1)",
+                        zs.len()
+                    ),
+                ));
+            }
+            crate::error::ensure_finite("example_covariates", zs)?;
+        }
+        Ok(Self {
+            n_formats,
+            n_examples,
+            x,
+            p,
+            z,
+            q,
+            onehot,
+            inv_var,
+        })
+    }
+
+    /// Number of dense coefficients.
+    pub fn dense(&self) -> usize {
+        self.p + self.q
+    }
+
+    /// η = X γ.
+    fn eta(&self, gamma: &[f64], out: &mut [f64]) {
+        match self.x {
+            None => out.copy_from_slice(gamma),
+            Some(x) => {
+                for (f, o) in out.iter_mut().enumerate() {
+                    *o = linalg::dot(&x[f * self.p..(f + 1) * self.p], gamma);
+                }
+            }
+        }
+    }
+
+    /// out (p) = Xᵀ v (v of length F).
+    fn xt_vec(&self, v: &[f64], out: &mut [f64]) {
+        match self.x {
+            None => out.copy_from_slice(v),
+            Some(x) => {
+                out.fill(0.0);
+                for (f, &vf) in v.iter().enumerate() {
+                    for (o, &xv) in out.iter_mut().zip(&x[f * self.p..(f + 1) * self.p]) {
+                        *o += xv * vf;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row `j` of Z (empty when q = 0).
+    #[inline]
+    fn z_row(&self, j: usize) -> &'a [f64] {
+        match self.z {
+            None => &[],
+            Some(z) => &z[j * self.q..(j + 1) * self.q],
+        }
+    }
+}
+
+/// Observed cells of one job grouped by example column: `fmt[ptr[c]..ptr[c + 1]]` are the
+/// templates observed on column c, `y` their scores; `example[c]` is the example behind column
+/// c (a bootstrap replicate repeats examples).
+pub struct Cells {
+    pub ptr: Vec<usize>,
+    pub fmt: Vec<u32>,
+    pub y: Vec<f64>,
+    pub example: Vec<usize>,
+}
+
+impl Cells {
+    /// Collects the observed cells of a row-major F × J block (NaN = not evaluated).
+    pub fn from_block(block: &[f32], n_formats: usize, n_examples: usize) -> Result<Self> {
+        let mut counts = mem::try_filled("Y", n_examples + 1, 0usize, MEM_FIX)?;
+        for f in 0..n_formats {
+            for (j, &v) in block[f * n_examples..(f + 1) * n_examples]
+                .iter()
+                .enumerate()
+            {
+                if v.is_nan() {
+                    continue;
+                }
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(Error::invalid(
+                        "Y",
+                        format!(
+                            "cell (template {f}, example {j}) is {v}; scores must be in [0, 1] \
+                             (1 = correct, fractional allowed) with NaN for cells not evaluated"
+                        ),
+                    ));
+                }
+                counts[j + 1] += 1;
+            }
+        }
+        for j in 0..n_examples {
+            counts[j + 1] += counts[j];
+        }
+        let n = counts[n_examples];
+        let mut fmt = mem::try_filled("Y", n, 0u32, MEM_FIX)?;
+        let mut y = mem::try_filled("Y", n, 0.0f64, MEM_FIX)?;
+        let mut fill = counts.clone();
+        for f in 0..n_formats {
+            for (j, &v) in block[f * n_examples..(f + 1) * n_examples]
+                .iter()
+                .enumerate()
+            {
+                if !v.is_nan() {
+                    let k = fill[j];
+                    fmt[k] = f as u32;
+                    y[k] = f64::from(v);
+                    fill[j] += 1;
+                }
+            }
+        }
+        Ok(Self {
+            ptr: counts,
+            fmt,
+            y,
+            example: (0..n_examples).collect(),
+        })
+    }
+
+    /// The replicate whose columns are the examples `idx` (with repeats).
+    pub fn resampled(&self, idx: &[usize]) -> Self {
+        let mut ptr = Vec::with_capacity(idx.len() + 1);
+        ptr.push(0);
+        let total: usize = idx.iter().map(|&j| self.ptr[j + 1] - self.ptr[j]).sum();
+        let mut fmt = Vec::with_capacity(total);
+        let mut y = Vec::with_capacity(total);
+        for &j in idx {
+            let r = self.ptr[j]..self.ptr[j + 1];
+            fmt.extend_from_slice(&self.fmt[r.clone()]);
+            y.extend_from_slice(&self.y[r]);
+            ptr.push(fmt.len());
+        }
+        Self {
+            ptr,
+            fmt,
+            y,
+            example: idx.iter().map(|&j| self.example[j]).collect(),
+        }
+    }
+
+    /// A parametric replicate on the examples `idx`: every cell of every template drawn as
+    /// Bernoulli(σ(eta_f + col_j)) from `rng` (column by column, templates in order); the
+    /// replicate keeps the evaluated pattern of each example. Returns the cells and the
+    /// realised accuracy of each template over all cells.
+    pub fn simulated(
+        &self,
+        idx: &[usize],
+        eta: &[f64],
+        col: &[f64],
+        rng: &mut crate::rng::Rng,
+    ) -> (Self, Vec<f64>) {
+        let nf = eta.len();
+        let mut realised = vec![0.0; nf];
+        let mut draw = vec![0.0; nf];
+        let mut ptr = Vec::with_capacity(idx.len() + 1);
+        ptr.push(0);
+        let mut fmt = Vec::new();
+        let mut y = Vec::new();
+        for &j in idx {
+            for (f, d) in draw.iter_mut().enumerate() {
+                let p = sigmoid(eta[f] + col[j]);
+                *d = f64::from(u8::from(rng.next_f64() < p));
+                realised[f] += *d;
+            }
+            for k in self.ptr[j]..self.ptr[j + 1] {
+                let f = self.fmt[k];
+                fmt.push(f);
+                y.push(draw[f as usize]);
+            }
+            ptr.push(fmt.len());
+        }
+        let inv = 1.0 / idx.len().max(1) as f64;
+        realised.iter_mut().for_each(|v| *v *= inv);
+        let cells = Self {
+            ptr,
+            fmt,
+            y,
+            example: idx.iter().map(|&j| self.example[j]).collect(),
+        };
+        (cells, realised)
+    }
+
+    pub fn n_columns(&self) -> usize {
+        self.example.len()
+    }
+
+    pub fn n_cells(&self) -> usize {
+        self.fmt.len()
+    }
+}
+
+/// The parameters of one fit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State {
+    /// [γ; ψ].
+    pub dense: Vec<f64>,
+    /// β per column (empty without the one-hot block).
+    pub beta: Vec<f64>,
+}
+
+impl State {
+    pub fn zeros(design: &Design<'_>, n_columns: usize) -> Self {
+        Self {
+            dense: vec![0.0; design.dense()],
+            beta: if design.onehot {
+                vec![0.0; n_columns]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// The Laplace approximation of the posterior (see [`Problem::posterior`]).
+pub struct Posterior {
+    state: State,
+    chol: Vec<f64>,
+    dvec: Vec<f64>,
+    w: Vec<f64>,
+    h_c: Vec<f64>,
+}
+
+/// Result of Newton on one problem.
+pub struct Solved {
+    pub state: State,
+    pub objective: f64,
+    pub n_iter: usize,
+    pub converged: bool,
+}
+
+/// Work arrays and derivatives at the current state.
+struct Work {
+    eta: Vec<f64>,
+    /// ζ_j + β_j per column.
+    col: Vec<f64>,
+    w: Vec<f64>,
+    r_f: Vec<f64>,
+    g_f: Vec<f64>,
+    r_c: Vec<f64>,
+    h_c: Vec<f64>,
+}
+
+/// The problem: a design and the observed cells.
+pub struct Problem<'a, 'c> {
+    pub design: &'a Design<'a>,
+    pub cells: &'c Cells,
+}
+
+impl Problem<'_, '_> {
+    fn work(&self) -> Work {
+        let (nf, nc) = (self.design.n_formats, self.cells.n_columns());
+        Work {
+            eta: vec![0.0; nf],
+            col: vec![0.0; nc],
+            w: vec![0.0; self.cells.n_cells()],
+            r_f: vec![0.0; nf],
+            g_f: vec![0.0; nf],
+            r_c: vec![0.0; nc],
+            h_c: vec![0.0; nc],
+        }
+    }
+
+    /// Linear predictors of `state` into `work.eta` / `work.col`.
+    fn predictors(&self, state: &State, work: &mut Work) {
+        let d = self.design;
+        d.eta(&state.dense[..d.p], &mut work.eta);
+        let psi = &state.dense[d.p..];
+        for (c, v) in work.col.iter_mut().enumerate() {
+            let zr = d.z_row(self.cells.example[c]);
+            let mut t = if d.q > 0 { linalg::dot(zr, psi) } else { 0.0 };
+            if d.onehot {
+                t += state.beta[c];
+            }
+            *v = t;
+        }
+    }
+
+    fn penalty(&self, state: &State) -> f64 {
+        let s: f64 = state.dense.iter().map(|v| v * v).sum::<f64>()
+            + state.beta.iter().map(|v| v * v).sum::<f64>();
+        0.5 * self.design.inv_var * s
+    }
+
+    /// Penalised log-likelihood of `state` (predictors refreshed in `work`).
+    fn objective(&self, state: &State, work: &mut Work) -> f64 {
+        self.predictors(state, work);
+        let mut ll = 0.0;
+        let cells = self.cells;
+        for c in 0..cells.n_columns() {
+            let b = work.col[c];
+            for k in cells.ptr[c]..cells.ptr[c + 1] {
+                let t = work.eta[cells.fmt[k] as usize] + b;
+                ll += cells.y[k] * t - softplus(t);
+            }
+        }
+        ll - self.penalty(state)
+    }
+
+    /// Residuals and weights at the predictors in `work`.
+    fn derivatives(&self, work: &mut Work) {
+        let cells = self.cells;
+        work.r_f.fill(0.0);
+        work.g_f.fill(0.0);
+        for c in 0..cells.n_columns() {
+            let b = work.col[c];
+            let (mut rc, mut hc) = (0.0, 0.0);
+            for k in cells.ptr[c]..cells.ptr[c + 1] {
+                let f = cells.fmt[k] as usize;
+                let pr = sigmoid(work.eta[f] + b);
+                let r = cells.y[k] - pr;
+                let w = pr * (1.0 - pr);
+                work.w[k] = w;
+                work.r_f[f] += r;
+                work.g_f[f] += w;
+                rc += r;
+                hc += w;
+            }
+            work.r_c[c] = rc;
+            work.h_c[c] = hc;
+        }
+    }
+
+    /// D_c = h_c + 1/σ² (the diagonal example block).
+    fn diag(&self, work: &Work) -> Vec<f64> {
+        work.h_c.iter().map(|h| h + self.design.inv_var).collect()
+    }
+
+    /// The Schur complement `A − B D⁻¹ Bᵀ` (dense, P × P, row-major) at the weights in `work`.
+    fn schur(&self, work: &Work, dvec: &[f64]) -> Result<Vec<f64>> {
+        let d = self.design;
+        let (nf, p, q) = (d.n_formats, d.p, d.q);
+        let np = p + q;
+        let cells = self.cells;
+        let mut s = mem::try_filled("format_covariates", np * np, 0.0, MEM_FIX)?;
+        // E = diag(g) − M (F × F), then Xᵀ E X.
+        let mut e = mem::try_filled("Y", nf * nf, 0.0, MEM_FIX)?;
+        for f in 0..nf {
+            e[f * nf + f] = work.g_f[f];
+        }
+        if d.onehot {
+            for (c, dc) in dvec.iter().enumerate() {
+                let r = cells.ptr[c]..cells.ptr[c + 1];
+                let inv = 1.0 / dc;
+                for k in r.clone() {
+                    let fk = cells.fmt[k] as usize;
+                    let wk = work.w[k] * inv;
+                    for l in r.clone() {
+                        e[fk * nf + cells.fmt[l] as usize] -= wk * work.w[l];
+                    }
+                }
+            }
+        }
+        match d.x {
+            None => {
+                for f in 0..nf {
+                    s[f * np..f * np + nf].copy_from_slice(&e[f * nf..(f + 1) * nf]);
+                }
+            }
+            Some(x) => {
+                // EX (F × p), then Xᵀ (EX).
+                let mut ex = vec![0.0; nf * p];
+                for f in 0..nf {
+                    for g in 0..nf {
+                        let v = e[f * nf + g];
+                        if v != 0.0 {
+                            for (o, &xv) in ex[f * p..(f + 1) * p].iter_mut().zip(&x[g * p..]) {
+                                *o += v * xv;
+                            }
+                        }
+                    }
+                }
+                for f in 0..nf {
+                    let xf = &x[f * p..(f + 1) * p];
+                    let exf = &ex[f * p..(f + 1) * p];
+                    for a in 0..p {
+                        if xf[a] != 0.0 {
+                            for b in 0..p {
+                                s[a * np + b] += xf[a] * exf[b];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if q > 0 {
+            // Cross block Xᵀ (W (1 − h/D) Z) and ψψ block Zᵀ diag(h − h²/D) Z.
+            let mut fz = vec![0.0; nf * q];
+            for (c, &ex) in cells.example.iter().enumerate() {
+                let zr = d.z_row(ex);
+                let shrink = if d.onehot {
+                    1.0 - work.h_c[c] / dvec[c]
+                } else {
+                    1.0
+                };
+                for k in cells.ptr[c]..cells.ptr[c + 1] {
+                    let f = cells.fmt[k] as usize;
+                    let wk = work.w[k] * shrink;
+                    for (o, &zv) in fz[f * q..(f + 1) * q].iter_mut().zip(zr) {
+                        *o += wk * zv;
+                    }
+                }
+                let hz = if d.onehot {
+                    work.h_c[c] * shrink
+                } else {
+                    work.h_c[c]
+                };
+                if hz != 0.0 {
+                    for a in 0..q {
+                        for b in 0..q {
+                            s[(p + a) * np + p + b] += hz * zr[a] * zr[b];
+                        }
+                    }
+                }
+            }
+            let mut col = vec![0.0; p];
+            for b in 0..q {
+                let v: Vec<f64> = (0..nf).map(|f| fz[f * q + b]).collect();
+                d.xt_vec(&v, &mut col);
+                for a in 0..p {
+                    s[a * np + p + b] = col[a];
+                    s[(p + b) * np + a] = col[a];
+                }
+            }
+        }
+        for a in 0..np {
+            s[a * np + a] += d.inv_var;
+        }
+        Ok(s)
+    }
+
+    /// `B D⁻¹ v` for a column vector v (P-long result).
+    fn b_dinv(&self, work: &Work, dvec: &[f64], v: &[f64], out: &mut [f64]) {
+        let d = self.design;
+        let cells = self.cells;
+        let mut per_f = vec![0.0; d.n_formats];
+        let mut zpart = vec![0.0; d.q];
+        for c in 0..cells.n_columns() {
+            let t = v[c] / dvec[c];
+            if t == 0.0 {
+                continue;
+            }
+            for k in cells.ptr[c]..cells.ptr[c + 1] {
+                per_f[cells.fmt[k] as usize] += work.w[k] * t;
+            }
+            if d.q > 0 {
+                let ht = work.h_c[c] * t;
+                for (o, &zv) in zpart.iter_mut().zip(d.z_row(cells.example[c])) {
+                    *o += ht * zv;
+                }
+            }
+        }
+        d.xt_vec(&per_f, &mut out[..d.p]);
+        out[d.p..].copy_from_slice(&zpart);
+    }
+
+    /// `(Bᵀ u)_c` for a dense direction u.
+    fn bt(&self, work: &Work, u: &[f64]) -> Vec<f64> {
+        let d = self.design;
+        let cells = self.cells;
+        let mut xu = vec![0.0; d.n_formats];
+        d.eta(&u[..d.p], &mut xu);
+        let psi = &u[d.p..];
+        (0..cells.n_columns())
+            .map(|c| {
+                let mut s = 0.0;
+                for k in cells.ptr[c]..cells.ptr[c + 1] {
+                    s += work.w[k] * xu[cells.fmt[k] as usize];
+                }
+                if d.q > 0 {
+                    s += work.h_c[c] * linalg::dot(d.z_row(cells.example[c]), psi);
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// Penalised Newton from `start` until the largest step is below `tol`.
+    pub fn solve(&self, start: State, max_iter: usize, tol: f64) -> Result<Solved> {
+        let d = self.design;
+        let np = d.dense();
+        let mut state = start;
+        let mut work = self.work();
+        let mut obj = self.objective(&state, &mut work);
+        let mut converged = false;
+        let mut n_iter = 0;
+        while n_iter < max_iter {
+            n_iter += 1;
+            self.derivatives(&mut work);
+            let dvec = self.diag(&work);
+            // Gradients.
+            let mut g_dense = vec![0.0; np];
+            d.xt_vec(&work.r_f, &mut g_dense[..d.p]);
+            if d.q > 0 {
+                for c in 0..self.cells.n_columns() {
+                    let rc = work.r_c[c];
+                    for (o, &zv) in g_dense[d.p..]
+                        .iter_mut()
+                        .zip(d.z_row(self.cells.example[c]))
+                    {
+                        *o += rc * zv;
+                    }
+                }
+            }
+            for (g, v) in g_dense.iter_mut().zip(&state.dense) {
+                *g -= d.inv_var * v;
+            }
+            let g_beta: Vec<f64> = if d.onehot {
+                work.r_c
+                    .iter()
+                    .zip(&state.beta)
+                    .map(|(r, b)| r - d.inv_var * b)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            // Newton direction through the Schur complement.
+            let mut l = self.schur(&work, &dvec)?;
+            if !linalg::cholesky(np, &mut l) {
+                return Err(Error::Numerical(
+                    "the Newton system of the template model is not positive definite; \
+                     check format_covariates/example_covariates for huge or collinear values"
+                        .into(),
+                ));
+            }
+            let mut step = g_dense.clone();
+            if d.onehot {
+                let mut corr = vec![0.0; np];
+                self.b_dinv(&work, &dvec, &g_beta, &mut corr);
+                for (s, c) in step.iter_mut().zip(&corr) {
+                    *s -= c;
+                }
+            }
+            linalg::cholesky_solve(np, &l, &mut step);
+            let step_beta: Vec<f64> = if d.onehot {
+                let bt = self.bt(&work, &step);
+                g_beta
+                    .iter()
+                    .zip(&bt)
+                    .zip(&dvec)
+                    .map(|((g, b), dd)| (g - b) / dd)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let largest = step
+                .iter()
+                .chain(&step_beta)
+                .fold(0.0f64, |m, v| m.max(v.abs()));
+            if !largest.is_finite() {
+                return Err(Error::Numerical(
+                    "the Newton step of the template model is not finite".into(),
+                ));
+            }
+            // Backtracking: the objective is concave, the full step almost always succeeds.
+            let mut t = 1.0;
+            let mut accepted = false;
+            for _ in 0..MAX_HALVINGS {
+                let trial = State {
+                    dense: state
+                        .dense
+                        .iter()
+                        .zip(&step)
+                        .map(|(a, s)| a + t * s)
+                        .collect(),
+                    beta: state
+                        .beta
+                        .iter()
+                        .zip(&step_beta)
+                        .map(|(a, s)| a + t * s)
+                        .collect(),
+                };
+                let new_obj = self.objective(&trial, &mut work);
+                if new_obj >= obj - 1e-12 * obj.abs().max(1.0) {
+                    state = trial;
+                    obj = new_obj;
+                    accepted = true;
+                    break;
+                }
+                t *= 0.5;
+            }
+            if !accepted {
+                // No ascent along the Newton direction: at the rounding floor.
+                self.predictors(&state, &mut work);
+                converged = largest <= tol.sqrt();
+                break;
+            }
+            if largest * t <= tol {
+                converged = true;
+                break;
+            }
+        }
+        Ok(Solved {
+            state,
+            objective: obj,
+            n_iter,
+            converged,
+        })
+    }
+
+    /// The Laplace (Gaussian) approximation of the posterior at the MAP `state`, for drawing
+    /// parameters: the Cholesky factor of the dense block's marginal precision (the Schur
+    /// complement) and the example block.
+    pub fn posterior(&self, state: &State) -> Result<Posterior> {
+        let np = self.design.dense();
+        let mut work = self.work();
+        self.predictors(state, &mut work);
+        self.derivatives(&mut work);
+        let dvec = self.diag(&work);
+        let mut chol = self.schur(&work, &dvec)?;
+        if !linalg::cholesky(np, &mut chol) {
+            return Err(Error::Numerical(
+                "the information matrix of the template model is not positive definite".into(),
+            ));
+        }
+        Ok(Posterior {
+            state: state.clone(),
+            chol,
+            dvec,
+            w: work.w,
+            h_c: work.h_c,
+        })
+    }
+
+    /// One joint draw from the Laplace posterior: dense u ~ N(0, S⁻¹) (S = L Lᵀ, by solving
+    /// Lᵀ u = ε), then β_c | dense ~ N(β̂_c − (Bᵀu)_c / D_c, 1 / D_c). Returns the linear
+    /// predictors (η, ζ + β) of the draw.
+    pub fn draw(&self, post: &Posterior, rng: &mut crate::rng::Rng) -> (Vec<f64>, Vec<f64>) {
+        let np = self.design.dense();
+        let l = &post.chol;
+        let mut u: Vec<f64> = (0..np).map(|_| rng.normal()).collect();
+        for i in (0..np).rev() {
+            let mut v = u[i];
+            for k in i + 1..np {
+                v -= l[k * np + i] * u[k];
+            }
+            u[i] = v / l[i * np + i];
+        }
+        let dense: Vec<f64> = post
+            .state
+            .dense
+            .iter()
+            .zip(&u)
+            .map(|(a, b)| a + b)
+            .collect();
+        let beta = if self.design.onehot {
+            let work = Work {
+                w: post.w.clone(),
+                h_c: post.h_c.clone(),
+                ..self.work()
+            };
+            let bt = self.bt(&work, &u);
+            post.state
+                .beta
+                .iter()
+                .zip(&bt)
+                .zip(&post.dvec)
+                .map(|((b, t), d)| b - t / d + rng.normal() / d.sqrt())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.linear_predictors(&State { dense, beta })
+    }
+
+    /// The linear predictors (η per template, ζ + β per column) of `state`.
+    pub fn linear_predictors(&self, state: &State) -> (Vec<f64>, Vec<f64>) {
+        let mut work = self.work();
+        self.predictors(state, &mut work);
+        (work.eta, work.col)
+    }
+
+    /// Per-template accuracy: observed scores where evaluated, the model's probability elsewhere,
+    /// averaged over the columns.
+    pub fn accuracy(&self, state: &State) -> Vec<f64> {
+        let d = self.design;
+        let mut work = self.work();
+        self.predictors(state, &mut work);
+        let nc = self.cells.n_columns();
+        let mut acc = vec![0.0; d.n_formats];
+        for (f, a) in acc.iter_mut().enumerate() {
+            let ef = work.eta[f];
+            let mut s = 0.0;
+            for &b in &work.col {
+                s += sigmoid(ef + b);
+            }
+            *a = s;
+        }
+        let cells = self.cells;
+        for c in 0..nc {
+            for k in cells.ptr[c]..cells.ptr[c + 1] {
+                let f = cells.fmt[k] as usize;
+                acc[f] += cells.y[k] - sigmoid(work.eta[f] + work.col[c]);
+            }
+        }
+        // The observed-cell correction can leave a rounding residue below 0 or above 1.
+        let inv = 1.0 / nc as f64;
+        acc.iter_mut().for_each(|a| *a = (*a * inv).clamp(0.0, 1.0));
+        acc
+    }
+
+    /// Standard errors of the per-template accuracies: the delta method through the inverse
+    /// information (parameter uncertainty) plus the Bernoulli variance of the cells not
+    /// evaluated (the target is the realised accuracy over these examples).
+    pub fn accuracy_se(&self, state: &State) -> Result<Vec<f64>> {
+        let d = self.design;
+        let np = d.dense();
+        let cells = self.cells;
+        let nc = cells.n_columns();
+        let mut work = self.work();
+        self.predictors(state, &mut work);
+        self.derivatives(&mut work);
+        let dvec = self.diag(&work);
+        let mut l = self.schur(&work, &dvec)?;
+        if !linalg::cholesky(np, &mut l) {
+            return Err(Error::Numerical(
+                "the information matrix of the template model is not positive definite".into(),
+            ));
+        }
+        // Observed columns per template (row-wise index).
+        let mut observed = vec![Vec::new(); d.n_formats];
+        for c in 0..nc {
+            for k in cells.ptr[c]..cells.ptr[c + 1] {
+                observed[cells.fmt[k] as usize].push(c);
+            }
+        }
+        let inv_j = 1.0 / nc as f64;
+        let mut out = Vec::with_capacity(d.n_formats);
+        let mut g_beta = vec![0.0; nc];
+        let mut xf = vec![0.0; d.p];
+        let mut unit = vec![0.0; d.n_formats];
+        for f in 0..d.n_formats {
+            let ef = work.eta[f];
+            let mut u = 0.0;
+            let mut bern = 0.0;
+            let mut g_dense = vec![0.0; np];
+            for (g, &b) in g_beta.iter_mut().zip(&work.col) {
+                let pr = sigmoid(ef + b);
+                *g = pr * (1.0 - pr) * inv_j;
+            }
+            for &c in &observed[f] {
+                g_beta[c] = 0.0;
+            }
+            for (&gb, &ex) in g_beta.iter().zip(&cells.example) {
+                u += gb;
+                bern += gb * inv_j;
+                if d.q > 0 && gb != 0.0 {
+                    for (o, &zv) in g_dense[d.p..].iter_mut().zip(d.z_row(ex)) {
+                        *o += gb * zv;
+                    }
+                }
+            }
+            unit.fill(0.0);
+            unit[f] = u;
+            d.xt_vec(&unit, &mut xf);
+            g_dense[..d.p].copy_from_slice(&xf);
+            let mut rhs = g_dense.clone();
+            if d.onehot {
+                let mut corr = vec![0.0; np];
+                self.b_dinv(&work, &dvec, &g_beta, &mut corr);
+                for (s, c) in rhs.iter_mut().zip(&corr) {
+                    *s -= c;
+                }
+            }
+            linalg::cholesky_solve(np, &l, &mut rhs);
+            let mut var = linalg::dot(&g_dense, &rhs);
+            if d.onehot {
+                let bt = self.bt(&work, &rhs);
+                for c in 0..nc {
+                    let gb = g_beta[c];
+                    if gb != 0.0 {
+                        var += gb * (gb - bt[c]) / dvec[c];
+                    }
+                }
+            }
+            out.push((var.max(0.0) + bern).sqrt());
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,161 @@
+//! Bindings of `calipers_core::prompts`: the PromptEval template model.
+
+use calipers_core::prompts::{self, Design, State};
+use numpy::{
+    PyArray1, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray2, PyReadonlyArray3,
+    PyUntypedArrayMethods,
+};
+use pyo3::prelude::*;
+
+use crate::arrays::{matrix, shape2};
+use crate::detach;
+
+type FitOut<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<bool>>,
+);
+
+fn shape3<T: numpy::Element>(a: &PyReadonlyArray3<'_, T>) -> (usize, usize, usize) {
+    let s = a.shape();
+    (s[0], s[1], s[2])
+}
+
+fn covariates<'a>(
+    a: &'a Option<PyReadonlyArray2<'_, f64>>,
+) -> PyResult<(Option<&'a [f64]>, usize)> {
+    match a {
+        None => Ok((None, 0)),
+        Some(arr) => Ok((Some(arr.as_slice()?), shape2(arr).1)),
+    }
+}
+
+/// Fits the template model to every job of `y` (n_jobs × F × J float32, NaN = not
+/// evaluated). Returns (dense coefficients [γ; ψ], β, accuracy, accuracy SE, objective,
+/// n_iter, converged), one row per job.
+#[pyfunction]
+#[pyo3(signature = (y, x, z, onehot, prior_sd, max_iter, tol, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn prompts_fit<'py>(
+    py: Python<'py>,
+    y: PyReadonlyArray3<'py, f32>,
+    x: Option<PyReadonlyArray2<'py, f64>>,
+    z: Option<PyReadonlyArray2<'py, f64>>,
+    onehot: bool,
+    prior_sd: f64,
+    max_iter: usize,
+    tol: f64,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<FitOut<'py>> {
+    let (n_jobs, nf, nj) = shape3(&y);
+    let ys = y.as_slice()?;
+    let (xs, p) = covariates(&x)?;
+    let (zs, q) = covariates(&z)?;
+    let fits = detach::run(py, progress, |monitor| {
+        let design = Design::new(nf, nj, xs, p, zs, q, onehot, prior_sd)?;
+        prompts::fit_map(ys, n_jobs, &design, max_iter, tol, monitor)
+    })?;
+    let np = fits.first().map_or(0, |f| f.dense.len());
+    let nb = fits.first().map_or(0, |f| f.beta.len());
+    let mut dense = Vec::with_capacity(n_jobs * np);
+    let mut beta = Vec::with_capacity(n_jobs * nb);
+    let mut acc = Vec::with_capacity(n_jobs * nf);
+    let mut se = Vec::with_capacity(n_jobs * nf);
+    let mut obj = Vec::with_capacity(n_jobs);
+    let mut iters = Vec::with_capacity(n_jobs);
+    let mut conv = Vec::with_capacity(n_jobs);
+    for f in fits {
+        dense.extend(f.dense);
+        beta.extend(f.beta);
+        acc.extend(f.accuracy);
+        se.extend(f.se);
+        obj.push(f.objective);
+        iters.push(f.n_iter as u64);
+        conv.push(f.converged);
+    }
+    let beta_arr = if nb == 0 {
+        PyArray1::from_vec(py, beta).reshape([n_jobs, 0])?
+    } else {
+        matrix(py, beta, nb)?
+    };
+    Ok((
+        matrix(py, dense, np)?,
+        beta_arr,
+        matrix(py, acc, nf)?,
+        matrix(py, se, nf)?,
+        PyArray1::from_vec(py, obj),
+        PyArray1::from_vec(py, iters),
+        PyArray1::from_vec(py, conv),
+    ))
+}
+
+/// Bootstrap over examples: n_jobs × n_resamples × F template accuracies (× 2F when
+/// `parametric`: refitted then realised), each replicate refitted from the given parameters
+/// (`dense`, `beta`: the output of `prompts_fit`).
+#[pyfunction]
+#[pyo3(signature = (y, x, z, onehot, prior_sd, dense, beta, n_resamples, seed, parametric, max_iter, tol, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn prompts_bootstrap<'py>(
+    py: Python<'py>,
+    y: PyReadonlyArray3<'py, f32>,
+    x: Option<PyReadonlyArray2<'py, f64>>,
+    z: Option<PyReadonlyArray2<'py, f64>>,
+    onehot: bool,
+    prior_sd: f64,
+    dense: PyReadonlyArray2<'py, f64>,
+    beta: PyReadonlyArray2<'py, f64>,
+    n_resamples: usize,
+    seed: u64,
+    parametric: bool,
+    max_iter: usize,
+    tol: f64,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let (n_jobs, nf, nj) = shape3(&y);
+    let ys = y.as_slice()?;
+    let (xs, p) = covariates(&x)?;
+    let (zs, q) = covariates(&z)?;
+    let (dn, dp) = shape2(&dense);
+    let (bn, bp) = shape2(&beta);
+    let ds = dense.as_slice()?;
+    let bs = beta.as_slice()?;
+    let out = detach::run(py, progress, |monitor| {
+        let design = Design::new(nf, nj, xs, p, zs, q, onehot, prior_sd)?;
+        if dn != n_jobs || bn != n_jobs {
+            return Err(calipers_core::Error::shape(
+                "dense",
+                "needs one row per job; pass the parameters from prompts_fit",
+            ));
+        }
+        let starts: Vec<State> = (0..n_jobs)
+            .map(|m| State {
+                dense: ds[m * dp..(m + 1) * dp].to_vec(),
+                beta: bs[m * bp..(m + 1) * bp].to_vec(),
+            })
+            .collect();
+        prompts::bootstrap_accuracy(
+            ys,
+            n_jobs,
+            &design,
+            &starts,
+            n_resamples,
+            seed,
+            parametric,
+            max_iter,
+            tol,
+            monitor,
+        )
+    })?;
+    let width = if parametric { 2 * nf } else { nf };
+    PyArray1::from_vec(py, out).reshape([n_jobs, n_resamples, width])
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(prompts_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(prompts_bootstrap, m)?)?;
+    Ok(())
+}
