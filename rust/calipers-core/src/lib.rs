@@ -18,6 +18,7 @@ pub mod ot;
 pub mod par;
 pub mod resample;
 pub mod rng;
+pub mod scaling;
 pub mod tiny;
 pub mod weak;
 
