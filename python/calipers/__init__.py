@@ -16,10 +16,11 @@ from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
 if TYPE_CHECKING:
-    from . import dominance, fairness, geometry, io, irt, judge, ot, resample, tiny, weak
+    from . import dominance, fairness, geometry, io, irt, judge, ot, resample, scaling, tiny, weak
 
 _LAZY_SUBMODULES = frozenset(
     {"dominance", "fairness", "geometry", "io", "irt", "judge", "ot", "resample", "tiny", "weak"}
+    | {"scaling"}
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "set_num_threads",
     "tiny",
     "weak",
+    "scaling",
 ]
 
 

@@ -13,6 +13,7 @@ mod geometry;
 mod irt;
 mod ot;
 mod resample;
+mod scaling;
 mod threads;
 mod tiny;
 mod weak;
@@ -32,5 +33,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     geometry::register(m)?;
     tiny::register(m)?;
     weak::register(m)?;
+    scaling::register(m)?;
     Ok(())
 }

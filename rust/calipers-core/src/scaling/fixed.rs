@@ -105,100 +105,187 @@ impl Problem<'_> {
     }
 }
 
-/// Smooth-L1 loss and its derivative.
-#[inline]
-fn huber(r: f64, delta: f64) -> (f64, f64) {
-    let a = r.abs();
-    if a < delta {
-        (0.5 * r * r / delta, r / delta)
-    } else {
-        (a - 0.5 * delta, r.signum())
+/// Observed-cell weights and NaN-free scores of a problem, computed once per fit.
+#[derive(Debug, Clone)]
+pub struct Cells {
+    /// Scores with missing cells set to 0.
+    y0: Vec<f64>,
+    /// 1 for an observed cell, 0 for a missing one.
+    w: Vec<f64>,
+    inv_obs: f64,
+}
+
+impl Cells {
+    pub fn new(pb: &Problem<'_>) -> Self {
+        let w: Vec<f64> = pb.y.iter().map(|v| if v.is_nan() { 0.0 } else { 1.0 }).collect();
+        let y0 = pb.y.iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect();
+        let n_obs = w.iter().sum::<f64>().max(1.0);
+        Cells {
+            y0,
+            w,
+            inv_obs: 1.0 / n_obs,
+        }
     }
 }
 
+/// Per-call buffers (n × d skills and their gradient, n × J cells).
+#[derive(Debug, Clone, Default)]
+pub struct Work {
+    z: Vec<f64>,
+    gz: Vec<f64>,
+    h: Vec<f64>,
+    c: Vec<f64>,
+    loss: Vec<f64>,
+    gk: Vec<f64>,
+}
+
 /// Mean Huber loss over the observed cells and its gradient (written into `grad`).
-///
-/// One pass over the rows, in row order: the value is the same bits on every call.
 pub fn objective(pb: &Problem<'_>, theta: &[f64], delta: f64, grad: &mut [f64]) -> f64 {
-    let (p, d, j_n) = (pb.p, pb.d, pb.n_bench);
+    objective_with(pb, &Cells::new(pb), &mut Work::default(), theta, delta, grad)
+}
+
+/// [`objective`] with the cells prepared once and reusable buffers. The passes are laid out
+/// so that the cell loops vectorise; every sum runs in a fixed order, so the value is the
+/// same bits on every call and every machine.
+pub fn objective_with(
+    pb: &Problem<'_>,
+    cells: &Cells,
+    work: &mut Work,
+    theta: &[f64],
+    delta: f64,
+    grad: &mut [f64],
+) -> f64 {
+    let (p, d, nb) = (pb.p, pb.d, pb.n_bench);
+    let n = pb.n();
     let nf = pb.n_families;
     let (w, rest) = theta.split_at(p * d);
     let (a, rest) = rest.split_at(nf * d);
     let (lam, rest) = if pb.fix_loadings {
         (&rest[..0], rest)
     } else {
-        rest.split_at(d * j_n)
+        rest.split_at(d * nb)
     };
-    let (b, rest) = rest.split_at(j_n);
-    let kappa = if pb.learn_floor { &rest[..j_n] } else { &rest[..0] };
+    let (b, rest) = rest.split_at(nb);
+    let kappa = if pb.learn_floor { &rest[..nb] } else { &rest[..0] };
     grad.iter_mut().for_each(|v| *v = 0.0);
     let (gw, grest) = grad.split_at_mut(p * d);
     let (ga, grest) = grest.split_at_mut(nf * d);
     let (glam, grest) = if pb.fix_loadings {
         grest.split_at_mut(0)
     } else {
-        grest.split_at_mut(d * j_n)
+        grest.split_at_mut(d * nb)
     };
-    let (gb, gk) = grest.split_at_mut(j_n);
-    let n_obs = pb.y.iter().filter(|v| !v.is_nan()).count().max(1) as f64;
-    let inv = 1.0 / n_obs;
-    let mut c = vec![0.0; j_n];
-    for jj in 0..j_n {
-        c[jj] = if pb.learn_floor {
-            sigmoid(kappa[jj])
-        } else {
-            pb.floor[jj]
-        };
-    }
-    let mut z = vec![0.0; d];
-    let mut gz = vec![0.0; d];
-    let mut loss = 0.0;
-    for i in 0..pb.n() {
-        let xi = &pb.x[i * p..(i + 1) * p];
-        let fam = pb.family[i];
-        for k in 0..d {
-            let mut s = a[fam * d + k];
-            for q in 0..p {
-                s += xi[q] * w[q * d + k];
-            }
-            z[k] = s;
+    let (gb, gkappa) = grest.split_at_mut(nb);
+    let cells_n = n * nb;
+    work.z.resize(n * d, 0.0);
+    work.gz.resize(n * d, 0.0);
+    work.h.resize(cells_n, 0.0);
+    work.c.resize(cells_n, 0.0);
+    work.loss.resize(cells_n, 0.0);
+    work.gk.resize(cells_n, 0.0);
+    // Floors, repeated per row so that the cell loops need no index arithmetic.
+    for row in work.c.chunks_exact_mut(nb) {
+        for (jj, cv) in row.iter_mut().enumerate() {
+            *cv = if pb.learn_floor {
+                sigmoid(kappa[jj])
+            } else {
+                pb.floor[jj]
+            };
         }
-        gz.iter_mut().for_each(|v| *v = 0.0);
-        let yi = &pb.y[i * j_n..(i + 1) * j_n];
-        for jj in 0..j_n {
-            let y = yi[jj];
-            if y.is_nan() {
-                continue;
-            }
-            let mut h = b[jj];
+    }
+    // Skills Z = X W + A[family].
+    for i in 0..n {
+        let xi = &pb.x[i * p..(i + 1) * p];
+        let ai = &a[pb.family[i] * d..(pb.family[i] + 1) * d];
+        let zi = &mut work.z[i * d..(i + 1) * d];
+        zi.copy_from_slice(ai);
+        for q in 0..p {
+            let wq = &w[q * d..(q + 1) * d];
             for k in 0..d {
-                h += z[k] * if pb.fix_loadings { 1.0 } else { lam[k * j_n + jj] };
+                zi[k] += xi[q] * wq[k];
             }
-            let s = sigmoid(h);
-            let cj = c[jj];
-            let r = cj + (1.0 - cj) * s - y;
-            let (l, dl) = huber(r, delta);
-            loss += l;
-            let gy = dl * inv;
-            if pb.learn_floor {
-                gk[jj] += gy * (1.0 - s) * cj * (1.0 - cj);
-            }
-            let gh = gy * (1.0 - cj) * s * (1.0 - s);
-            gb[jj] += gh;
-            for k in 0..d {
-                if pb.fix_loadings {
-                    gz[k] += gh;
-                } else {
-                    glam[k * j_n + jj] += z[k] * gh;
-                    gz[k] += gh * lam[k * j_n + jj];
+        }
+    }
+    // Index H = Z Λ + b.
+    for i in 0..n {
+        let zi = &work.z[i * d..(i + 1) * d];
+        let hi = &mut work.h[i * nb..(i + 1) * nb];
+        hi.copy_from_slice(b);
+        for k in 0..d {
+            let zk = zi[k];
+            if pb.fix_loadings {
+                hi.iter_mut().for_each(|h| *h += zk);
+            } else {
+                let lk = &lam[k * nb..(k + 1) * nb];
+                for jj in 0..nb {
+                    hi[jj] += zk * lk[jj];
                 }
             }
         }
+    }
+    // Cells: loss and dL/dH (in place of H), dL/dκ terms; branch-free so it vectorises.
+    let inv = cells.inv_obs;
+    let inv_delta = 1.0 / delta;
+    for t in 0..cells_n {
+        let s = sigmoid(work.h[t]);
+        let c = work.c[t];
+        let r = c + (1.0 - c) * s - cells.y0[t];
+        let ar = r.abs();
+        let small = ar < delta;
+        let l = if small {
+            0.5 * r * r * inv_delta
+        } else {
+            ar - 0.5 * delta
+        };
+        let dl = if small { r * inv_delta } else { r.signum() };
+        let gy = cells.w[t] * dl * inv;
+        work.loss[t] = cells.w[t] * l;
+        work.gk[t] = gy * (1.0 - s);
+        work.h[t] = gy * (1.0 - c) * s * (1.0 - s);
+    }
+    let loss: f64 = work.loss.iter().sum();
+    // Back to the parameters.
+    for i in 0..n {
+        let gh = &work.h[i * nb..(i + 1) * nb];
+        let zi = &work.z[i * d..(i + 1) * d];
+        let gzi = &mut work.gz[i * d..(i + 1) * d];
+        for jj in 0..nb {
+            gb[jj] += gh[jj];
+        }
         for k in 0..d {
-            ga[fam * d + k] += gz[k];
-            for q in 0..p {
-                gw[q * d + k] += xi[q] * gz[k];
+            if pb.fix_loadings {
+                gzi[k] = gh.iter().sum();
+            } else {
+                let lk = &lam[k * nb..(k + 1) * nb];
+                let gl = &mut glam[k * nb..(k + 1) * nb];
+                let mut acc = 0.0;
+                for jj in 0..nb {
+                    gl[jj] += zi[k] * gh[jj];
+                    acc += gh[jj] * lk[jj];
+                }
+                gzi[k] = acc;
             }
+        }
+        let fam = pb.family[i];
+        let xi = &pb.x[i * p..(i + 1) * p];
+        for k in 0..d {
+            ga[fam * d + k] += gzi[k];
+        }
+        for q in 0..p {
+            for k in 0..d {
+                gw[q * d + k] += xi[q] * gzi[k];
+            }
+        }
+    }
+    if pb.learn_floor {
+        for i in 0..n {
+            for jj in 0..nb {
+                gkappa[jj] += work.gk[i * nb + jj];
+            }
+        }
+        for jj in 0..nb {
+            let c = sigmoid(kappa[jj]);
+            gkappa[jj] *= c * (1.0 - c);
         }
     }
     loss * inv
@@ -272,9 +359,11 @@ pub fn fit_batch(
             evaluations: 0,
             converged: false,
         };
+        let cells = Cells::new(pb);
+        let mut work = Work::default();
         for &delta in &opts.deltas {
             let out = lbfgs::minimize(&mut theta, &opts.lbfgs, &stop, |th, g| {
-                objective(pb, th, delta, g)
+                objective_with(pb, &cells, &mut work, th, delta, g)
             });
             if out.interrupted {
                 return Err(Error::Interrupted);
