@@ -41,7 +41,12 @@ fn scaling_fixed_objective<'py>(
 ) -> PyResult<(f64, Bound<'py, PyArray1<f64>>)> {
     let (_, p) = shape2(&x);
     let (_, nb) = shape2(&y);
-    let (xs, ys, fs, th) = (x.as_slice()?, y.as_slice()?, floor.as_slice()?, theta.as_slice()?);
+    let (xs, ys, fs, th) = (
+        x.as_slice()?,
+        y.as_slice()?,
+        floor.as_slice()?,
+        theta.as_slice()?,
+    );
     let fam = families(family.as_slice()?).map_err(|e| crate::errors::to_pyerr(py, e))?;
     let (value, grad) = detach::quick(py, || {
         let pb = Problem {
@@ -120,10 +125,22 @@ fn scaling_fixed_fit<'py>(
         .iter()
         .map(|f| families(f.as_slice()?).map_err(|e| crate::errors::to_pyerr(py, e)))
         .collect::<PyResult<Vec<_>>>()?;
-    let xsl = xs.iter().map(|a| a.as_slice()).collect::<Result<Vec<_>, _>>()?;
-    let ysl = ys.iter().map(|a| a.as_slice()).collect::<Result<Vec<_>, _>>()?;
-    let fsl = floors.iter().map(|a| a.as_slice()).collect::<Result<Vec<_>, _>>()?;
-    let ssl = starts.iter().map(|a| a.as_slice()).collect::<Result<Vec<_>, _>>()?;
+    let xsl = xs
+        .iter()
+        .map(|a| a.as_slice())
+        .collect::<Result<Vec<_>, _>>()?;
+    let ysl = ys
+        .iter()
+        .map(|a| a.as_slice())
+        .collect::<Result<Vec<_>, _>>()?;
+    let fsl = floors
+        .iter()
+        .map(|a| a.as_slice())
+        .collect::<Result<Vec<_>, _>>()?;
+    let ssl = starts
+        .iter()
+        .map(|a| a.as_slice())
+        .collect::<Result<Vec<_>, _>>()?;
     let problems: Vec<Problem<'_>> = (0..q)
         .map(|k| Problem {
             x: xsl[k],

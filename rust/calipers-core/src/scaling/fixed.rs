@@ -55,33 +55,54 @@ impl Problem<'_> {
     pub fn validate(&self) -> Result<()> {
         let n = self.n();
         if n == 0 {
-            return Err(Error::shape("features", "has no rows; pass at least one model"));
+            return Err(Error::shape(
+                "features",
+                "has no rows; pass at least one model",
+            ));
         }
         if self.d == 0 {
             return Err(Error::invalid("n_skills", "must be at least 1"));
         }
         if self.n_bench == 0 {
-            return Err(Error::shape("scores", "has no columns; pass at least one benchmark"));
+            return Err(Error::shape(
+                "scores",
+                "has no columns; pass at least one benchmark",
+            ));
         }
         if self.fix_loadings && self.d != 1 {
-            return Err(Error::invalid("n_skills", "must be 1 when the loadings are fixed"));
+            return Err(Error::invalid(
+                "n_skills",
+                "must be 1 when the loadings are fixed",
+            ));
         }
         if self.x.len() != n * self.p {
             return Err(Error::shape(
                 "features",
-                format!("has {} values, expected {n} rows × {} columns", self.x.len(), self.p),
+                format!(
+                    "has {} values, expected {n} rows × {} columns",
+                    self.x.len(),
+                    self.p
+                ),
             ));
         }
         if self.y.len() != n * self.n_bench {
             return Err(Error::shape(
                 "scores",
-                format!("has {} values, expected {n} × {}", self.y.len(), self.n_bench),
+                format!(
+                    "has {} values, expected {n} × {}",
+                    self.y.len(),
+                    self.n_bench
+                ),
             ));
         }
         if self.floor.len() != self.n_bench {
             return Err(Error::shape(
                 "floor",
-                format!("has {} values, expected one per benchmark ({})", self.floor.len(), self.n_bench),
+                format!(
+                    "has {} values, expected one per benchmark ({})",
+                    self.floor.len(),
+                    self.n_bench
+                ),
             ));
         }
         crate::error::ensure_finite("features", self.x)?;
@@ -89,7 +110,10 @@ impl Problem<'_> {
         if let Some(i) = self.family.iter().position(|&f| f >= self.n_families) {
             return Err(Error::invalid(
                 "families",
-                format!("row {i} has family index {} ≥ {}", self.family[i], self.n_families),
+                format!(
+                    "row {i} has family index {} ≥ {}",
+                    self.family[i], self.n_families
+                ),
             ));
         }
         if let Some(i) = self.y.iter().position(|v| v.is_infinite()) {
@@ -117,8 +141,14 @@ pub struct Cells {
 
 impl Cells {
     pub fn new(pb: &Problem<'_>) -> Self {
-        let w: Vec<f64> = pb.y.iter().map(|v| if v.is_nan() { 0.0 } else { 1.0 }).collect();
-        let y0 = pb.y.iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect();
+        let w: Vec<f64> =
+            pb.y.iter()
+                .map(|v| if v.is_nan() { 0.0 } else { 1.0 })
+                .collect();
+        let y0 =
+            pb.y.iter()
+                .map(|v| if v.is_nan() { 0.0 } else { *v })
+                .collect();
         let n_obs = w.iter().sum::<f64>().max(1.0);
         Cells {
             y0,
@@ -141,7 +171,14 @@ pub struct Work {
 
 /// Mean Huber loss over the observed cells and its gradient (written into `grad`).
 pub fn objective(pb: &Problem<'_>, theta: &[f64], delta: f64, grad: &mut [f64]) -> f64 {
-    objective_with(pb, &Cells::new(pb), &mut Work::default(), theta, delta, grad)
+    objective_with(
+        pb,
+        &Cells::new(pb),
+        &mut Work::default(),
+        theta,
+        delta,
+        grad,
+    )
 }
 
 /// [`objective`] with the cells prepared once and reusable buffers. The passes are laid out
@@ -166,7 +203,11 @@ pub fn objective_with(
         rest.split_at(d * nb)
     };
     let (b, rest) = rest.split_at(nb);
-    let kappa = if pb.learn_floor { &rest[..nb] } else { &rest[..0] };
+    let kappa = if pb.learn_floor {
+        &rest[..nb]
+    } else {
+        &rest[..0]
+    };
     grad.iter_mut().for_each(|v| *v = 0.0);
     let (gw, grest) = grad.split_at_mut(p * d);
     let (ga, grest) = grest.split_at_mut(nf * d);
@@ -278,14 +319,14 @@ pub fn objective_with(
         }
     }
     if pb.learn_floor {
-        for i in 0..n {
-            for jj in 0..nb {
-                gkappa[jj] += work.gk[i * nb + jj];
+        for row in work.gk.chunks_exact(nb) {
+            for (g, v) in gkappa.iter_mut().zip(row) {
+                *g += v;
             }
         }
-        for jj in 0..nb {
-            let c = sigmoid(kappa[jj]);
-            gkappa[jj] *= c * (1.0 - c);
+        for (g, k) in gkappa.iter_mut().zip(kappa) {
+            let c = sigmoid(*k);
+            *g *= c * (1.0 - c);
         }
     }
     loss * inv
@@ -325,11 +366,18 @@ pub fn fit_batch(
     if starts.len() != problems.len() {
         return Err(Error::shape(
             "starts",
-            format!("has {} entries for {} problems", starts.len(), problems.len()),
+            format!(
+                "has {} entries for {} problems",
+                starts.len(),
+                problems.len()
+            ),
         ));
     }
     if opts.deltas.is_empty() || opts.deltas.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
-        return Err(Error::invalid("deltas", "must be positive and finite, at least one"));
+        return Err(Error::invalid(
+            "deltas",
+            "must be positive and finite, at least one",
+        ));
     }
     let mut tasks = Vec::new();
     for (q, (pb, st)) in problems.iter().zip(starts).enumerate() {
@@ -338,7 +386,10 @@ pub fn fit_batch(
         if st.is_empty() || st.len() % np != 0 {
             return Err(Error::shape(
                 "starts",
-                format!("problem {q}: {} values is not a positive multiple of {np} parameters", st.len()),
+                format!(
+                    "problem {q}: {} values is not a positive multiple of {np} parameters",
+                    st.len()
+                ),
             ));
         }
         crate::error::ensure_finite("starts", st)?;
@@ -429,7 +480,11 @@ mod tests {
             tm[k] -= h;
             let fd = (objective(&pb, &tp, delta, &mut g2) - objective(&pb, &tm, delta, &mut g2))
                 / (2.0 * h);
-            assert!((fd - g[k]).abs() < 1e-7 * (1.0 + fd.abs()), "param {k}: {fd} vs {}", g[k]);
+            assert!(
+                (fd - g[k]).abs() < 1e-7 * (1.0 + fd.abs()),
+                "param {k}: {fd} vs {}",
+                g[k]
+            );
         }
     }
 
@@ -442,7 +497,7 @@ mod tests {
     }
 
     #[test]
-    fn batch_is_thread_count_independent_and_decreases_the_loss() {
+    fn batch_results_do_not_depend_on_the_batch_and_decrease_the_loss() {
         let (x, fam, y) = toy(40, 5, 4, 2, 11);
         let floor = vec![0.1; 4];
         let pb = Problem {
@@ -491,9 +546,21 @@ mod tests {
             fix_loadings: false,
             learn_floor: false,
         };
-        assert!(matches!(pb.validate(), Err(Error::InvalidArgument { arg: "families", .. })));
+        assert!(matches!(
+            pb.validate(),
+            Err(Error::InvalidArgument {
+                arg: "families",
+                ..
+            })
+        ));
         pb.n_families = 2;
         pb.d = 0;
-        assert!(matches!(pb.validate(), Err(Error::InvalidArgument { arg: "n_skills", .. })));
+        assert!(matches!(
+            pb.validate(),
+            Err(Error::InvalidArgument {
+                arg: "n_skills",
+                ..
+            })
+        ));
     }
 }

@@ -37,6 +37,9 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+/// f and its directional derivative at a step, the gradient written into the buffer.
+type LineFn<'a> = dyn FnMut(f64, &mut [f64]) -> (f64, f64) + 'a;
+
 const C1: f64 = 1e-4;
 const C2: f64 = 0.9;
 const MAX_BRACKET: usize = 30;
@@ -120,7 +123,7 @@ where
             *dv = -*dv;
         }
         let mut dg0 = dot(&g, &d);
-        if !(dg0 < 0.0) {
+        if dg0.is_nan() || dg0 >= 0.0 {
             // Not a descent direction (curvature pairs gone bad): restart from steepest descent.
             s_hist.clear();
             y_hist.clear();
@@ -130,7 +133,7 @@ where
                 *dv = -gv * scale;
             }
             dg0 = dot(&g, &d);
-            if !(dg0 < 0.0) {
+            if dg0.is_nan() || dg0 >= 0.0 {
                 break;
             }
         }
@@ -144,7 +147,10 @@ where
             (ft, dot(gbuf, &d))
         };
         let found = line_search(f, dg0, &mut eval, &mut gt, &mut g_new);
-        let Some(Point { alpha, f: f_new, .. }) = found else {
+        let Some(Point {
+            alpha, f: f_new, ..
+        }) = found
+        else {
             if s_hist.is_empty() {
                 break; // steepest descent failed too: as good as it gets
             }
@@ -196,7 +202,7 @@ where
 fn line_search(
     f0: f64,
     dg0: f64,
-    eval: &mut dyn FnMut(f64, &mut [f64]) -> (f64, f64),
+    eval: &mut LineFn<'_>,
     gt: &mut [f64],
     g_best: &mut [f64],
 ) -> Option<Point> {
@@ -234,7 +240,7 @@ fn zoom(
     dg0: f64,
     mut lo: Point,
     mut hi: Point,
-    eval: &mut dyn FnMut(f64, &mut [f64]) -> (f64, f64),
+    eval: &mut LineFn<'_>,
     gt: &mut [f64],
     g_best: &mut [f64],
 ) -> Option<Point> {
