@@ -7,6 +7,8 @@ import pathlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import approx_fprime
 from scipy.special import expit
 
@@ -400,3 +402,59 @@ def test_leaderboard_v2_protocol_learned_link(v2):
     cv = leave_family_out(law, v2.features, v2.families, v2.scores,
                           groups=TEST_GROUPS[("v2", 1)], benchmarks=v2.benchmarks)  # fmt: skip
     assert 100 * cv.mae_mean <= 3.3, repr(cv)
+
+
+# ---------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    nf=st.integers(1, 4),
+    J=st.integers(1, 5),
+    d=st.integers(1, 3),
+    learn_floor=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_rust_objective_equals_numpy_for_any_shape(n, nf, J, d, learn_floor, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    fam = rng.integers(0, nf, n)
+    Y = rng.random((n, J))
+    Y[rng.random((n, J)) < 0.2] = np.nan
+    if np.isnan(Y).all():
+        Y[0, 0] = 0.5
+    floor = rng.random(J) * 0.3
+    lay = obj.Layout(3, nf, d, J, learn_floor=learn_floor)
+    theta = rng.normal(size=lay.size)
+    delta = float(rng.choice([0.01, 0.1, 1.0]))
+    v_np, g_np = obj.objective(theta, lay, X, fam, Y, np.isfinite(Y), floor, delta)
+    v_rs, g_rs = _core.scaling_fixed_objective(
+        x=X, family=fam.astype(np.int64), n_families=nf, y=Y, floor=floor, d=d,
+        fix_loadings=False, learn_floor=learn_floor, theta=theta, delta=delta,
+    )  # fmt: skip
+    assert v_rs == pytest.approx(v_np, rel=1e-11, abs=1e-15)
+    np.testing.assert_allclose(g_rs, g_np, rtol=1e-8, atol=1e-14)
+
+
+def test_progress_callback_and_learned_floor():
+    X, fam, Y, floor = simulate(seed=15)
+    calls = []
+    m = SkillScalingLaw(2, floor="learn", n_starts=3, random_state=0)
+    m.fit(X, fam, Y, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] == 3
+    assert np.all((m.floor_ > 0) & (m.floor_ < 1))
+
+
+def test_rust_rejects_bad_core_input():
+    X, fam, Y, floor = simulate(seed=16)
+    with pytest.raises(InvalidArgumentError, match="families"):
+        _core.scaling_fixed_objective(
+            x=X, family=-np.ones(len(fam), dtype=np.int64), n_families=8, y=Y, floor=floor,
+            d=2, fix_loadings=False, learn_floor=False, theta=np.zeros(10), delta=0.01,
+        )  # fmt: skip
+    with pytest.raises(ShapeError, match="theta"):
+        _core.scaling_fixed_objective(
+            x=X, family=fam.astype(np.int64), n_families=8, y=Y, floor=floor, d=2,
+            fix_loadings=False, learn_floor=False, theta=np.zeros(3), delta=0.01,
+        )  # fmt: skip
