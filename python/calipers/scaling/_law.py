@@ -36,12 +36,13 @@ from .._estimator import Estimator
 from .._progress import progress_callback
 from .._results import Result
 from .._validation import as_float_array, check_scalar, seed_from_rng
-from ..exceptions import InvalidArgumentError, NotFittedError, ShapeError
+from ..exceptions import InvalidArgumentError, ShapeError
 from . import _objective as obj
 from ._protocol import GUESSING_FLOORS
 from ._rotation import ROTATIONS, rotation_matrix
 
 _MAX_STARTS = 10_000
+_COARSE_ITER = 100  # L-BFGS iterations of each coarse continuation stage
 _LINK_EPS = 1e-5  # floors are learned on the logit scale from logit(c ± eps), as the paper
 
 
@@ -215,7 +216,7 @@ class SkillScalingLaw(Estimator):
     n_starts : int
         Seeded random starts of the logistic fit; the lowest loss wins.
     max_iter : int
-        L-BFGS iterations per continuation stage.
+        L-BFGS iterations at the target δ (the coarser continuation stages get 100 each).
     n_knots : int
         Units of each learned monotone link.
     random_state : None, int or numpy.random.Generator
@@ -259,7 +260,7 @@ class SkillScalingLaw(Estimator):
         anchors: Any = None,
         delta: float = 0.01,
         n_starts: int = 10,
-        max_iter: int = 1000,
+        max_iter: int = 2500,
         n_knots: int = 10,
         random_state: Any = None,
     ):
@@ -484,22 +485,30 @@ class SkillScalingLaw(Estimator):
         return models
 
     def _run_fixed(self, prepared_list, starts, basic_learn, callback):
-        return _core.scaling_fixed_fit(
+        """Continuation in two Rust batches: the coarse Huber stages with a short iteration
+        cap (they only bring each start near a basin), then the target δ with ``max_iter``."""
+        common = dict(
             xs=[p[0] for p in prepared_list],
             families_list=[p[2] for p in prepared_list],
             n_families=[len(p[1]) for p in prepared_list],
             ys=[p[3] for p in prepared_list],
             floors=[p[4] for p in prepared_list],
-            starts=starts,
             d=self.n_skills,
             fix_loadings=False,
             learn_floor=basic_learn,
-            deltas=self._deltas(),
-            max_iter=self.max_iter,
             history=20,
             gtol=1e-9,
             ftol=1e-13,
             progress=callback,
+        )
+        deltas = self._deltas()
+        if len(deltas) > 1:
+            coarse = _core.scaling_fixed_fit(
+                starts=starts, deltas=deltas[:-1], max_iter=_COARSE_ITER, **common
+            )
+            starts = [np.ascontiguousarray(out[0]) for out in coarse]
+        return _core.scaling_fixed_fit(
+            starts=starts, deltas=deltas[-1:], max_iter=self.max_iter, **common
         )
 
     def _set_fit(self, prep, layout, theta, loss, losses, converged):
@@ -700,12 +709,10 @@ class SkillScalingLaw(Estimator):
 
         best = None
         for a0 in np.vstack([P["A"], P["A"].mean(axis=0)]):
-            for delta_run in (None,):
-                del delta_run
-                r = minimize(f, a0, jac=True, method="L-BFGS-B",
-                             options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-12})  # fmt: skip
-                if best is None or r.fun < best.fun - 1e-15:
-                    best = r
+            r = minimize(f, a0, jac=True, method="L-BFGS-B",
+                         options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-12})  # fmt: skip
+            if best is None or r.fun < best.fun - 1e-15:
+                best = r
         assert best is not None
         label = np.asarray([family])[0]
         A = P["A"].copy()
@@ -902,8 +909,6 @@ def _clone(model: SkillScalingLaw) -> SkillScalingLaw:
 
 
 __all__ = ["ComputeOptimal", "SkillScalingLaw", "SkillScalingSummary", "SkillSolution"]
-
-_ = NotFittedError  # re-exported name used in docs
 
 
 def fit_per_benchmark(
