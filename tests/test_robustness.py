@@ -290,6 +290,11 @@ LONG_CALLS = {
         "x, y = rng.normal(size=(6000, 4)), rng.normal(size=(6000, 4))",
         "ot.kmixup_match(x, y, 6000)",
     ),
+    "scaling-fit": (
+        "import calipers.scaling as sc; X = rng.normal(size=(3000, 3)); "
+        "fam = rng.integers(0, 50, 3000); Y = rng.random((3000, 12))",
+        "sc.SkillScalingLaw(3, n_starts=400, max_iter=1_000_000, random_state=0).fit(X, fam, Y)",
+    ),
 }
 
 _CHILD = """

@@ -16,7 +16,7 @@ from ._config import get_num_threads, set_num_threads
 from ._core import __version__
 
 if TYPE_CHECKING:
-    from . import dominance, fairness, geometry, io, irt, judge, ot, resample, tiny, weak
+    from . import dominance, fairness, geometry, io, irt, judge, ot, resample, scaling, tiny, weak
 
 _LAZY_SUBMODULES = frozenset(
     {
@@ -33,6 +33,8 @@ _LAZY_SUBMODULES = frozenset(
         "route",
         "prompts",
     }
+    {"dominance", "fairness", "geometry", "io", "irt", "judge", "ot", "resample", "tiny", "weak"}
+    | {"scaling"}
 )
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "weak",
     "route",
     "prompts",
+    "scaling",
 ]
 
 

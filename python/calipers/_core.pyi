@@ -398,3 +398,42 @@ def prompts_bootstrap(
     tol: float,
     progress: object | None = None,
 ) -> npt.NDArray[np.float64]: ...
+# --- scaling (fixed effects) ---
+def scaling_fixed_objective(
+    *,
+    x: npt.NDArray[np.float64],
+    family: npt.NDArray[np.int64],
+    n_families: int,
+    y: npt.NDArray[np.float64],
+    floor: npt.NDArray[np.float64],
+    d: int,
+    fix_loadings: bool,
+    learn_floor: bool,
+    theta: npt.NDArray[np.float64],
+    delta: float,
+) -> tuple[float, npt.NDArray[np.float64]]: ...
+def scaling_fixed_fit(
+    *,
+    xs: list[npt.NDArray[np.float64]],
+    families_list: list[npt.NDArray[np.int64]],
+    n_families: list[int],
+    ys: list[npt.NDArray[np.float64]],
+    floors: list[npt.NDArray[np.float64]],
+    starts: list[npt.NDArray[np.float64]],
+    d: int,
+    fix_loadings: bool,
+    learn_floor: bool,
+    deltas: list[float],
+    max_iter: int,
+    history: int,
+    gtol: float,
+    ftol: float,
+    progress: object | None = None,
+) -> list[
+    tuple[
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.uint64],
+        npt.NDArray[np.bool_],
+    ]
+]: ...

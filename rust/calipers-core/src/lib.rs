@@ -21,6 +21,7 @@ pub mod resample;
 pub mod rng;
 pub mod route;
 pub mod sparse;
+pub mod scaling;
 pub mod tiny;
 pub mod weak;
 

@@ -16,6 +16,7 @@ mod ot;
 mod prompts;
 mod resample;
 mod route;
+mod scaling;
 mod threads;
 mod tiny;
 mod weak;
@@ -38,5 +39,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     knn::register(m)?;
     route::register(m)?;
     prompts::register(m)?;
+    scaling::register(m)?;
     Ok(())
 }

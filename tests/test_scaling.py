@@ -1,0 +1,460 @@
+"""calipers.scaling, fixed family effects (Sloth): objective and gradient, fitting,
+identification, rotation, protocol and baselines against the paper's reference numbers."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import approx_fprime
+from scipy.special import expit
+
+import calipers
+from calipers import _core
+from calipers.exceptions import InvalidArgumentError, NotFittedError, ShapeError
+from calipers.scaling import (
+    GUESSING_FLOORS,
+    TEST_GROUPS,
+    FlopsScalingLaw,
+    PCAFlopsScalingLaw,
+    SkillScalingLaw,
+    leave_family_out,
+    load_sloth_table,
+    split_family_groups,
+    translog_features,
+)
+from calipers.scaling import _objective as obj
+from calipers.scaling._rotation import rotation_matrix
+
+DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "sloth" / "data_v2.csv"
+needs_data = pytest.mark.skipif(not DATA.exists(), reason=f"Sloth table absent ({DATA})")
+
+# Leaderboard v2, one training model per test family, 12 groups (spec §1.7), MAE in pp.
+REF_BASIC_D2 = np.array([4.85, 4.11, 3.24, 2.20, 1.93, 5.57])  # average 3.65
+REF_PCA_D2 = 5.41
+REF_FLOPS_SHARED = 4.86
+
+
+def simulate(n_fam=8, per_fam=5, J=5, d=2, seed=0, noise=0.005):
+    rng = np.random.default_rng(seed)
+    size = np.exp(rng.uniform(-1, 4, n_fam * per_fam))
+    tokens = np.exp(rng.uniform(-1, 2.5, n_fam * per_fam))
+    X = translog_features(size, tokens)
+    fam = np.repeat(np.arange(n_fam), per_fam)
+    W = rng.normal(0, 0.4, (3, d)) + 0.3
+    A = rng.normal(0, 0.5, (n_fam, d))
+    L = np.abs(rng.normal(1, 0.3, (d, J)))
+    b = rng.normal(-1, 0.3, J)
+    floor = np.linspace(0, 0.25, J)
+    H = (X @ W + A[fam]) @ L + b
+    Y = floor + (1 - floor) * expit(H) + rng.normal(0, noise, H.shape)
+    return X, fam, np.clip(Y, 0, 1), floor
+
+
+# ---------------------------------------------------------------------------- objective
+
+
+@pytest.mark.parametrize(
+    "fix_loadings,learn_floor,d,J,knots",
+    [
+        (False, False, 2, 4, 0),
+        (False, True, 3, 4, 0),
+        (True, True, 1, 1, 0),
+        (False, True, 2, 3, 4),
+    ],
+)
+def test_numpy_gradient_matches_finite_differences(fix_loadings, learn_floor, d, J, knots):
+    X, fam, Y, floor = simulate(J=J, d=d, seed=1)
+    Y[0, 0] = np.nan
+    lay = obj.Layout(3, 8, d, J, fix_loadings=fix_loadings, learn_floor=learn_floor, n_knots=knots)
+    rng = np.random.default_rng(2)
+    theta = 0.3 * rng.normal(size=lay.size)
+    mask = np.isfinite(Y)
+    delta = 5.0  # smooth around theta
+    _, g = obj.objective(theta, lay, X, fam, Y, mask, floor, delta)
+    fd = approx_fprime(theta, lambda t: obj.objective(t, lay, X, fam, Y, mask, floor, delta)[0],
+                       1e-7)  # fmt: skip
+    np.testing.assert_allclose(g, fd, rtol=1e-4, atol=1e-7)
+
+
+def test_huber_objective_is_the_formula_written_plainly():
+    X, fam, Y, floor = simulate(seed=3)
+    lay = obj.Layout(3, 8, 2, Y.shape[1])
+    theta = np.random.default_rng(0).normal(size=lay.size)
+    P = lay.unpack(theta)
+    yhat = floor + (1 - floor) / (1 + np.exp(-((X @ P["W"] + P["A"][fam]) @ P["L"] + P["b"])))
+    r = yhat - Y
+    delta = 0.01
+    plain = np.mean(
+        [0.5 * v * v / delta if abs(v) < delta else abs(v) - delta / 2 for v in r.ravel()]
+    )
+    assert obj.objective(theta, lay, X, fam, Y, np.isfinite(Y), floor, delta)[0] == pytest.approx(
+        plain
+    )
+
+
+@pytest.mark.parametrize("learn_floor", [False, True])
+def test_rust_objective_equals_numpy(learn_floor):
+    X, fam, Y, floor = simulate(seed=4)
+    Y[3, 2] = np.nan
+    lay = obj.Layout(3, 8, 2, Y.shape[1], learn_floor=learn_floor)
+    theta = np.random.default_rng(5).normal(size=lay.size)
+    for delta in (0.01, 0.1, 3.0):
+        v_np, g_np = obj.objective(theta, lay, X, fam, Y, np.isfinite(Y), floor, delta)
+        v_rs, g_rs = _core.scaling_fixed_objective(
+            x=X, family=fam.astype(np.int64), n_families=8, y=Y, floor=floor, d=2,
+            fix_loadings=False, learn_floor=learn_floor, theta=theta, delta=delta,
+        )  # fmt: skip
+        assert v_rs == pytest.approx(v_np, rel=1e-12)
+        np.testing.assert_allclose(g_rs, g_np, rtol=1e-9, atol=1e-15)
+
+
+# ---------------------------------------------------------------------------- fitting
+
+
+def test_recovers_simulated_predictions_and_missing_cells():
+    X, fam, Y, floor = simulate(n_fam=10, per_fam=6, seed=6, noise=0.002)
+    Ymiss = Y.copy()
+    rng = np.random.default_rng(0)
+    Ymiss[rng.random(Y.shape) < 0.15] = np.nan
+    m = SkillScalingLaw(2, floor=floor, n_starts=6, random_state=0).fit(X, fam, Ymiss)
+    pred = m.predict(X, fam)
+    # fitted on 85% of cells, the held-out cells are predicted to the noise level
+    held = np.isnan(Ymiss)
+    assert np.mean(np.abs(pred[held] - Y[held])) < 0.01
+    assert m.loss_ == pytest.approx(m.start_losses_.min())
+
+
+def test_same_seed_same_bits_any_thread_count():
+    X, fam, Y, floor = simulate(seed=7)
+    old = calipers.get_num_threads()
+    try:
+        calipers.set_num_threads(1)
+        a = SkillScalingLaw(2, floor=floor, n_starts=4, random_state=3).fit(X, fam, Y)
+        calipers.set_num_threads(2)
+        b = SkillScalingLaw(2, floor=floor, n_starts=4, random_state=3).fit(X, fam, Y)
+    finally:
+        calipers.set_num_threads(old)
+    assert np.array_equal(a.theta_, b.theta_)
+    assert np.array_equal(a.start_losses_, b.start_losses_)
+
+
+def test_identification_predictions_invariant_to_the_listed_maps():
+    """(W, α, Λ, b) → (W M, (α − v) M, M⁻¹Λ, b + vΛ) leaves predictions unchanged; the rotated
+    and anchored views reproduce the raw predictions."""
+    X, fam, Y, floor = simulate(seed=8)
+    m = SkillScalingLaw(2, floor=floor, n_starts=3, random_state=0).fit(X, fam, Y)
+    lay = m._layout
+    P = lay.unpack(m.theta_)
+    rng = np.random.default_rng(1)
+    M = rng.normal(size=(2, 2)) + 2 * np.eye(2)
+    v = rng.normal(size=2)
+    theta2 = lay.pack(P["W"] @ M, (P["A"] - v) @ M, np.linalg.inv(M) @ P["L"], P["b"] + v @ P["L"])
+    np.testing.assert_allclose(obj.predict(theta2, lay, X, fam, floor), m.predict(X, fam),
+                               atol=1e-12)  # fmt: skip
+    for sol in (m.rotate("geomin_obl"), m.rotate("varimax"), m.rotate(None)):
+        H = sol.skills @ sol.loadings.T + sol.bias
+        np.testing.assert_allclose(floor + (1 - floor) * expit(H), m.predict(X, fam), atol=1e-10)
+        np.testing.assert_allclose(np.diag(np.cov(sol.skills.T)), 1.0, atol=1e-10)
+    # varimax keeps the skills uncorrelated; skills from slopes and family effects agree
+    np.testing.assert_allclose(m.rotate("varimax").skill_correlation, np.eye(2), atol=1e-10)
+    sol = m.rotate("geomin_obl")
+    np.testing.assert_allclose(X @ sol.slopes + sol.family_effects[fam], sol.skills, atol=1e-10)
+
+
+def test_anchor_identification_is_unique():
+    """Two fits differing by an arbitrary invertible map give the same anchored parameters."""
+    X, fam, Y, floor = simulate(J=5, seed=9)
+    m = SkillScalingLaw(2, floor=floor, identification="anchors", anchors=[0, 3], n_starts=3,
+                        random_state=0).fit(X, fam, Y)  # fmt: skip
+    np.testing.assert_allclose(m.loadings_[[0, 3]], np.eye(2), atol=1e-12)
+    np.testing.assert_allclose(m.bias_[[0, 3]], 0.0, atol=1e-12)
+    lay = m._layout
+    P = lay.unpack(m.theta_)
+    M = np.array([[0.3, -1.2], [0.8, 0.5]])
+    v = np.array([0.7, -0.4])
+    m.theta_ = lay.pack(
+        P["W"] @ M, (P["A"] - v) @ M, np.linalg.inv(M) @ P["L"], P["b"] + v @ P["L"]
+    )
+    sol = m._anchored()
+    np.testing.assert_allclose(sol.loadings, m.loadings_, atol=1e-9)
+    np.testing.assert_allclose(sol.slopes, m.slopes_, atol=1e-9)
+    np.testing.assert_allclose(sol.family_effects, m.family_effects_, atol=1e-9)
+
+
+def test_rotation_against_plain_gpa_and_factor_analyzer():
+    rng = np.random.default_rng(0)
+    L = np.abs(rng.normal(size=(8, 3))) * (rng.random((8, 3)) < 0.5) + 0.05 * rng.normal(
+        size=(8, 3)
+    )
+    # varimax: orthogonal and maximises the criterion (no random orthogonal rotation beats it)
+    R = rotation_matrix(L, "varimax")
+    np.testing.assert_allclose(R.T @ R, np.eye(3), atol=1e-10)
+
+    def vcrit(Lr):
+        L2 = Lr**2
+        return np.sum((L2 - L2.mean(0)) ** 2)
+
+    best = vcrit(L @ R)
+    for _ in range(200):
+        Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        assert vcrit(L @ R @ Q) <= best + 1e-9 or np.allclose(np.abs(R @ Q), np.abs(R))
+    # geomin oblique: unit-length columns, and no perturbation lowers the criterion
+    T = rotation_matrix(L, "geomin_obl")
+    np.testing.assert_allclose(np.sum(T * T, axis=0), 1.0, atol=1e-12)
+
+    def gcrit(Tm):
+        Lr = L @ np.linalg.inv(Tm).T
+        return np.sum(np.exp(np.log(Lr**2 + 0.01).mean(axis=1)))
+
+    g0 = gcrit(T)
+    for _ in range(200):
+        Tp = T + 1e-3 * rng.normal(size=T.shape)
+        Tp /= np.sqrt(np.sum(Tp * Tp, axis=0))
+        assert gcrit(Tp) >= g0 - 1e-9
+    fa = pytest.importorskip("factor_analyzer", reason="factor_analyzer not installed")
+    ours = L @ np.linalg.inv(T).T
+    theirs = fa.Rotator(method="geomin_obl").fit_transform(L)
+    # same solution up to column order and sign
+    for k in range(3):
+        match = [
+            min(np.abs(ours[:, k] - s * theirs[:, q]).max() for s in (1, -1)) for q in range(3)
+        ]
+        assert min(match) < 1e-3
+
+
+def test_partial_fit_family_recovers_a_held_out_family():
+    X, fam, Y, floor = simulate(n_fam=10, per_fam=6, seed=10, noise=0.001)
+    train = fam != 9
+    m = SkillScalingLaw(2, floor=floor, n_starts=6, random_state=0).fit(
+        X[train], fam[train], Y[train]
+    )
+    with pytest.raises(InvalidArgumentError, match="partial_fit_family"):
+        m.predict(X[~train], fam[~train])
+    new = np.flatnonzero(~train)
+    m.partial_fit_family(X[new[:2]], Y[new[:2]], 9)
+    pred = m.predict(X[new[2:]], fam[new[2:]])
+    assert np.mean(np.abs(pred - Y[new[2:]])) < 0.02
+    # the training predictions are unchanged by adding a family
+    np.testing.assert_allclose(
+        m.predict(X[train], fam[train])[:3], m.predict(X[train][:3], fam[train][:3])
+    )
+
+
+def test_compute_optimal_matches_a_grid_search():
+    X, fam, Y, floor = simulate(seed=11)
+    m = SkillScalingLaw(2, floor=floor, n_starts=3, random_state=0).fit(X, fam, Y)
+    budget = 50.0
+    res = m.compute_optimal(budget, target=[0, 1, "benchmark 2"])
+    ls_lo, ls_hi, lt_lo, lt_hi = m._log_range
+    B = np.log(budget / 6)
+    grid = np.linspace(max(ls_lo, B - lt_hi), min(ls_hi, B - lt_lo), 20001)
+    xs = np.column_stack([B - grid, grid, grid * (B - grid)])
+    for k, (t, s) in enumerate(zip(res.targets, res.size, strict=False)):
+        if t.startswith("skill"):
+            vals = xs @ m.slopes_[:, int(t.split()[1])]
+        else:
+            P = m._raw()
+            vals = xs @ (P["W"] @ P["L"][:, 2])
+        assert np.log(s) == pytest.approx(grid[np.argmax(vals)], abs=1e-3)
+        assert res.value[k] == pytest.approx(vals.max(), abs=1e-6)
+    np.testing.assert_allclose(6 * res.size * res.tokens, budget)
+
+
+def test_summary_and_plots():
+    X, fam, Y, floor = simulate(seed=12)
+    m = SkillScalingLaw(2, floor=floor, n_starts=2, random_state=0).fit(
+        X, fam, Y, benchmarks=[f"b{j}" for j in range(Y.shape[1])]
+    )
+    text = str(m.summary())
+    assert "slopes" in text and "b3" in text
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from calipers.scaling import plot_predictions, plot_skill_trajectories
+
+    assert plot_predictions(m, X, fam, Y) is not None
+    assert plot_skill_trajectories(m, X, fam) is not None
+
+
+def test_monotone_link_fits_at_least_as_well_as_the_logistic():
+    X, fam, Y, floor = simulate(seed=13)
+    Y = Y**1.5  # a link the logistic cannot represent
+    basic = SkillScalingLaw(2, floor=floor, n_starts=3, random_state=0).fit(X, fam, Y)
+    mono = SkillScalingLaw(2, floor=floor, link="monotone", n_starts=3, random_state=0).fit(
+        X, fam, Y
+    )
+    assert mono.loss_ < basic.loss_
+    # the learned links are non-decreasing
+    u = np.linspace(-10, 10, 401)
+    P = mono._raw()
+    g = obj.monotone_link(np.repeat(u[:, None], Y.shape[1], axis=1), P["link"], mono.n_knots)[0]
+    assert np.all(np.diff(g, axis=0) >= -1e-12)
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_names_the_argument():
+    X, fam, Y, floor = simulate(seed=14)
+    with pytest.raises(InvalidArgumentError, match="n_skills"):
+        SkillScalingLaw(9).fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="scores"):
+        SkillScalingLaw(2).fit(X, fam, Y * 100)
+    with pytest.raises(ShapeError, match="features"):
+        SkillScalingLaw(2).fit(X[:, :2], fam, Y)
+    with pytest.raises(ShapeError, match="families"):
+        SkillScalingLaw(2).fit(X, fam[:-1], Y)
+    with pytest.raises(InvalidArgumentError, match="link"):
+        SkillScalingLaw(2, link="probit").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="anchors"):
+        SkillScalingLaw(2, identification="anchors").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="floor"):
+        SkillScalingLaw(2, floor=GUESSING_FLOORS).fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="random_state"):
+        SkillScalingLaw(2, random_state=-1).fit(X, fam, Y)
+    with pytest.raises(NotFittedError):
+        SkillScalingLaw(2).predict(X, fam)
+    with pytest.raises(InvalidArgumentError, match="size"):
+        translog_features([1.0, -2.0], [1.0, 1.0])
+    with pytest.raises(NotImplementedError):
+        SkillScalingLaw(2, family_effect="random").fit(X, fam, Y)
+    Yn = Y.copy()
+    Yn[:, 1] = np.nan
+    with pytest.raises(InvalidArgumentError, match="column 1"):
+        SkillScalingLaw(2).fit(X, fam, Yn)
+
+
+def test_sklearn_protocol():
+    m = SkillScalingLaw(3, link="monotone", random_state=1)
+    assert m.get_params()["n_skills"] == 3
+    m2 = type(m)(**m.get_params())
+    assert repr(m2) == repr(m)
+
+
+# ---------------------------------------------------------------------------- protocol
+
+
+def test_split_family_groups_takes_the_smallest_models():
+    fam = np.array(["a", "a", "a", "b", "b", "c"])
+    size = np.array([3.0, 1.0, 2.0, 5.0, 4.0, 1.0])
+    (g, tr, te), = split_family_groups(fam, [["a"]], 1, size)  # fmt: skip
+    assert g == ["a"]
+    assert tr.tolist() == [False, True, False, True, True, True]
+    assert te.tolist() == [True, False, True, False, False, False]
+    assert split_family_groups(fam, [["c"]], 1, size) == []
+
+
+@pytest.fixture(scope="module")
+def v2():
+    if not DATA.exists():
+        pytest.skip(f"Sloth table absent ({DATA})")
+    return load_sloth_table(DATA, "v2", min_models=2)
+
+
+@needs_data
+def test_sloth_table_matches_the_spec_sizes(v2):
+    assert v2.scores.shape == (102, 6)
+    assert len(set(v2.families)) == 37
+    np.testing.assert_allclose(v2.flops, 6 * v2.size * v2.tokens, rtol=0.02)
+
+
+@needs_data
+def test_bloom_split_matches_the_authors(v2):
+    """One group (['bloom']): the authors' stored test errors (spec §1.7) within 0.5 pp."""
+    law = SkillScalingLaw(2, floor=GUESSING_FLOORS, n_starts=10, random_state=0)
+    cv = leave_family_out(law, v2.features, v2.families, v2.scores, groups=[["bloom"]],
+                          benchmarks=v2.benchmarks)  # fmt: skip
+    authors = np.array([6.57, 2.76, 0.43, 1.16, 2.20, 4.88])
+    np.testing.assert_allclose(100 * cv.mae_per_benchmark, authors, atol=0.5)
+
+
+@needs_data
+def test_leaderboard_v2_protocol_sloth_basic_and_baselines(v2):
+    groups = TEST_GROUPS[("v2", 1)]
+    law = SkillScalingLaw(2, floor=GUESSING_FLOORS, n_starts=10, random_state=0)
+    cv = leave_family_out(
+        {
+            "sloth": law,
+            "pca": PCAFlopsScalingLaw(2),
+            "flops": FlopsScalingLaw("shared", floor=GUESSING_FLOORS),
+        },
+        v2.features, v2.families, v2.scores, groups=groups, benchmarks=v2.benchmarks,
+    )  # fmt: skip
+    sloth = 100 * cv["sloth"].mae_per_benchmark
+    assert len(cv["sloth"].groups) == 12
+    assert sloth.mean() <= 3.9, str(cv)
+    assert np.all(sloth <= REF_BASIC_D2 + 1.5), str(cv)
+    # ordering: Sloth basic beats PCA + FLOPs and FLOPs with a shared intercept
+    assert 100 * cv["pca"].mae_mean == pytest.approx(REF_PCA_D2, abs=0.3)
+    assert sloth.mean() < 100 * cv["pca"].mae_mean
+    assert sloth.mean() < 100 * cv["flops"].mae_mean
+
+
+@needs_data
+@pytest.mark.slow
+def test_leaderboard_v2_protocol_learned_link(v2):
+    law = SkillScalingLaw(2, floor=GUESSING_FLOORS, link="monotone", n_starts=10, random_state=0)
+    cv = leave_family_out(law, v2.features, v2.families, v2.scores,
+                          groups=TEST_GROUPS[("v2", 1)], benchmarks=v2.benchmarks)  # fmt: skip
+    assert 100 * cv.mae_mean <= 3.3, repr(cv)
+
+
+# ---------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    nf=st.integers(1, 4),
+    J=st.integers(1, 5),
+    d=st.integers(1, 3),
+    learn_floor=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_rust_objective_equals_numpy_for_any_shape(n, nf, J, d, learn_floor, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    fam = rng.integers(0, nf, n)
+    Y = rng.random((n, J))
+    Y[rng.random((n, J)) < 0.2] = np.nan
+    if np.isnan(Y).all():
+        Y[0, 0] = 0.5
+    floor = rng.random(J) * 0.3
+    lay = obj.Layout(3, nf, d, J, learn_floor=learn_floor)
+    theta = rng.normal(size=lay.size)
+    delta = float(rng.choice([0.01, 0.1, 1.0]))
+    v_np, g_np = obj.objective(theta, lay, X, fam, Y, np.isfinite(Y), floor, delta)
+    v_rs, g_rs = _core.scaling_fixed_objective(
+        x=X, family=fam.astype(np.int64), n_families=nf, y=Y, floor=floor, d=d,
+        fix_loadings=False, learn_floor=learn_floor, theta=theta, delta=delta,
+    )  # fmt: skip
+    assert v_rs == pytest.approx(v_np, rel=1e-11, abs=1e-15)
+    np.testing.assert_allclose(g_rs, g_np, rtol=1e-8, atol=1e-14)
+
+
+def test_progress_callback_and_learned_floor():
+    X, fam, Y, floor = simulate(seed=15)
+    calls = []
+    m = SkillScalingLaw(2, floor="learn", n_starts=3, random_state=0)
+    m.fit(X, fam, Y, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] == 3
+    assert np.all((m.floor_ > 0) & (m.floor_ < 1))
+
+
+def test_rust_rejects_bad_core_input():
+    X, fam, Y, floor = simulate(seed=16)
+    with pytest.raises(InvalidArgumentError, match="families"):
+        _core.scaling_fixed_objective(
+            x=X, family=-np.ones(len(fam), dtype=np.int64), n_families=8, y=Y, floor=floor,
+            d=2, fix_loadings=False, learn_floor=False, theta=np.zeros(10), delta=0.01,
+        )  # fmt: skip
+    with pytest.raises(ShapeError, match="theta"):
+        _core.scaling_fixed_objective(
+            x=X, family=fam.astype(np.int64), n_families=8, y=Y, floor=floor, d=2,
+            fix_loadings=False, learn_floor=False, theta=np.zeros(3), delta=0.01,
+        )  # fmt: skip
