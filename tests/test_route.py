@@ -487,6 +487,8 @@ def test_cli_on_the_digits_example(tmp_path):
             prices,
             "--metric",
             "euclidean",
+            "--shrinkage",
+            "1",
             "--n-resamples",
             "200",
             "--out",
@@ -497,7 +499,7 @@ def test_cli_on_the_digits_example(tmp_path):
     import json
 
     res = json.loads((out / "route.json").read_text())
-    assert res["n_test"] == 1797 and len(res["models"]) == 32
+    assert res["n_test"] == 1797 and len(res["models"]) == 32 and res["shrinkage"] == 1.0
     assert "<img" in (out / "route.html").read_text()
     # Intervals hold their estimates; the oracle bounds every router. (On this example the
     # kNN router does not beat the zero router: see the report's figures.)
