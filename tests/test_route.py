@@ -37,6 +37,19 @@ def test_knn_regression_equals_sklearn():
         np.testing.assert_array_equal(np.sort(mine, 1), np.sort(idx, 1))
 
 
+def test_knn_search_same_bits_at_1_and_2_threads():
+    rng = np.random.default_rng(12)
+    x, xq = rng.normal(size=(3000, 24)), rng.normal(size=(700, 24))
+    y = rng.random((3000, 3))
+    out = []
+    for threads in (1, 2):
+        with num_threads(threads):
+            r = route.CostAwareRouter(k_grid=(1, 5, 40, 300), random_state=1)
+            out.append((r.fit(x, y, [1.0, 2.0, 3.0]).predict_scores(xq)[0], r.cv_results_))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1]["r2_score"], out[1][1]["r2_score"])
+
+
 def test_knn_ties_are_broken_by_index():
     # Duplicated training rows: equal distances, decided by the lower index (documented).
     x = np.repeat(np.arange(10.0)[:, None], 3, axis=0)  # each point three times
