@@ -10,8 +10,11 @@ same grid and folds, predict, and numpy argmax at 1,001 values of lambda (mu = l
 
 Case B: the exact mu-path of 100,000 queries x 20 models against the numpy 1,001-point grid.
 
-Run: ``python bench/bench_route.py [--quick]`` (the reference takes minutes on 2 cores;
-``--quick`` uses 5,000 queries for case A).
+calipers runs ``--draws`` times (new data each draw) at 1 thread and at all threads (median
+and worst reported); the reference runs once, on the first draw, in the same process.
+
+Run: ``python bench/bench_route.py [--quick] [--draws 3]`` (the reference takes minutes on 2
+cores; ``--quick`` uses 5,000 queries for case A).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import time
 
 import numpy as np
 
-from calipers import get_num_threads, route
+from calipers import get_num_threads, route, set_num_threads
 
 GRID = (2, 4, 8, 16, 32, 64, 128, 256, 512)
 
@@ -55,8 +58,8 @@ def numpy_grid_curve(p, c, y, cc, n_grid=1001):
     return out
 
 
-def case_a(n: int, m: int = 20, d: int = 128, reference: bool = True):
-    (x, y, _), (xq, yq, _), price = data(n, m, d, 0)
+def case_a(n: int, m: int = 20, d: int = 128, reference: bool = True, seed: int = 0):
+    (x, y, _), (xq, yq, _), price = data(n, m, d, seed)
     cost = np.broadcast_to(price, yq.shape)
 
     def ours():
@@ -108,20 +111,38 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--draws", type=int, default=3)
     args = ap.parse_args()
     n = 5000 if args.quick else 20_000
-    print(f"threads={get_num_threads()} cores={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
-    a = case_a(n, reference=not args.no_reference)
-    print(
-        f"A  {a['n']} train x 20 models x d=128, k by 5-fold CV, route {a['n']} queries: "
-        f"calipers {a['calipers_s']:.2f} s (k={a['k']}, {a['breakpoints']} curve points)"
-        + (
-            f"; sklearn+numpy grid {a['reference_s']:.1f} s (k={a['k_ref']}); "
-            f"ratio {a['ratio']:.1f}x"
-            if "reference_s" in a
-            else ""
+    all_threads = get_num_threads()
+    print(f"threads={all_threads} cores={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
+    ref = None
+    for threads in sorted({1, all_threads}):
+        set_num_threads(threads)
+        times = []
+        for draw in range(args.draws):
+            a = case_a(n, reference=draw == 0 and ref is None and not args.no_reference, seed=draw)
+            times.append(a["calipers_s"])
+            ref = ref or a.get("reference_s")
+            print(
+                f"A  {n} train x 20 models x d=128, k by 5-fold CV, route {n} queries, "
+                f"{threads} thread(s), draw {draw}: calipers {a['calipers_s']:.2f} s "
+                f"(k={a['k']}, {a['breakpoints']} curve points)"
+                + (
+                    f"; sklearn+numpy grid {a['reference_s']:.1f} s (k={a['k_ref']})"
+                    if "reference_s" in a
+                    else ""
+                ),
+                flush=True,
+            )
+        med, worst = float(np.median(times)), max(times)
+        print(
+            f"A  {threads} thread(s): median {med:.2f} s, worst {worst:.2f} s over {len(times)}"
+            + (f"; reference / median = {ref / med:.1f}x" if ref else "")
+            + f"  load={os.getloadavg()[0]:.1f}",
+            flush=True,
         )
-    )
+    set_num_threads(all_threads)
     b = case_b()
     print(
         f"B  exact mu-path {b['n']} x 20: {b['path_s']:.3f} s ({b['breakpoints']} breakpoints); "

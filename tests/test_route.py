@@ -37,6 +37,19 @@ def test_knn_regression_equals_sklearn():
         np.testing.assert_array_equal(np.sort(mine, 1), np.sort(idx, 1))
 
 
+def test_knn_search_same_bits_at_1_and_2_threads():
+    rng = np.random.default_rng(12)
+    x, xq = rng.normal(size=(3000, 24)), rng.normal(size=(700, 24))
+    y = rng.random((3000, 3))
+    out = []
+    for threads in (1, 2):
+        with num_threads(threads):
+            r = route.CostAwareRouter(k_grid=(1, 5, 40, 300), random_state=1)
+            out.append((r.fit(x, y, [1.0, 2.0, 3.0]).predict_scores(xq)[0], r.cv_results_))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1]["r2_score"], out[1][1]["r2_score"])
+
+
 def test_knn_ties_are_broken_by_index():
     # Duplicated training rows: equal distances, decided by the lower index (documented).
     x = np.repeat(np.arange(10.0)[:, None], 3, axis=0)  # each point three times
@@ -45,6 +58,32 @@ def test_knn_ties_are_broken_by_index():
     p, _ = r.predict_scores(np.array([[4.0]]))
     # Rows 12, 13, 14 sit at distance 0; the two lowest indices win.
     np.testing.assert_allclose(p, [[12.5, -12.5]])
+
+
+def test_shrinkage_toward_each_models_mean():
+    sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(4)
+    x, xq = rng.normal(size=(300, 5)), rng.normal(size=(80, 5))
+    y = (rng.random((300, 4)) < [0.3, 0.5, 0.6, 0.9]).astype(float)
+    k, a = 6, 2.5
+    r = route.CostAwareRouter(k=k, metric="euclidean", shrinkage=a).fit(x, y, [1.0] * 4)
+    p, c = r.predict_scores(xq)
+    knn = sklearn_neighbors.KNeighborsRegressor(n_neighbors=k, algorithm="brute").fit(x, y)
+    # a imaginary neighbours scoring each model's training mean, written plainly.
+    want = (knn.predict(xq) * k + a * y.mean(axis=0)) / (k + a)
+    np.testing.assert_allclose(p, want, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(r.score_mean_, y.mean(axis=0))
+    np.testing.assert_array_equal(c, np.ones_like(c))  # costs are not shrunk
+    # Ties at equal neighbour means go to the model that is better overall, not the cheaper.
+    y2 = np.column_stack([np.ones(20), np.r_[np.ones(10), np.zeros(10)]])
+    x2 = np.arange(20.0)[:, None]
+    plain = route.CostAwareRouter(k=2, metric="euclidean").fit(x2, y2[:, ::-1], [1.0, 2.0])
+    shrunk = route.CostAwareRouter(k=2, metric="euclidean", shrinkage=1.0)
+    shrunk.fit(x2, y2[:, ::-1], [1.0, 2.0])
+    assert plain.route([[0.0]], 0.0)[0] == 0  # tie at 1.0: the cheaper model
+    assert shrunk.route([[0.0]], 0.0)[0] == 1  # the model right on every query
+    with pytest.raises(InvalidArgumentError, match="shrinkage"):
+        route.CostAwareRouter(k=2, shrinkage=-1.0).fit(x, y, [1.0] * 4)
 
 
 def test_cv_picks_k_by_r2_like_sklearn_gridsearch():
@@ -384,18 +423,15 @@ def test_estimator_protocol():
     assert c.get_params() == r.get_params()
 
 
-@pytest.mark.slow
-def test_cli_on_the_digits_example(tmp_path):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("matplotlib")
+def _digits_example():
+    """The report example's correctness (items x models), model names, and the pixel features
+    of its held-out images in the example's item order (clean, noisy, shifted)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from calipers.cli import main
     from calipers.report import example
 
     data = example.example_arrays(progress=False)
-    # Pixel features of the held-out images, in the example's item order.
     digits = load_digits()
     x, idx = digits.data / 16.0, np.arange(len(digits.target))
     _, xt, _, _, _, it = train_test_split(
@@ -409,6 +445,42 @@ def test_cli_on_the_digits_example(tmp_path):
     xt = xt[np.argsort(it)]
     sets = example._held_out_scenarios(xt, np.random.default_rng(example._SPLIT_SEED))
     feats = np.vstack([sets[s] for s in example.SCENARIOS])
+    return data, feats
+
+
+@pytest.mark.slow
+def test_digits_router_beats_the_best_single_classifier_at_equal_cost():
+    pytest.importorskip("sklearn")
+    data, x = _digits_example()
+    y_all = data["scores"][0].T  # 3,594 items x 32 classifiers
+    n = len(y_all)
+    for seed in range(3):
+        perm = np.random.default_rng(seed).permutation(n)
+        te, tr = perm[: n // 2], perm[n // 2 :]
+        acc_tr = y_all[tr].mean(axis=0)
+        price = 10 ** (4 * (acc_tr - acc_tr.max()))  # the best (on training) costs 1
+        y, cost = y_all[te], np.broadcast_to(price, (te.size, price.size))
+        acc, mean_cost = y.mean(axis=0), cost.mean(axis=0)
+        best = int(np.lexsort((mean_cost, -acc))[0])
+        at = {}
+        for a in (0.0, 1.0):
+            r = route.CostAwareRouter(metric="euclidean", shrinkage=a, random_state=seed)
+            fr = route.frontier(r.fit(x[tr], y_all[tr], price).lambda_path(x[te], y, cost))
+            at[a] = float(fr.at(mean_cost[best])[0])
+        # Figures (user guide): best single 0.850, plain kNN 0.734, shrinkage 1: 0.870 (mean
+        # over 5 splits). Plain kNN loses to ties between models at equal neighbour means.
+        assert at[1.0] > acc[best] + 0.005
+        assert at[0.0] < acc[best]
+
+
+@pytest.mark.slow
+def test_cli_on_the_digits_example(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    from calipers.cli import main
+    from calipers.report import example
+
+    data, feats = _digits_example()
     np.save(tmp_path / "x.npy", feats)
     table = example.example_long_table(progress=False)
     table[table.metric == "correct"].to_csv(tmp_path / "results.csv", index=False)
@@ -428,6 +500,8 @@ def test_cli_on_the_digits_example(tmp_path):
             prices,
             "--metric",
             "euclidean",
+            "--shrinkage",
+            "1",
             "--n-resamples",
             "200",
             "--out",
@@ -438,7 +512,7 @@ def test_cli_on_the_digits_example(tmp_path):
     import json
 
     res = json.loads((out / "route.json").read_text())
-    assert res["n_test"] == 1797 and len(res["models"]) == 32
+    assert res["n_test"] == 1797 and len(res["models"]) == 32 and res["shrinkage"] == 1.0
     assert "<img" in (out / "route.html").read_text()
     # Intervals hold their estimates; the oracle bounds every router. (On this example the
     # kNN router does not beat the zero router: see the report's figures.)

@@ -248,6 +248,15 @@ class CostAwareRouter(Estimator):
         Seeds the fold assignment.
     progress : bool or callable
         Progress of the neighbour searches.
+    shrinkage : float, default 0
+        Pseudo-count ``a`` of a shrinkage of each model's predicted quality toward its mean
+        over all training queries ``ȳ_m``: ``(k f̂_m(x) + a ȳ_m) / (k + a)``, i.e. ``a``
+        imaginary neighbours scoring the model's overall average. ``0`` is the plain kNN
+        estimate (CARROT's plug-in router, equal to scikit-learn's
+        ``KNeighborsRegressor``). With 0/1 scores and small ``k`` many models tie at the
+        same neighbour mean and ties go to the cheaper model; a small ``a`` (``1``) breaks
+        those ties toward the model that is better overall (see the user guide's digits
+        figures). Costs are not shrunk; ``k`` is still chosen on the plain estimate.
 
     Attributes
     ----------
@@ -257,6 +266,8 @@ class CostAwareRouter(Estimator):
         ``k_grid`` and the mean R² of each ``k`` for quality (``r2_score``) and cost
         (``r2_cost``).
     n_models_ : int
+    score_mean_ : ndarray (n_models,)
+        Each model's mean training score (the target of ``shrinkage``).
 
     Notes
     -----
@@ -275,6 +286,7 @@ class CostAwareRouter(Estimator):
         cost: TokenCost | None = None,
         random_state: Any = None,
         progress: bool | Callable = False,
+        shrinkage: float = 0.0,
     ) -> None:
         self.k = k
         self.metric = metric
@@ -283,6 +295,7 @@ class CostAwareRouter(Estimator):
         self.cost = cost
         self.random_state = random_state
         self.progress = progress
+        self.shrinkage = shrinkage
 
     # -- fitting --------------------------------------------------------------------------
 
@@ -322,6 +335,7 @@ class CostAwareRouter(Estimator):
         """
         if self.metric not in ("cosine", "euclidean"):
             raise InvalidArgumentError(f"metric: got {self.metric!r}; use 'cosine' or 'euclidean'")
+        check_scalar(self.shrinkage, "shrinkage", low=0.0)
         x = self._features(features)
         n = x.shape[0]
         y = _scores_matrix(scores, "scores", n)
@@ -373,6 +387,7 @@ class CostAwareRouter(Estimator):
         self.k_cost_ = int(k_cost)
         self.cv_results_ = results
         self.n_models_ = m
+        self.score_mean_ = y.mean(axis=0)
         self.n_features_in_ = x.shape[1]
         return self
 
@@ -440,6 +455,10 @@ class CostAwareRouter(Estimator):
                 reference=self.X_, targets=self.targets_, queries=q, ks=ks, progress=cb
             )
         p = np.ascontiguousarray(pred[:, :m])
+        a = float(self.shrinkage)
+        if a > 0:
+            k = self.k_score_
+            p = np.ascontiguousarray((k * p + a * self.score_mean_) / (k + a))
         if self.static_cost_ is not None:
             c = np.ascontiguousarray(np.broadcast_to(self.static_cost_, p.shape))
         elif isinstance(self.cost, TokenCost):

@@ -46,6 +46,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--prices", required=True, help="price of one query per model (see below)")
     p.add_argument("--test-fraction", type=float, default=0.5)
     p.add_argument("--metric", choices=["cosine", "euclidean"], default="cosine")
+    p.add_argument(
+        "--shrinkage",
+        type=float,
+        default=0.0,
+        help="pseudo-count shrinking each model's kNN quality toward its mean (default 0)",
+    )
     p.add_argument("--n-resamples", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="route-out", help="output folder (route.html, route.json)")
@@ -139,7 +145,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     perm = rng.permutation(len(items))
     n_test = int(round(args.test_fraction * len(items)))
     te, tr = perm[:n_test], perm[n_test:]
-    router = route.CostAwareRouter(metric=args.metric, random_state=args.seed)
+    router = route.CostAwareRouter(
+        metric=args.metric, random_state=args.seed, shrinkage=args.shrinkage
+    )
     router.fit(x[tr], y_all[tr], price)
     y, cost = y_all[te], np.broadcast_to(price, (len(te), len(models)))
     path = router.lambda_path(x[te], y, cost)
@@ -168,6 +176,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "models": models,
         "prices": price.tolist(),
         "k_score": router.k_score_,
+        "shrinkage": args.shrinkage,
         "cost_range": list(cost_range),
         "auc": boot.table(),
         "auc_difference_router_minus_zero": {
