@@ -277,11 +277,17 @@ LONG_CALLS = {
         "x, y = rng.normal(size=(6000, 4)), rng.normal(size=(6000, 4))",
         "ot.kmixup_match(x, y, 6000)",
     ),
+    "judge-bootstrap": (
+        "items = np.repeat(np.arange(20_000), 3); z = rng.normal(size=60_000); "
+        "y = (z + rng.logistic(size=60_000) > 0).astype(int); "
+        "br = judge.Bridge().fit(y, z, items=items)",
+        "br.bootstrap(y, z, items=items, n_resamples=1_000_000, random_state=0)",
+    ),
 }
 
 _CHILD = """
 import sys, numpy as np
-from calipers import dominance, fairness, geometry, ot, resample, tiny
+from calipers import dominance, fairness, geometry, judge, ot, resample, tiny
 from calipers.irt import IRT
 rng = np.random.default_rng(0)
 {setup}

@@ -11,6 +11,7 @@ mod errors;
 mod fairness;
 mod geometry;
 mod irt;
+mod judge;
 mod ot;
 mod resample;
 mod threads;
@@ -32,5 +33,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     geometry::register(m)?;
     tiny::register(m)?;
     weak::register(m)?;
+    judge::register(m)?;
     Ok(())
 }
