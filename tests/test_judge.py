@@ -554,3 +554,24 @@ def test_dense_codes_equal_numpy_unique(values):
         want, inverse = np.unique(arr, return_inverse=True)
         np.testing.assert_array_equal(distinct, want)
         np.testing.assert_array_equal(index, inverse.reshape(-1))
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-100, 1e100, 1e150])
+def test_fit_is_scale_equivariant_at_extreme_magnitudes(scale):
+    """Coefficients scale by 1/scale; their variances by 1/scale**2, so beyond 1e±154 the
+    covariance itself leaves the float range (not tested there)."""
+    y, z, X, items = simulate(200, seed=41)
+    base = Bridge().fit(y, z, X, items=items)
+    big = Bridge().fit(y, z * scale, X * scale, items=items)
+    assert big.a_ * scale == pytest.approx(base.a_, rel=1e-9)
+    np.testing.assert_allclose(big.delta_ * scale, base.delta_, rtol=1e-9)
+    np.testing.assert_allclose(big.thresholds_, base.thresholds_, rtol=1e-9, atol=1e-12)
+    assert big.loglik_ == pytest.approx(base.loglik_, rel=1e-12)
+    assert big.test_discrepancy().statistic == pytest.approx(
+        base.test_discrepancy().statistic, rel=1e-8
+    )
+    np.testing.assert_allclose(
+        big.predict_proba(z[:5] * scale, X[:5] * scale), base.predict_proba(z[:5], X[:5]), rtol=1e-9
+    )
+    ci = big.bootstrap(y, z * scale, X * scale, items=items, n_resamples=20, random_state=0)
+    assert np.isfinite(ci["a"].low) and ci["a"].low * scale < base.a_ < ci["a"].high * scale

@@ -178,6 +178,16 @@ def _covariances(
     return bread, factor * bread @ meat @ bread
 
 
+def _column_scales(w: np.ndarray, unit_first: bool = False) -> np.ndarray:
+    """A power of two within a factor 2 of each column's largest magnitude (1 for a zero
+    column, and for the first column when ``unit_first``): dividing by it is exact."""
+    big = np.abs(w).max(axis=0) if w.shape[0] else np.zeros(w.shape[1])
+    scale = np.where(big > 0, np.ldexp(1.0, np.frexp(big)[1] - 1), 1.0)
+    if unit_first and scale.size:
+        scale[0] = 1.0
+    return scale
+
+
 def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(values, return_inverse=True)``: the sorted distinct values and the index of
     each value among them; in O(n) by counting for integer-valued input of a small range (the
@@ -437,8 +447,12 @@ class Bridge(Estimator):
         if len(names) != n_cov:
             raise ShapeError(f"feature_names: has {len(names)} names for {n_cov} covariates")
         T = self._threshold_map(classes.size)
-        self._check_identified(w, names, centred=self.thresholds == "free")
-        design = _design(yi, w, T, self._encode_items(items, yi.size))
+        # Regressors from 1e-300 to 1e300: fit on columns divided by powers of two near their
+        # size (exact; Newton's iterates are then exactly rescaled ones) and scale back.
+        scale = _column_scales(w)
+        ws = w / scale
+        self._check_identified(ws, names, centred=self.thresholds == "free")
+        design = _design(yi, ws, T, self._encode_items(items, yi.size))
         if yi.size <= design.n_params:
             raise InvalidArgumentError(
                 f"y: {yi.size} ratings for {design.n_params} parameters ({classes.size} distinct "
@@ -447,9 +461,21 @@ class Bridge(Estimator):
             )
         theta, ll, n_iter, hess, meat = _fit(design, clustered=True)
         cov_model, cov_cluster = _covariances(design, hess, meat)
+        unscale = np.concatenate([np.ones(T.shape[1]), 1 / scale])
+        theta = theta * unscale
+        with np.errstate(over="ignore", invalid="ignore"):
+            cov_cluster = cov_cluster * np.outer(unscale, unscale)
+            cov_model = cov_model * np.outer(unscale, unscale)
+            out_of_range = not (np.all(np.isfinite(cov_cluster)) and np.all(np.isfinite(cov_model)))
+        if out_of_range:
+            raise NumericalError(
+                "z: the judge latent and covariates are so small or large (max |value| "
+                f"{np.abs(w).max():.3g}) that the covariance of the coefficients leaves the "
+                "floating-point range; rescale z and X (e.g. standardise them) before fitting"
+            )
         null_cols = [0] + ([w.shape[1] - 1] if self.kind == "pairwise" else [])
         if n_cov:
-            ll_null = _fit(_design(yi, w[:, null_cols], T, design.items), clustered=False)[1]
+            ll_null = _fit(_design(yi, ws[:, null_cols], T, design.items), clustered=False)[1]
         else:
             ll_null = ll
 
@@ -478,11 +504,13 @@ class Bridge(Estimator):
         p = delta.size
         idx = np.arange(n_t, n_t + 1 + p)
         cov = self.covariance_[np.ix_(idx, idx)]
+        # J = ∂(β, γ)/∂(a, δ) = J'/a with J' = [[−1/a, 0], [δ/a, −I]]; dividing by a twice at
+        # the end keeps extreme scales of a in range
         jac = np.zeros((1 + p, 1 + p))
-        jac[0, 0] = -1 / a**2
-        jac[1:, 0] = delta / a**2
-        jac[1:, 1:] = -np.eye(p) / a
-        cov_s = jac @ cov @ jac.T
+        jac[0, 0] = -1 / a
+        jac[1:, 0] = delta / a
+        jac[1:, 1:] = -np.eye(p)
+        cov_s = jac @ cov @ jac.T / a / a
         self.beta_ = 1 / a
         self.gamma_ = -delta / a
         self.beta_se_ = float(np.sqrt(cov_s[0, 0]))
@@ -705,8 +733,15 @@ class Bridge(Estimator):
         seed = seed_from_rng(random_state, "random_state")
         yy, index = self._label_index(y)
         w = self._regressors(z, X, yy.size, fitting=False)
+        # as in fit, on exactly rescaled columns (the latent column stays as it is when the core
+        # recomputes it from counts; a logit-trick latent is bounded)
+        scale = _column_scales(w, unit_first=counts is not None)
+        unscale = np.concatenate([np.ones(self._n_t), 1 / scale])
         design = _design(
-            index, w, self._threshold_map(self.classes_.size), self._encode_items(items, yy.size)
+            index,
+            w / scale,
+            self._threshold_map(self.classes_.size),
+            self._encode_items(items, yy.size),
         )
         item_counts = None
         s = 0.5
@@ -725,10 +760,10 @@ class Bridge(Estimator):
                 seed=seed,
                 counts=item_counts,
                 smoothing=s,
-                start=self.theta_,
+                start=self.theta_ / unscale,
                 progress=report,
             )
-        theta = draws[ok]
+        theta = draws[ok] * unscale
         if theta.shape[0] < 2:
             raise NumericalError("bootstrap: fewer than two replicates could be fitted")
         a = theta[:, self._n_t]

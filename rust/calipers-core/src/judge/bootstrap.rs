@@ -13,7 +13,7 @@ use super::likelihood::Problem;
 use super::newton::fit;
 use crate::error::{Error, Result};
 use crate::mem;
-use crate::par::{Monitor, Silent, map_chunks, num_threads};
+use crate::par::{Monitor, map_chunks, num_threads};
 use crate::rng::Rng;
 
 /// Clip of the cumulative judge probabilities in the logit trick (as `judge_latent_from_samples`).
@@ -239,7 +239,7 @@ pub fn bootstrap(
                 continue;
             }
             let rep = Problem::new(&y, &w, q, tmap, problem.n_thresholds(), k)?;
-            match fit(&rep, warm, false, &Silent) {
+            match fit(&rep, warm, false, monitor) {
                 Ok(f) => out.push(Some(f.theta)),
                 Err(Error::Numerical(_)) => out.push(None),
                 Err(e) => return Err(e),
@@ -267,7 +267,7 @@ pub fn bootstrap(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::par::set_num_threads;
+    use crate::par::{Silent, set_num_threads};
 
     fn data(n_items: usize, seed: u64) -> (Vec<u32>, Vec<f64>, Vec<u32>) {
         let mut rng = Rng::new(seed);

@@ -344,7 +344,8 @@ fn split<'t>(p: &Problem<'_>, theta: &'t [f64]) -> Option<(Vec<f64>, &'t [f64])>
 }
 
 /// Runs `f` over the row chunks, in parallel through `map_chunks` when asked and there is
-/// more than one chunk, and returns the chunk results in chunk order.
+/// more than one chunk, and returns the chunk results in chunk order. Either way a stop
+/// request is noticed between chunks.
 fn over_chunks<T: Send>(
     n: usize,
     parallel: bool,
@@ -355,7 +356,16 @@ fn over_chunks<T: Send>(
     if parallel && ranges.len() > 1 {
         map_chunks(ranges.len(), monitor, |c| Ok(f(ranges[c].clone())))
     } else {
-        Ok(ranges.into_iter().map(f).collect())
+        ranges
+            .into_iter()
+            .map(|r| {
+                if monitor.stop_requested() {
+                    Err(Error::Interrupted)
+                } else {
+                    Ok(f(r))
+                }
+            })
+            .collect()
     }
 }
 

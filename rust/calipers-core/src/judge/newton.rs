@@ -2,16 +2,17 @@
 
 use super::likelihood::{Derivatives, Problem, derivatives, newton_direction};
 use crate::error::{Error, Result};
-use crate::linalg::{cholesky, cholesky_solve};
+use crate::linalg::{cholesky, cholesky_solve, dot};
 use crate::par::Monitor;
 
 /// Newton steps at most.
 pub const MAX_NEWTON: usize = 100;
-/// Converged when every gradient entry is below this times max(1, rows).
-const GRAD_TOL: f64 = 1e-10;
-/// A fit that stops (no ascent step found) with a gradient below this times max(1, rows) is
+/// Converged when the Newton decrement gᵀ(−H)⁻¹g (twice the log-likelihood still to gain, to
+/// second order; invariant to the units of the regressors) is below this times max(1, rows).
+const DECREMENT_TOL: f64 = 1e-20;
+/// A fit that stops (no ascent step found) with a decrement below this times max(1, rows) is
 /// accepted; above it, it failed (separation).
-const GRAD_ACCEPT: f64 = 1e-5;
+const DECREMENT_ACCEPT: f64 = 1e-9;
 
 /// A fitted cumulative-logit regression.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,10 +96,6 @@ fn diverged(p: &Problem<'_>, theta: &[f64]) -> Option<usize> {
     })
 }
 
-fn max_abs(xs: &[f64]) -> f64 {
-    xs.iter().fold(0.0, |m, x| m.max(x.abs()))
-}
-
 /// Maximises the log-likelihood by Newton's method with step halving, from `warm` when it
 /// is given and inside the parameter space (the bootstrap starts each replicate from the full
 /// fit), else from the marginal start. `parallel`: spread each evaluation over the row chunks (large problems); the result
@@ -131,11 +128,10 @@ pub fn fit(
     };
     let scale = (p.n_rows() as f64).max(1.0);
     let mut steps = 0;
-    while steps < MAX_NEWTON {
+    let decrement = loop {
         if monitor.stop_requested() {
             return Err(Error::Interrupted);
         }
-        steps += 1;
         let Some(direction) = newton_direction(&d.hessian, &d.gradient) else {
             return Err(Error::Numerical(
                 "judge fit: the information matrix is singular; a covariate is constant or \
@@ -143,6 +139,12 @@ pub fn fit(
                     .into(),
             ));
         };
+        // the Newton decrement gᵀ(−H)⁻¹g ≈ 2 (max loglik − loglik): the same in any units
+        let decrement = dot(&d.gradient, &direction);
+        if decrement <= DECREMENT_TOL * scale || steps == MAX_NEWTON {
+            break decrement;
+        }
+        steps += 1;
         let mut step = 1.0;
         let mut accepted: Option<(Vec<f64>, Derivatives)> = None;
         while step > 1e-12 {
@@ -160,19 +162,15 @@ pub fn fit(
             step /= 2.0;
         }
         let Some((candidate, dc)) = accepted else {
-            break;
+            break decrement;
         };
         theta = candidate;
         d = dc;
-        if max_abs(&d.gradient) < GRAD_TOL * scale {
-            break;
-        }
-    }
-    let grad = max_abs(&d.gradient);
-    if grad > GRAD_ACCEPT * scale || !grad.is_finite() {
+    };
+    if decrement.is_nan() || decrement > DECREMENT_ACCEPT * scale {
         return Err(Error::Numerical(format!(
-            "judge fit: Newton did not converge (gradient {grad:.3e}); the labels may be \
-             perfectly separated by the judge latent or a covariate"
+            "judge fit: Newton did not converge (Newton decrement {decrement:.3e}); the labels \
+             may be perfectly separated by the judge latent or a covariate"
         )));
     }
     if let Some(j) = diverged(p, &theta) {
@@ -228,7 +226,7 @@ mod tests {
         let p = Problem::new(&y, &w, 2, &t, 4, 5).unwrap();
         let f = fit(&p, None, true, &Silent).unwrap();
         assert!(f.n_iter < 15, "{}", f.n_iter);
-        assert!(max_abs(&f.gradient) < 1e-10 * 20_000.0);
+        assert!(f.gradient.iter().all(|g| g.abs() < 1e-10 * 20_000.0));
         assert!((f.theta[4] - 0.8).abs() < 0.05 && (f.theta[5] + 0.4).abs() < 0.05);
         // a concave maximum: moving any coordinate lowers the likelihood
         for j in 0..f.theta.len() {
