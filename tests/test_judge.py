@@ -8,6 +8,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special
 
 from calipers._multitest import holm as _holm
@@ -74,22 +76,51 @@ def test_equals_statsmodels_ordered_model():
 
 
 def test_gradient_and_hessian_match_finite_differences():
-    from calipers.judge import _derivatives, _Design
+    from calipers.judge import _derivatives, _design
 
     y, z, X, items = simulate(80, seed=4)
-    design = _Design(y - 1, np.column_stack([z, X]), np.eye(3), items)
-    theta = np.array([-1.2, 0.1, 1.4, 0.7, 0.3, -0.2])
-    ll, scores, hess = _derivatives(design, theta)
-    h = 1e-6
-    for j in range(theta.size):
-        e = np.zeros_like(theta)
-        e[j] = h
-        up, s_up, _ = _derivatives(design, theta + e)
-        dn, s_dn, _ = _derivatives(design, theta - e)
-        assert scores.sum(axis=0)[j] == pytest.approx((up - dn) / (2 * h), rel=1e-5, abs=1e-6)
-        np.testing.assert_allclose(
-            hess[:, j], (s_up - s_dn).sum(axis=0) / (2 * h), rtol=1e-4, atol=1e-5
-        )
+    for T, theta in (
+        (np.eye(3), np.array([-1.2, 0.1, 1.4, 0.7, 0.3, -0.2])),
+        (np.array([[-1.0], [0.0], [1.0]]), np.array([0.9, 0.7, 0.3, -0.2])),
+    ):
+        design = _design(y - 1, np.column_stack([z, X]), T, items)
+        ll, grad, hess = _derivatives(design, theta)
+        h = 1e-6
+        for j in range(theta.size):
+            e = np.zeros_like(theta)
+            e[j] = h
+            up, g_up, _ = _derivatives(design, theta + e)
+            dn, g_dn, _ = _derivatives(design, theta - e)
+            assert grad[j] == pytest.approx((up - dn) / (2 * h), rel=1e-5, abs=1e-6)
+            np.testing.assert_allclose(hess[:, j], (g_up - g_dn) / (2 * h), rtol=1e-4, atol=1e-5)
+
+
+def test_loglik_equals_the_formula_written_plainly_and_is_stable_in_the_tails():
+    from calipers.judge import _derivatives, _design
+
+    y, z, X, items = simulate(200, k=5, seed=5)
+    w = np.column_stack([z, X])
+    theta = np.array([-1.3, -0.4, 0.5, 1.6, 0.8, 0.4, -0.2])
+    tau, b = theta[:4], theta[4:]
+    cdf = np.hstack([np.zeros((200 * 3, 1)), special.expit(tau[None, :] - (w @ b)[:, None])])
+    cdf = np.hstack([cdf, np.ones((cdf.shape[0], 1))])
+    plain = np.log(cdf[np.arange(y.size), y] - cdf[np.arange(y.size), y - 1]).sum()
+    ll, _, _ = _derivatives(_design(y - 1, w, np.eye(4), items), theta)
+    assert ll == pytest.approx(plain, rel=1e-12)
+    # far in the tails (η = ±60) a middle cell keeps its tiny probability: the plain
+    # difference σ(hi) − σ(lo) is exact when both are tiny, and its mirror σ(−lo) − σ(−hi)
+    # when both are near 1
+    for eta in (60.0, -60.0):
+        lab = np.array([2, 0, 4])
+        design = _design(lab, np.full((3, 1), eta), np.eye(4))
+        ll, _, _ = _derivatives(design, np.array([-1.0, -0.5, 0.5, 1.0, 1.0]))
+        lo, hi = -0.5 - eta, 0.5 - eta
+        if lo > 0:
+            mid = np.log(special.expit(-lo) - special.expit(-hi))
+        else:
+            mid = np.log(special.expit(hi) - special.expit(lo))
+        edge = np.log(special.expit(-1.0 - eta)) + np.log(special.expit(-(1.0 - eta)))
+        assert ll == pytest.approx(mid + edge, rel=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,6 +320,16 @@ def test_bad_input_raises_clear_errors():
         judge_latent([[0.5, 0.6]])
     with pytest.raises(InvalidArgumentError, match="test_position_bias"):
         br.test_position_bias()
+    # constant and collinear covariates: named, before any fit
+    with pytest.raises(InvalidArgumentError, match="X: covariate 'c' is constant"):
+        Bridge().fit(y, z, np.column_stack([X, np.full(y.size, 2.0)]), feature_names="abc")
+    collinear = np.column_stack([X, X[:, 0] - 2 * X[:, 1]])
+    with pytest.raises(InvalidArgumentError, match="'a', .*'b', .*'c' are collinear"):
+        Bridge().fit(y, z, collinear, feature_names="abc")
+    with pytest.raises(InvalidArgumentError, match="with the judge latent|z \\(the judge"):
+        Bridge().fit(y, z, np.column_stack([X, 3 * z]))
+    with pytest.raises(InvalidArgumentError, match="thresholds: the position-bias constant"):
+        Bridge(kind="pairwise").fit(y, z, X)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,27 +393,38 @@ def test_continuous_labels_are_refused_clearly():
         Bridge().fit(rng.random(50), rng.normal(size=50))
 
 
-def test_structural_pipeline_through_the_logit_trick_covers_gamma():
-    """Spec §3.9.4, smaller: human latent Z, judge latent beta*Z + gamma'X, exact judge rating
-    probabilities -> judge_latent -> Bridge; the 95% intervals of gamma cover (60 runs)."""
-    beta, gamma = 0.8, np.array([0.5, -0.3])
+def logit_trick_replication(n, seed, beta=0.8, gamma=(0.5, -0.3), n_raters=3):
+    """Spec §3.9.4: human latent Z, judge latent beta*Z + gamma'X, exact judge rating
+    probabilities (K = 5) turned into the judge latent by the logit trick, 3 human raters."""
+    gamma = np.asarray(gamma)
     tau_h, tau_l = np.linspace(-1.5, 1.5, 4), np.array([-2.0, -0.7, 0.4, 1.8])
+    rng = np.random.default_rng(seed)
+    z_h = rng.normal(size=n)
+    X = rng.normal(size=(n, 2))
+    z_l = beta * z_h + X @ gamma
+    cdf = special.expit(tau_l[None, :] - z_l[:, None])
+    probs = np.diff(np.hstack([np.zeros((n, 1)), cdf, np.ones((n, 1))]), axis=1)
+    latent = judge_latent(probs)
+    np.testing.assert_allclose(latent - z_l, -tau_l.mean(), atol=1e-9)
+    items = np.repeat(np.arange(n), n_raters)
+    noise = rng.logistic(size=(n_raters * n, 1))
+    y = (z_h[items, None] + noise > tau_h[None, :]).sum(axis=1)
+    return y, latent[items], X[items], items
+
+
+def test_structural_pipeline_through_the_logit_trick_covers_gamma():
+    """Spec §3.9.4 at full size: n = 2,000 items, K = 5, beta = 0.8, gamma = (0.5, -0.3),
+    exact judge probabilities; the 95% (clustered, delta-method) intervals of gamma cover in
+    >= 93% of 200 replications."""
+    gamma = np.array([0.5, -0.3])
     covered = []
-    for seed in range(60):
-        rng = np.random.default_rng(500 + seed)
-        n = 400
-        z_h = rng.normal(size=n)
-        X = rng.normal(size=(n, 2))
-        z_l = beta * z_h + X @ gamma
-        cdf = special.expit(tau_l[None, :] - z_l[:, None])
-        probs = np.diff(np.hstack([np.zeros((n, 1)), cdf, np.ones((n, 1))]), axis=1)
-        latent = judge_latent(probs)
-        np.testing.assert_allclose(latent - z_l, -tau_l.mean(), atol=1e-9)
-        items = np.repeat(np.arange(n), 3)
-        y = (z_h[items, None] + rng.logistic(size=(3 * n, 1)) > tau_h[None, :]).sum(axis=1)
-        br = Bridge().fit(y, latent[items], X[items], items=items)
+    for seed in range(200):
+        y, z, X, items = logit_trick_replication(2000, 500 + seed)
+        br = Bridge().fit(y, z, X, items=items)
         covered.append(np.abs(br.gamma_ - gamma) <= 1.96 * br.gamma_se_)
-    assert np.mean(covered) >= 0.9
+    covered = np.array(covered)
+    assert covered.mean() >= 0.93
+    assert np.all(covered.mean(axis=0) >= 0.91)  # each component on its own
 
 
 def test_fit_is_bit_identical_across_blas_thread_counts():
@@ -386,3 +438,140 @@ def test_fit_is_bit_identical_across_blas_thread_counts():
     np.testing.assert_array_equal(fits[0][0], fits[1][0])
     np.testing.assert_array_equal(fits[0][1], fits[1][1])
     assert fits[0][2] == fits[1][2]
+
+
+# ---------------------------------------------------------------------------------------------
+# The bootstrap in the core: seeded, thread-count independent; sampled judge ratings
+
+
+def test_bootstrap_is_bit_identical_across_thread_counts():
+    import calipers
+
+    y, z, X, items = simulate(150, seed=31)
+    br = Bridge().fit(y, z, X, items=items)
+    before = calipers.get_num_threads()
+    try:
+        runs = []
+        for threads in (1, 2, 4):
+            calipers.set_num_threads(threads)
+            runs.append(br.bootstrap(y, z, X, items=items, n_resamples=64, random_state=5))
+    finally:
+        calipers.set_num_threads(before)
+    assert runs[0] == runs[1] == runs[2]
+    other = br.bootstrap(y, z, X, items=items, n_resamples=64, random_state=6)
+    assert other != runs[0]
+
+
+def test_bootstrap_intervals_match_the_clustered_standard_errors():
+    """The item bootstrap's spread of the estimates is close to the clustered sandwich SE
+    (both estimate the sampling variability over items)."""
+    y, z, X, items = simulate(400, seed=32)
+    br = Bridge().fit(y, z, X, items=items)
+    ci = br.bootstrap(y, z, X, items=items, n_resamples=400, random_state=0)
+    for name, est, se in (
+        ("a", br.a_, br.a_se_),
+        ("delta[x0]", br.delta_[0], br.delta_se_[0]),
+        ("delta[x1]", br.delta_[1], br.delta_se_[1]),
+    ):
+        width = ci[name].high - ci[name].low
+        assert width == pytest.approx(2 * 1.96 * se, rel=0.2), name
+        assert ci[name].low < est < ci[name].high
+
+
+def sampled_judge(n, m, seed, beta=0.8, gamma=(0.5, -0.3)):
+    """The judge's latent from M sampled ratings per item (K_judge = 5), 3 human raters."""
+    gamma = np.asarray(gamma)
+    tau_h, tau_l = np.linspace(-1.5, 1.5, 4), np.array([-2.0, -0.7, 0.4, 1.8])
+    rng = np.random.default_rng(seed)
+    z_h = rng.normal(size=n)
+    X = rng.normal(size=(n, 2))
+    z_l = beta * z_h + X @ gamma
+    cdf = special.expit(tau_l[None, :] - z_l[:, None])
+    probs = np.diff(np.hstack([np.zeros((n, 1)), cdf, np.ones((n, 1))]), axis=1)
+    counts = np.array([rng.multinomial(m, p) for p in probs])
+    items = np.repeat(np.arange(n), 3)
+    y = (z_h[items, None] + rng.logistic(size=(3 * n, 1)) > tau_h[None, :]).sum(axis=1)
+    latent = judge_latent_from_samples(counts)
+    return y, latent[items], X[items], items, counts[items]
+
+
+def test_sampled_ratings_bootstrap_resamples_the_judgments_too():
+    y, z, X, items, counts = sampled_judge(300, 20, seed=40)
+    br = Bridge().fit(y, z, X, items=items)
+    plain = br.bootstrap(y, z, X, items=items, n_resamples=300, random_state=1)
+    both = br.bootstrap(y, z, X, items=items, n_resamples=300, random_state=1, counts=counts)
+    again = br.bootstrap(y, z, X, items=items, n_resamples=300, random_state=1, counts=counts)
+    assert both == again
+    width = lambda ci: ci.high - ci.low  # noqa: E731
+    # re-drawn judgments add the latent's sampling noise to every replicate: wider intervals
+    # for gamma, and a further attenuated a (errors in variables)
+    assert width(both["gamma[x0]"]) > width(plain["gamma[x0]"])
+    assert width(both["gamma[x1]"]) > width(plain["gamma[x1]"])
+    assert (both["a"].low + both["a"].high) < (plain["a"].low + plain["a"].high)
+    with pytest.raises(InvalidArgumentError, match="z: is not judge_latent_from_samples"):
+        br.bootstrap(y, z + 0.1, X, items=items, n_resamples=10, counts=counts)
+    with pytest.raises(InvalidArgumentError, match="counts: row"):
+        bad = counts.copy()
+        bad[1, 0] += 1
+        br.bootstrap(y, z, X, items=items, n_resamples=10, counts=bad)
+    with pytest.raises(InvalidArgumentError, match="whole numbers"):
+        br.bootstrap(y, z, X, items=items, n_resamples=10, counts=counts + 0.5)
+    with pytest.raises(ShapeError, match="counts: has"):
+        br.bootstrap(y, z, X, items=items, n_resamples=10, counts=counts[:-1])
+
+
+@pytest.mark.slow
+def test_sampled_ratings_bootstrap_covers_gamma_where_the_item_bootstrap_does_not():
+    """M = 20 sampled judgments per item (the latent carries sampling error): over 40 data
+    sets, percentile intervals of gamma from the item bootstrap that also re-draws the
+    judgments cover the truth at least as often as the item-only bootstrap, and >= 90%
+    (measured: 0.975 and 1.0 against 0.9 and 0.85)."""
+    gamma = np.array([0.5, -0.3])
+    cover = {"items": [], "items+judgments": []}
+    for rep in range(40):
+        y, z, X, items, counts = sampled_judge(300, 20, seed=1000 + rep)
+        br = Bridge().fit(y, z, X, items=items)
+        for name, extra in (("items", {}), ("items+judgments", {"counts": counts})):
+            ci = br.bootstrap(y, z, X, items=items, n_resamples=200, random_state=rep, **extra)
+            lo = np.array([ci["gamma[x0]"].low, ci["gamma[x1]"].low])
+            hi = np.array([ci["gamma[x0]"].high, ci["gamma[x1]"].high])
+            cover[name].append((lo <= gamma) & (gamma <= hi))
+    honest = np.mean(cover["items+judgments"], axis=0)
+    assert np.all(honest >= 0.9)
+    assert honest.mean() >= np.mean(cover["items"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(-5, 40), min_size=1, max_size=60)
+    | st.lists(st.floats(-3, 3, allow_nan=False).map(lambda v: round(v, 1)), min_size=1)
+)
+def test_dense_codes_equal_numpy_unique(values):
+    from calipers.judge import _dense_codes
+
+    for arr in (np.array(values), np.array(values, dtype=float)):
+        distinct, index = _dense_codes(arr)
+        want, inverse = np.unique(arr, return_inverse=True)
+        np.testing.assert_array_equal(distinct, want)
+        np.testing.assert_array_equal(index, inverse.reshape(-1))
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-100, 1e100, 1e150])
+def test_fit_is_scale_equivariant_at_extreme_magnitudes(scale):
+    """Coefficients scale by 1/scale; their variances by 1/scale**2, so beyond 1e±154 the
+    covariance itself leaves the float range (not tested there)."""
+    y, z, X, items = simulate(200, seed=41)
+    base = Bridge().fit(y, z, X, items=items)
+    big = Bridge().fit(y, z * scale, X * scale, items=items)
+    assert big.a_ * scale == pytest.approx(base.a_, rel=1e-9)
+    np.testing.assert_allclose(big.delta_ * scale, base.delta_, rtol=1e-9)
+    np.testing.assert_allclose(big.thresholds_, base.thresholds_, rtol=1e-9, atol=1e-12)
+    assert big.loglik_ == pytest.approx(base.loglik_, rel=1e-12)
+    assert big.test_discrepancy().statistic == pytest.approx(
+        base.test_discrepancy().statistic, rel=1e-8
+    )
+    np.testing.assert_allclose(
+        big.predict_proba(z[:5] * scale, X[:5] * scale), base.predict_proba(z[:5], X[:5]), rtol=1e-9
+    )
+    ci = big.bootstrap(y, z * scale, X * scale, items=items, n_resamples=20, random_state=0)
+    assert np.isfinite(ci["a"].low) and ci["a"].low * scale < base.a_ < ci["a"].high * scale

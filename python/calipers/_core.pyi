@@ -437,3 +437,35 @@ def scaling_fixed_fit(
         npt.NDArray[np.bool_],
     ]
 ]: ...
+# judge
+def judge_fit(
+    y: npt.NDArray[np.uint32],
+    w: npt.NDArray[np.float64],
+    tmap: npt.NDArray[np.float64],
+    n_categories: int,
+    items: npt.NDArray[np.uint32] | None = None,
+    n_items: int = 0,
+) -> tuple[
+    npt.NDArray[np.float64], float, int, npt.NDArray[np.float64], npt.NDArray[np.float64] | None
+]: ...
+def judge_derivatives(
+    y: npt.NDArray[np.uint32],
+    w: npt.NDArray[np.float64],
+    tmap: npt.NDArray[np.float64],
+    n_categories: int,
+    theta: npt.NDArray[np.float64],
+) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]] | None: ...
+def judge_bootstrap(
+    y: npt.NDArray[np.uint32],
+    w: npt.NDArray[np.float64],
+    tmap: npt.NDArray[np.float64],
+    n_categories: int,
+    items: npt.NDArray[np.uint32],
+    n_items: int,
+    n_resamples: int,
+    seed: int,
+    counts: npt.NDArray[np.uint32] | None = None,
+    smoothing: float = 0.5,
+    start: npt.NDArray[np.float64] | None = None,
+    progress: object | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]: ...

@@ -8,9 +8,10 @@ cumulative-logit regression of the human labels on the judge latent and the cova
 
     P(Y_ir <= k) = σ(τ_k − a·Z^l_i − δᵀX_i),     a = 1/β,  δ = −γ/β,
 
-fitted here by Newton's method with analytic derivatives (the likelihood is log-concave). β is
-the judge's scale relative to humans, γ_m the judge's systematic shift per unit of covariate m at
-fixed human preference (γ > 0: the judge over-rewards it). The judge latent comes from the
+fitted here by Newton's method with analytic derivatives in the Rust core (the likelihood is
+log-concave; sums over rows run in fixed chunks, so the bits do not depend on the thread
+count). β is the judge's scale relative to humans, γ_m the judge's systematic shift per unit
+of covariate m at fixed human preference (γ > 0: the judge over-rewards it). The judge latent comes from the
 judge's rating probabilities by the "logit trick" (:func:`judge_latent`) or is any monotone judge
 score.
 
@@ -27,6 +28,7 @@ from typing import Any, Literal, cast
 import numpy as np
 from scipy import special, stats
 
+from . import _core
 from ._estimator import Estimator
 from ._multitest import holm
 from ._progress import progress_callback
@@ -42,8 +44,6 @@ __all__ = [
     "judge_latent_from_samples",
 ]
 
-_MAX_NEWTON = 100
-_GRAD_TOL = 1e-10
 _MAX_BOOT = 1_000_000
 
 
@@ -100,7 +100,7 @@ def judge_latent_from_samples(counts: Any, smoothing: float = 0.5) -> np.ndarray
 
 
 # ---------------------------------------------------------------------------------------------
-# The cumulative-logit likelihood and its derivatives
+# The cumulative-logit fit (Newton with analytic derivatives, in the Rust core)
 
 
 @dataclasses.dataclass
@@ -108,147 +108,107 @@ class _Design:
     """One row per human rating: category index, regressors and the item of each row.
 
     The thresholds are ``tau = T @ t`` for the free threshold parameters t (identity for free
-    thresholds; (−1, 1)ᵀ for symmetric ones), so one Newton solver serves both modes.
+    thresholds; (−1, 1)ᵀ for symmetric ones; no column for a single threshold fixed at 0), so
+    one Newton solver serves every mode.
     """
 
-    y: np.ndarray  # category index 0..K-1
-    w: np.ndarray  # regressors (judge latent, covariates[, constant])
+    y: np.ndarray  # category index 0..K-1 (uint32)
+    w: np.ndarray  # regressors (judge latent, covariates[, constant]), C-contiguous float64
     T: np.ndarray  # (K-1, n_t)
-    items: np.ndarray  # cluster index per row
+    items: np.ndarray  # cluster index per row, 0..n_items-1 (uint32)
+    n_items: int
 
     @property
     def n_params(self) -> int:
         return self.T.shape[1] + self.w.shape[1]
 
-
-def _log_sigmoid_diff(u: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """log(σ(u) − σ(lo)) for u > lo, accurate in both tails (σ(u) − σ(l) = σ(−l) − σ(−u))."""
-    flip = lo > 0
-    a = np.where(flip, -lo, u)
-    b = np.where(flip, -u, lo)
-    # log(σ(a) − σ(b)) = log σ(a) + log(1 − exp(log σ(b) − log σ(a)))
-    la, lb = -np.logaddexp(0, -a), -np.logaddexp(0, -b)
-    return la + np.log1p(-np.exp(np.minimum(lb - la, 0.0)))
+    @property
+    def n_categories(self) -> int:
+        return self.T.shape[0] + 1
 
 
-def _loglik_parts(design: _Design, theta: np.ndarray):
-    """Per-row log-likelihood and the Jacobians/derivatives w.r.t. (u, l) = (τ_y − η, τ_{y−1} − η)."""
-    n_t = design.T.shape[1]
-    tau = design.T @ theta[:n_t]
-    eta = _rowdot(design.w, theta[n_t:])
-    k1 = tau.size
-    y = design.y
-    has_u = y < k1
-    has_l = y > 0
-    big = 1e300
-    u = np.where(has_u, tau[np.minimum(y, k1 - 1)] - eta, big)
-    lo = np.where(has_l, tau[np.maximum(y - 1, 0)] - eta, -big)
-    with np.errstate(over="ignore", invalid="ignore"):
-        ll = _log_sigmoid_diff(u, lo)
-    return tau, eta, u, lo, has_u, has_l, ll
+def _design(
+    y: np.ndarray, w: np.ndarray, T: np.ndarray, items: np.ndarray | None = None
+) -> _Design:
+    codes = np.ascontiguousarray(y, dtype=np.uint32)
+    if items is None:
+        clusters = np.arange(codes.size, dtype=np.uint32)
+    else:
+        clusters = np.ascontiguousarray(items, dtype=np.uint32)
+    return _Design(
+        codes,
+        np.ascontiguousarray(w, dtype=np.float64),
+        np.ascontiguousarray(T, dtype=np.float64),
+        clusters,
+        int(clusters.max()) + 1 if clusters.size else 0,
+    )
 
 
-def _gram(a: np.ndarray, weight: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """aᵀ diag(weight) b summed in row order without BLAS, whose threaded sums would make the
-    fit's last bits depend on the BLAS thread count."""
-    return np.einsum("ni,n,nj->ij", a, weight, b, optimize=False)
+def _fit(design: _Design, clustered: bool) -> tuple[np.ndarray, float, int, np.ndarray, Any]:
+    """(theta, loglik, Newton steps, Hessian, meat of the item-clustered sandwich or None)."""
+    return _core.judge_fit(
+        y=design.y,
+        w=design.w,
+        tmap=design.T,
+        n_categories=design.n_categories,
+        items=design.items if clustered else None,
+        n_items=design.n_items,
+    )
+
+
+def _derivatives(design: _Design, theta: Any) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """Log-likelihood, gradient and Hessian at ``theta`` (None outside the parameter space)."""
+    return _core.judge_derivatives(
+        y=design.y,
+        w=design.w,
+        tmap=design.T,
+        n_categories=design.n_categories,
+        theta=np.ascontiguousarray(theta, dtype=np.float64),
+    )
+
+
+def _covariances(
+    design: _Design, hess: np.ndarray, meat: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model-based inverse information and the item-clustered sandwich (with the small-sample
+    factor G/(G−1)·(N−1)/(N−P) that statsmodels applies)."""
+    bread = np.linalg.inv(-hess)
+    g, n, p = design.n_items, design.y.size, design.n_params
+    factor = g / (g - 1) * (n - 1) / (n - p) if g > 1 else np.nan
+    return bread, factor * bread @ meat @ bread
+
+
+def _column_scales(w: np.ndarray, unit_first: bool = False) -> np.ndarray:
+    """A power of two within a factor 2 of each column's largest magnitude (1 for a zero
+    column, and for the first column when ``unit_first``): dividing by it is exact."""
+    big = np.abs(w).max(axis=0) if w.shape[0] else np.zeros(w.shape[1])
+    scale = np.where(big > 0, np.ldexp(1.0, np.frexp(big)[1] - 1), 1.0)
+    if unit_first and scale.size:
+        scale[0] = 1.0
+    return scale
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)``: the sorted distinct values and the index of
+    each value among them; in O(n) by counting for integer-valued input of a small range (the
+    usual labels and item ids), by sorting otherwise."""
+    if values.size and values.dtype.kind in "iuf":
+        lo, hi = values.min(), values.max()
+        span = float(hi) - float(lo)
+        integral = values.dtype.kind in "iu" or bool(np.all(values == np.round(values)))
+        if integral and span <= 4 * values.size + 16:
+            offset = (values - lo).astype(np.int64)
+            present = np.bincount(offset) > 0
+            distinct = (np.flatnonzero(present) + lo).astype(values.dtype)
+            return distinct, (np.cumsum(present) - 1)[offset]
+    distinct, index = np.unique(values, return_inverse=True)
+    return distinct, index.reshape(-1)
 
 
 def _rowdot(a: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """a @ v without BLAS (same reason as :func:`_gram`)."""
+    """a @ v without BLAS, whose threaded sums would make the last bits depend on the BLAS
+    thread count."""
     return np.einsum("ni,i->n", a, v, optimize=False)
-
-
-def _derivatives(design: _Design, theta: np.ndarray, need_hessian: bool = True):
-    """Log-likelihood, per-row scores (n × P) and the Hessian (P × P)."""
-    n_t = design.T.shape[1]
-    tau, eta, u, lo, has_u, has_l, ll = _loglik_parts(design, theta)
-    if not np.all(np.diff(tau) > 0) or not np.all(np.isfinite(ll)):
-        return -np.inf, None, None
-    p = np.exp(ll)
-    fu = np.where(has_u, special.expit(u) * special.expit(-u), 0.0)
-    fl = np.where(has_l, special.expit(lo) * special.expit(-lo), 0.0)
-    du, dl = fu / p, -fl / p
-    # Jacobians of u and l w.r.t. theta = (t, beta): rows of T for the thresholds, −w for eta.
-    n, k1 = design.y.size, tau.size
-    Ju = np.zeros((n, design.n_params))
-    Jl = np.zeros((n, design.n_params))
-    Ju[:, :n_t] = np.where(has_u[:, None], design.T[np.minimum(design.y, k1 - 1)], 0.0)
-    Jl[:, :n_t] = np.where(has_l[:, None], design.T[np.maximum(design.y - 1, 0)], 0.0)
-    Ju[:, n_t:] = np.where(has_u[:, None], -design.w, 0.0)
-    Jl[:, n_t:] = np.where(has_l[:, None], -design.w, 0.0)
-    scores = du[:, None] * Ju + dl[:, None] * Jl
-    if not need_hessian:
-        return float(ll.sum()), scores, None
-    # f'(x) = f(x)(1 − 2σ(x)); second derivatives of log(σ(u) − σ(l)).
-    fpu = fu * (1 - 2 * special.expit(np.where(has_u, u, 0.0)))
-    fpl = fl * (1 - 2 * special.expit(np.where(has_l, lo, 0.0)))
-    duu = fpu / p - du**2
-    dll = -fpl / p - dl**2
-    dul = fu * fl / p**2
-    cross = _gram(Ju, dul, Jl)
-    hess = _gram(Ju, duu, Ju) + _gram(Jl, dll, Jl) + cross + cross.T
-    return float(ll.sum()), scores, hess
-
-
-def _start(design: _Design, n_categories: int) -> np.ndarray:
-    """Thresholds from the marginal cumulative proportions, regression coefficients 0."""
-    freq = np.bincount(design.y, minlength=n_categories) + 0.5
-    tau = special.logit(np.cumsum(freq)[:-1] / freq.sum())
-    t, *_ = np.linalg.lstsq(design.T, tau, rcond=None)
-    if design.T.shape[1] and not np.all(np.diff(design.T @ t) > 0):
-        t = np.abs(t) + 0.1
-    return np.concatenate([t, np.zeros(design.w.shape[1])])
-
-
-def _newton(design: _Design, n_categories: int) -> tuple[np.ndarray, float, int]:
-    """Maximise the log-likelihood by Newton with step halving; returns (theta, ll, steps)."""
-    theta = _start(design, n_categories)
-    ll, scores, hess = _derivatives(design, theta)
-    if not np.isfinite(ll):
-        raise NumericalError("Bridge.fit: the starting point has a zero likelihood")
-    for step in range(1, _MAX_NEWTON + 1):
-        grad = scores.sum(axis=0)
-        try:
-            direction = np.linalg.solve(hess, -grad)
-        except np.linalg.LinAlgError:
-            raise NumericalError(
-                "Bridge.fit: the information matrix is singular; a covariate is constant or "
-                "collinear with the judge latent (drop it), or a label category is empty"
-            ) from None
-        t = 1.0
-        while t > 1e-12:
-            candidate = theta + t * direction
-            new_ll, new_scores, new_hess = _derivatives(design, candidate)
-            if new_ll >= ll - 1e-12 * abs(ll):
-                break
-            t /= 2
-        else:
-            break
-        theta, ll, scores, hess = candidate, new_ll, new_scores, new_hess
-        if np.max(np.abs(scores.sum(axis=0))) < _GRAD_TOL * max(1.0, design.y.size):
-            return theta, ll, step
-    grad_norm = np.max(np.abs(scores.sum(axis=0)))
-    if grad_norm > 1e-5 * max(1.0, design.y.size):
-        raise NumericalError(
-            f"Bridge.fit: Newton did not converge (gradient {grad_norm:.3g}); the labels may be "
-            "perfectly separated by the judge latent or a covariate"
-        )
-    return theta, ll, _MAX_NEWTON
-
-
-def _covariances(design: _Design, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Model-based inverse information and the item-clustered sandwich (with the small-sample
-    factor G/(G−1)·(N−1)/(N−P) that statsmodels applies), and the Hessian."""
-    _, scores, hess = _derivatives(design, theta)
-    bread = np.linalg.inv(-hess)
-    n_items = int(design.items.max()) + 1
-    cluster_scores = np.zeros((n_items, scores.shape[1]))
-    np.add.at(cluster_scores, design.items, scores)
-    meat = _gram(cluster_scores, np.ones(n_items), cluster_scores)
-    g, n, p = np.unique(design.items).size, design.y.size, design.n_params
-    factor = g / (g - 1) * (n - 1) / (n - p) if g > 1 else np.nan
-    return bread, factor * bread @ meat @ bread, hess
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,15 +352,44 @@ class Bridge(Estimator):
             f"thresholds: 'symmetric' needs 2 or 3 label categories, got {n_categories}"
         )
 
+    def _check_identified(self, w: np.ndarray, names: tuple[str, ...], centred: bool) -> None:
+        """Refuse constant and collinear regressors (the information matrix would be singular);
+        with free thresholds a constant is absorbed by them, so columns are centred first."""
+        labels = ["z (the judge latent)", *(f"covariate {n!r}" for n in names)]
+        if self.kind == "pairwise":
+            labels.append("the position-bias constant")
+        # one BLAS Gram matrix (a check only: the fit itself never uses BLAS)
+        raw = w.T @ w
+        gram = raw - np.outer(s := np.ones(w.shape[0]) @ w, s) / w.shape[0] if centred else raw
+        var = np.diag(gram).copy()
+        flat = var <= 1e-12 * np.diag(raw)
+        if flat.any():
+            j = int(np.argmax(flat))
+            arg = "z" if j == 0 else ("thresholds" if j > len(names) else "X")
+            why = (
+                "the free thresholds absorb a constant; use thresholds='symmetric'"
+                if arg == "thresholds"
+                else "drop it" + (" (the free thresholds absorb a constant)" if centred else "")
+            )
+            raise InvalidArgumentError(f"{arg}: {labels[j]} is constant; {why}")
+        corr = gram / np.sqrt(np.outer(var, var))
+        vals, vecs = np.linalg.eigh(corr)
+        if vals[0] < 1e-10:
+            involved = [labels[j] for j in np.flatnonzero(np.abs(vecs[:, 0]) > 0.1)]
+            raise InvalidArgumentError(
+                f"X: {', '.join(involved)} are collinear, so their effects are not identified; "
+                "drop one of them"
+            )
+
     def _encode_labels(self, y: Any) -> tuple[np.ndarray, np.ndarray]:
         yy = as_float_array(y, "y", ndim=1)
-        classes, index = np.unique(yy, return_inverse=True)
+        classes, index = _dense_codes(yy)
         if classes.size < 2:
             raise InvalidArgumentError(
                 f"y: has a single label value ({classes[0]:g}); Bridge needs at least two "
                 "ordered categories"
             )
-        return classes, index.reshape(-1)
+        return classes, index
 
     @staticmethod
     def _encode_items(items: Any, n: int) -> np.ndarray:
@@ -409,7 +398,7 @@ class Bridge(Estimator):
         arr = np.asarray(items)
         if arr.ndim != 1 or arr.size != n:
             raise ShapeError(f"items: has shape {arr.shape}; pass one item id per rating ({n})")
-        return np.unique(arr, return_inverse=True)[1].reshape(-1)
+        return _dense_codes(arr)[1]
 
     # -- fit ----------------------------------------------------------------------------------
 
@@ -446,9 +435,10 @@ class Bridge(Estimator):
             str, ...
         ] = ()  # set below; _regressors reads it only when not fitting
         w = self._regressors(z, X, yi.size, fitting=True)
-        # Newton holds about six n x n_params float arrays (Jacobians, scores, products).
+        # the regressors, their contiguous copy and the null fit's columns (the core's own
+        # memory is per chunk of rows)
         check_memory(
-            48.0 * yi.size * (w.shape[1] + classes.size),
+            24.0 * yi.size * (w.shape[1] + 1),
             "y",
             "fit on fewer ratings or with fewer covariates",
         )
@@ -458,20 +448,38 @@ class Bridge(Estimator):
         )
         if len(names) != n_cov:
             raise ShapeError(f"feature_names: has {len(names)} names for {n_cov} covariates")
-        design = _Design(
-            yi, w, self._threshold_map(classes.size), self._encode_items(items, yi.size)
-        )
+        T = self._threshold_map(classes.size)
+        # Regressors from 1e-300 to 1e300: fit on columns divided by powers of two near their
+        # size (exact; Newton's iterates are then exactly rescaled ones) and scale back.
+        scale = _column_scales(w)
+        ws = w / scale
+        self._check_identified(ws, names, centred=self.thresholds == "free")
+        design = _design(yi, ws, T, self._encode_items(items, yi.size))
         if yi.size <= design.n_params:
             raise InvalidArgumentError(
                 f"y: {yi.size} ratings for {design.n_params} parameters ({classes.size} distinct "
                 "labels); Bridge needs ordered categories (a few distinct values) and more "
                 "ratings than parameters"
             )
-        theta, ll, n_iter = _newton(design, classes.size)
-        cov_model, cov_cluster, _ = _covariances(design, theta)
+        theta, ll, n_iter, hess, meat = _fit(design, clustered=True)
+        cov_model, cov_cluster = _covariances(design, hess, meat)
+        unscale = np.concatenate([np.ones(T.shape[1]), 1 / scale])
+        theta = theta * unscale
+        with np.errstate(over="ignore", invalid="ignore"):
+            cov_cluster = cov_cluster * np.outer(unscale, unscale)
+            cov_model = cov_model * np.outer(unscale, unscale)
+            out_of_range = not (np.all(np.isfinite(cov_cluster)) and np.all(np.isfinite(cov_model)))
+        if out_of_range:
+            raise NumericalError(
+                "z: the judge latent and covariates are so small or large (max |value| "
+                f"{np.abs(w).max():.3g}) that the covariance of the coefficients leaves the "
+                "floating-point range; rescale z and X (e.g. standardise them) before fitting"
+            )
         null_cols = [0] + ([w.shape[1] - 1] if self.kind == "pairwise" else [])
-        null_design = _Design(yi, w[:, null_cols], design.T, design.items)
-        _, ll_null, _ = _newton(null_design, classes.size) if n_cov else (None, ll, 0)
+        if n_cov:
+            ll_null = _fit(_design(yi, ws[:, null_cols], T, design.items), clustered=False)[1]
+        else:
+            ll_null = ll
 
         n_t = design.T.shape[1]
         self.classes_ = classes
@@ -484,10 +492,10 @@ class Bridge(Estimator):
         self.covariance_model_ = cov_model
         self.covariance_cluster_ = cov_cluster
         self.covariance_ = cov_cluster if self.cov_type == "cluster" else cov_model
-        self.loglik_ = ll
+        self.loglik_ = float(ll)
         self.loglik_null_ = float(ll_null)
         self.n_iter_ = n_iter
-        self.n_items_ = int(np.unique(design.items).size)
+        self.n_items_ = design.n_items
         self._n_t = n_t
         self._structural()
         return self
@@ -498,11 +506,13 @@ class Bridge(Estimator):
         p = delta.size
         idx = np.arange(n_t, n_t + 1 + p)
         cov = self.covariance_[np.ix_(idx, idx)]
+        # J = ∂(β, γ)/∂(a, δ) = J'/a with J' = [[−1/a, 0], [δ/a, −I]]; dividing by a twice at
+        # the end keeps extreme scales of a in range
         jac = np.zeros((1 + p, 1 + p))
-        jac[0, 0] = -1 / a**2
-        jac[1:, 0] = delta / a**2
-        jac[1:, 1:] = -np.eye(p) / a
-        cov_s = jac @ cov @ jac.T
+        jac[0, 0] = -1 / a
+        jac[1:, 0] = delta / a
+        jac[1:, 1:] = -np.eye(p)
+        cov_s = jac @ cov @ jac.T / a / a
         self.beta_ = 1 / a
         self.gamma_ = -delta / a
         self.beta_se_ = float(np.sqrt(cov_s[0, 0]))
@@ -621,15 +631,7 @@ class Bridge(Estimator):
         averaged over items.
         """
         self._check_fitted()
-        yy = as_float_array(y, "y", ndim=1)
-        index = np.searchsorted(self.classes_, yy)
-        bad = (index >= self.classes_.size) | (
-            self.classes_[np.minimum(index, self.classes_.size - 1)] != yy
-        )
-        if bad.any():
-            raise InvalidArgumentError(
-                f"y: has label {yy[bad][0]:g}, not one of the fitted classes {self.classes_.tolist()}"
-            )
+        yy, index = self._label_index(y)
         proba = self.predict_proba(z, X)
         if proba.shape[0] != yy.size:
             raise ShapeError(f"z: has length {proba.shape[0]} but y has {yy.size}")
@@ -660,6 +662,19 @@ class Bridge(Estimator):
             "ece": float(ece),
         }
 
+    def _label_index(self, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The labels and their index in the fitted ``classes_`` (an error for other labels)."""
+        yy = as_float_array(y, "y", ndim=1)
+        index = np.searchsorted(self.classes_, yy)
+        bad = (index >= self.classes_.size) | (
+            self.classes_[np.minimum(index, self.classes_.size - 1)] != yy
+        )
+        if bad.any():
+            raise InvalidArgumentError(
+                f"y: has label {yy[bad][0]:g}, not one of the fitted classes {self.classes_.tolist()}"
+            )
+        return yy, index
+
     # -- bootstrap ----------------------------------------------------------------------------
 
     def bootstrap(
@@ -673,26 +688,92 @@ class Bridge(Estimator):
         confidence_level: float = 0.95,
         random_state: Any = None,
         progress: Any = False,
+        counts: Any = None,
+        smoothing: float = 0.5,
     ) -> dict[str, ConfidenceInterval]:
-        """Item-cluster bootstrap percentile intervals of a, δ, β, γ (and c): items are
-        resampled with replacement with all their ratings, and the model is refitted.
-        Pass the data the model was fitted on. Replicates that lose a label category or do not
-        converge (separation) are skipped. ``progress``: False, True (a bar) or a callable
-        ``(done, total)``."""
+        """Item-cluster bootstrap percentile intervals of a, δ, β, γ (and c).
+
+        Items are resampled with replacement with all their ratings and the model is refitted
+        (in the Rust core, in parallel over replicates, each replicate with its own seeded
+        stream: the same intervals on any number of threads). Pass the data the model was
+        fitted on. Replicates that lose a label category or do not converge (separation) are
+        skipped.
+
+        Parameters
+        ----------
+        y, z, X, items
+            As in :meth:`fit`.
+        n_resamples : int, default 1000
+        confidence_level : float, default 0.95
+        random_state : None, int or numpy.random.Generator
+        progress : bool or callable, default False
+            False, True (a bar) or a callable ``(done, total)`` counting refits.
+        counts : array_like, shape (n, K_judge), optional
+            When ``z`` is the latent of M sampled judgments per item
+            (:func:`judge_latent_from_samples`), their counts over the judge's rating levels,
+            one row per rating row (the rows of an item repeat its counts). Each drawn item
+            then also has its M judgments re-drawn multinomially from its observed frequencies
+            and its latent recomputed with ``smoothing``, so the intervals include the
+            latent's sampling error (spec §3.3); ``z`` must equal
+            ``judge_latent_from_samples(counts, smoothing)``.
+        smoothing : float, default 0.5
+            The Laplace pseudo-count of the latent (as in :func:`judge_latent_from_samples`).
+
+        Returns
+        -------
+        dict of str to ConfidenceInterval
+            Keys ``"a"``, ``"delta[name]"``, (``"position_bias"``), ``"beta"``,
+            ``"gamma[name]"``.
+
+        Notes
+        -----
+        Memory: the data once more per worker thread (one replicate at a time).
+        """
         self._check_fitted()
         b = check_scalar(n_resamples, "n_resamples", kind=int, low=2, high=_MAX_BOOT)
         level = check_open_unit(confidence_level, "confidence_level")
-        gen = np.random.default_rng(seed_from_rng(random_state, "random_state"))
-        yy = as_float_array(y, "y", ndim=1)
+        seed = seed_from_rng(random_state, "random_state")
+        yy, index = self._label_index(y)
         w = self._regressors(z, X, yy.size, fitting=False)
-        item = self._encode_items(items, yy.size)
-        rows_of = np.split(np.argsort(item, kind="stable"), np.cumsum(np.bincount(item))[:-1])
+        # as in fit, on exactly rescaled columns (the latent column stays as it is when the core
+        # recomputes it from counts; a logit-trick latent is bounded)
+        scale = _column_scales(w, unit_first=counts is not None)
+        unscale = np.concatenate([np.ones(self._n_t), 1 / scale])
+        design = _design(
+            index,
+            w / scale,
+            self._threshold_map(self.classes_.size),
+            self._encode_items(items, yy.size),
+        )
+        item_counts = None
+        s = 0.5
+        if counts is not None:
+            s = check_scalar(smoothing, "smoothing", low=0.0, low_inclusive=False)
+            item_counts = self._item_counts(counts, s, design)
         with progress_callback(progress, "Bridge.bootstrap", unit="fit") as report:
-            draws = self._bootstrap_draws(yy, w, rows_of, b, gen, report)
-        if len(draws) < 2:
+            draws, ok = _core.judge_bootstrap(
+                y=design.y,
+                w=design.w,
+                tmap=design.T,
+                n_categories=design.n_categories,
+                items=design.items,
+                n_items=design.n_items,
+                n_resamples=b,
+                seed=seed,
+                counts=item_counts,
+                smoothing=s,
+                start=self.theta_ / unscale,
+                progress=report,
+            )
+        theta = draws[ok] * unscale
+        if theta.shape[0] < 2:
             raise NumericalError("bootstrap: fewer than two replicates could be fitted")
+        a = theta[:, self._n_t]
+        rest = theta[:, self._n_t + 1 :]
+        p = self.delta_.size
+        stacked = np.column_stack([a, rest, 1 / a, -rest[:, :p] / a[:, None]])
         alpha = 1 - level
-        lo, hi = np.quantile(np.array(draws), [alpha / 2, 1 - alpha / 2], axis=0)
+        lo, hi = np.quantile(stacked, [alpha / 2, 1 - alpha / 2], axis=0)
         names = ["a", *(f"delta[{n}]" for n in self.feature_names_)]
         if self.kind == "pairwise":
             names.append("position_bias")
@@ -702,33 +783,40 @@ class Bridge(Estimator):
             for name, l_, h_ in zip(names, lo, hi, strict=True)
         }
 
-    def _bootstrap_draws(
-        self,
-        yy: np.ndarray,
-        w: np.ndarray,
-        rows_of: list[np.ndarray],
-        n_resamples: int,
-        gen: np.random.Generator,
-        report: Any,
-    ) -> list[np.ndarray]:
-        """(a, delta[, c], beta, gamma) of each refit on resampled items."""
-        n_items = len(rows_of)
-        draws = []
-        for done in range(n_resamples):
-            chosen = gen.integers(0, n_items, size=n_items)
-            rows = np.concatenate([rows_of[c] for c in chosen])
-            clusters = np.repeat(np.arange(n_items), [rows_of[c].size for c in chosen])
-            classes, yi = np.unique(yy[rows], return_inverse=True)
-            if report is not None:
-                report(done + 1, n_resamples)
-            if classes.size != self.classes_.size:
-                continue  # a replicate that lost a category cannot be fitted on the same scale
-            design = _Design(yi.reshape(-1), w[rows], self._threshold_map(classes.size), clusters)
-            try:
-                theta, _, _ = _newton(design, classes.size)
-            except NumericalError:
-                continue
-            a = theta[self._n_t]
-            rest = theta[self._n_t + 1 :]
-            draws.append(np.concatenate([[a], rest, [1 / a], -rest[: self.delta_.size] / a]))
-        return draws
+    @staticmethod
+    def _item_counts(counts: Any, smoothing: float, design: _Design) -> np.ndarray:
+        """The judge's sampled-rating counts per item (n_items × K_judge, uint32), checked
+        against the rows and against the latent in the first regressor column."""
+        c = as_float_array(counts, "counts", ndim=2)
+        if c.shape[0] != design.y.size:
+            raise ShapeError(
+                f"counts: has {c.shape[0]} rows but there are {design.y.size} ratings; pass the "
+                "counts of each rating's item on its row"
+            )
+        if c.shape[1] < 2:
+            raise ShapeError("counts: has fewer than 2 columns; pass one column per judge rating")
+        if np.any(c < 0) or np.any(c != np.round(c)):
+            raise InvalidArgumentError(
+                "counts: must be non-negative whole numbers (how many sampled judgments gave "
+                "each rating)"
+            )
+        first = np.unique(design.items, return_index=True)[1]
+        per_item = c[first]
+        if np.any(per_item[design.items] != c):
+            row = int(np.argmax(np.any(per_item[design.items] != c, axis=1)))
+            raise InvalidArgumentError(
+                f"counts: row {row} differs from the first row of its item; the rows of one item "
+                "must repeat the item's counts"
+            )
+        m = per_item.sum(axis=1)
+        if np.any(m < 1) or np.any(m > 2**32 - 1):
+            raise InvalidArgumentError(
+                "counts: every item needs between 1 and 2**32 - 1 sampled judgments"
+            )
+        latent = judge_latent_from_samples(per_item, smoothing)
+        if not np.allclose(latent[design.items], design.w[:, 0], rtol=0.0, atol=1e-9):
+            raise InvalidArgumentError(
+                "z: is not judge_latent_from_samples(counts, smoothing); pass the latent made "
+                "from these counts, or omit counts"
+            )
+        return np.ascontiguousarray(per_item, dtype=np.uint32)

@@ -11,6 +11,7 @@ pub mod fairness;
 pub mod fastmath;
 pub mod geometry;
 pub mod irt;
+pub mod judge;
 pub mod knn;
 pub mod linalg;
 pub mod mem;

@@ -12,6 +12,7 @@ mod fairness;
 mod geometry;
 mod irt;
 mod knn;
+mod judge;
 mod ot;
 mod prompts;
 mod resample;
@@ -40,5 +41,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     route::register(m)?;
     prompts::register(m)?;
     scaling::register(m)?;
+    judge::register(m)?;
     Ok(())
 }
