@@ -20,5 +20,6 @@ pub mod resample;
 pub mod rng;
 pub mod tiny;
 pub mod weak;
+pub mod scaling;
 
 pub use error::{Error, Result};

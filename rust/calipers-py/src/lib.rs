@@ -16,6 +16,7 @@ mod resample;
 mod threads;
 mod tiny;
 mod weak;
+mod scaling;
 
 use pyo3::prelude::*;
 
@@ -32,5 +33,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     geometry::register(m)?;
     tiny::register(m)?;
     weak::register(m)?;
+    scaling::register_random(m)?;
     Ok(())
 }
