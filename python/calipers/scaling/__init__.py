@@ -1,0 +1,1 @@
+"""Skill scaling laws across LLM families."""
