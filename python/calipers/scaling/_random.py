@@ -46,6 +46,7 @@ random_state=None, kind="observation")``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import warnings
@@ -384,9 +385,7 @@ class _Problem:
         return float(ll), fam, g_free, s_free
 
 
-def _check_inputs(
-    X: Any, Y: Any, families: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_inputs(X: Any, Y: Any, families: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = as_float_array(X, "X", ndim=2)
     y = as_float_array(Y, "Y", ndim=2, finite=False)
     if np.isinf(y).any():
@@ -445,9 +444,17 @@ def _init_free(
     return free
 
 
-def _rule_for(
-    integration: str, n_nodes: int, k: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """BLAS pinned to one thread: L-BFGS-B's small dense products are slower with threads,
+    and the likelihood already runs on calipers' pool (no oversubscription)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _rule_for(integration: str, n_nodes: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if integration == "quadrature":
         return gauss_hermite_rule(n_nodes, k)
     if integration == "laplace":
@@ -464,10 +471,17 @@ def _fit_once(
     n_obs: int,
     tol: float,
     max_iter: int,
+    penalty: float,
 ) -> tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray, np.ndarray], bool, int]:
+    """Rounds of L-BFGS on the fixed-node objective, re-centring the nodes between rounds.
+
+    Each round optimises in coordinates whitened by the outer product of the per-family
+    scores at its start (a BHHH preconditioner: the problem is badly scaled otherwise, e.g.
+    loadings against precisions). The anchor loadings are left free of sign during the
+    optimisation (the likelihood is invariant to flipping a skill) and folded to ≥ 0 after.
+    """
     layout = prob.layout
     k, n_fam = layout.k, prob.n_families
-    bounds = layout.bounds()
     free = free0.copy()
     if adaptive:
         centre, scale, log_det, _ = prob.modes(free)
@@ -477,39 +491,106 @@ def _fit_once(
     ll_prev = -np.inf
     converged = False
     rounds = 0
+    ll = -np.inf
     for rounds in range(1, _MAX_ROUNDS + 1):  # noqa: B007 (used after the loop)
         current = place
+        _, _, _, scores = prob.loglik(free, rule, current, grad=False, scores=True)
+        opg = scores.T @ scores
+        ridge = 1e-6 * np.trace(opg) / opg.shape[0] + 1e-9
+        root = np.linalg.cholesky(opg + ridge * np.eye(opg.shape[0])).T  # opg ≈ RᵀR
+        base = free.copy()
 
-        def objective(th: np.ndarray, current=current) -> tuple[float, np.ndarray]:
+        def to_theta(v: np.ndarray, base=base, root=root) -> np.ndarray:
+            return base + np.linalg.solve(root, v)
+
+        def objective(v: np.ndarray, current=current, root=root) -> tuple[float, np.ndarray]:
+            th = to_theta(v)
             try:
-                ll, _, g, _ = prob.loglik(th, rule, current)
+                val, _, g, _ = prob.loglik(th, rule, current)
             except (NumericalError, InvalidArgumentError):
-                return 1e10, np.zeros_like(th)
-            if not np.isfinite(ll):
-                return 1e10, np.zeros_like(th)
-            return -ll / n_obs, -g / n_obs
+                return 1e300, np.zeros_like(v)
+            if not np.isfinite(val):
+                return 1e300, np.zeros_like(v)
+            pen, pen_g = _penalty(layout, th, penalty)
+            return -(val + pen), -np.linalg.solve(root.T, g + pen_g)
 
         res = optimize.minimize(
             objective,
-            free,
+            np.zeros(free.size),
             jac=True,
             method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": max_iter, "ftol": 1e-13, "gtol": 1e-7, "maxcor": 30},
+            options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 30},
         )
-        free = res.x
+        free = _fold_signs(layout, to_theta(res.x))
         if not adaptive:
-            ll = -res.fun * n_obs
+            ll = -float(res.fun)
             converged = bool(res.success)
             break
-        centre, scale, log_det, _ = prob.modes(free, init=place[0])
+        centre, scale, log_det, _ = prob.modes(
+            free, init=_fold_centre(layout, base, free, place[0])
+        )
         place = (centre, scale.reshape(n_fam, k * k), log_det)
-        ll, _, _, _ = prob.loglik(free, rule, place, grad=False)
-        if abs(ll - ll_prev) < tol * (1.0 + abs(ll)):
-            converged = bool(res.success) or res.nit < max_iter
+        ll = prob.loglik(free, rule, place, grad=False)[0]
+        if abs(ll - ll_prev) < tol * n_obs:
+            converged = res.nit < max_iter
             break
         ll_prev = ll
     return free, ll, place, converged, rounds
+
+
+def _penalty(layout: _Layout, free: np.ndarray, weight: float) -> tuple[float, np.ndarray]:
+    """A weak log-prior keeping the fit away from the boundary where Σ is singular and the
+    loadings diverge: weight · (log det Σ − Σ λ² / 25) (an LKJ(1 + weight) density on Σ and
+    N(0, 5²/weight) on the loadings)."""
+    g = np.zeros_like(free)
+    if weight == 0.0:
+        return 0.0, g
+    val = 0.0
+    k = layout.k
+    t = free[layout.s_t]
+    for a in range(k):
+        rows = [i for i, (aa, _) in enumerate(layout.tril) if aa == a]
+        if rows:
+            tt = t[rows]
+            s2 = 1.0 + float(tt @ tt)
+            val -= math.log(s2)
+            g[layout.s_t.start + np.array(rows)] -= 2.0 * tt / s2
+    lam = np.concatenate([free[layout.s_diag], free[layout.s_free]])
+    val -= float(lam @ lam) / 25.0
+    g[layout.s_diag] -= 2.0 * free[layout.s_diag] / 25.0
+    g[layout.s_free] -= 2.0 * free[layout.s_free] / 25.0
+    return weight * val, weight * g
+
+
+def _fold_signs(layout: _Layout, free: np.ndarray) -> np.ndarray:
+    """Flip the skills whose anchor loading is negative (β column, loadings row and the
+    family-effect correlations), an exact symmetry of the likelihood."""
+    out = free.copy()
+    diag = out[layout.s_diag]
+    flip = np.where(diag < 0, -1.0, 1.0)
+    if (flip > 0).all():
+        return out
+    p, k, j = layout.p, layout.k, layout.j
+    out[layout.s_beta] = (out[layout.s_beta].reshape(p, k) * flip).ravel()
+    out[layout.s_diag] = np.abs(diag)
+    out[layout.s_free] = (out[layout.s_free].reshape(k, j - k) * flip[:, None]).ravel()
+    chol = layout.unpack(free)["chol"]
+    sigma = chol @ chol.T * np.outer(flip, flip)
+    new = np.linalg.cholesky(sigma + 1e-300 * np.eye(k))
+    t = [new[a, b] / new[a, a] for a, b in layout.tril]
+    out[layout.s_t] = t
+    return out
+
+
+def _fold_centre(
+    layout: _Layout, before: np.ndarray, after: np.ndarray, centre: np.ndarray
+) -> np.ndarray | None:
+    """Warm start for the modes after a sign fold: the old centres only when no skill
+    flipped (else start from zero)."""
+    flipped = np.sign(layout.unpack(before)["loadings"].sum()) != np.sign(
+        layout.unpack(after)["loadings"].sum()
+    )
+    return None if flipped else centre
 
 
 def fit_random_effects(
@@ -530,6 +611,7 @@ def fit_random_effects(
     benchmarks: Any = None,
     tol: float = 1e-9,
     max_iter: int = 2000,
+    penalty: float = 1.0,
 ) -> RandomEffectsFit:
     """Fit the random-family-effect scaling law by maximum marginal likelihood.
 
@@ -571,6 +653,11 @@ def fit_random_effects(
         Relative change of the log-likelihood between re-centring rounds that stops the fit.
     max_iter : int
         L-BFGS-B iterations per round.
+    penalty : float
+        Weight of a weak log-prior, penalty · (log det Σ − Σ λ²/25), that keeps the optimiser
+        off the boundary where Σ turns singular and loadings diverge (the likelihood has
+        such ridges); 0 gives plain maximum likelihood. ``loglik`` and ``aic`` are always
+        the unpenalised values.
 
     Returns
     -------
@@ -598,8 +685,10 @@ def fit_random_effects(
         anchors_t = tuple(range(k))
     else:
         anchors_t = tuple(int(a) for a in np.asarray(anchors).ravel())
-        if len(anchors_t) != k or len(set(anchors_t)) != k or not all(
-            0 <= a < j for a in anchors_t
+        if (
+            len(anchors_t) != k
+            or len(set(anchors_t)) != k
+            or not all(0 <= a < j for a in anchors_t)
         ):
             raise InvalidArgumentError(
                 f"anchors: pass {k} distinct benchmark columns in [0, {j}), got {anchors_t}"
@@ -642,15 +731,17 @@ def fit_random_effects(
     adaptive = integration != "monte_carlo"
     n_obs = int((~np.isnan(y)).sum())
     ystar = np.log(
-        np.clip((y - c) / (1 - c), 1e-3, 1 - 1e-3) / (1 - np.clip((y - c) / (1 - c), 1e-3, 1 - 1e-3))
+        np.clip((y - c) / (1 - c), 1e-3, 1 - 1e-3)
+        / (1 - np.clip((y - c) / (1 - c), 1e-3, 1 - 1e-3))
     )
     rng = np.random.default_rng(seed)
     best = None
-    for r in range(n_restarts):
-        free0 = _init_free(layout, x_std, ystar, rng if r > 0 else None)
-        out = _fit_once(prob, free0, rule, adaptive, n_obs, tol, max_iter)
-        if best is None or out[1] > best[1]:
-            best = out
+    with _one_blas_thread():
+        for r in range(n_restarts):
+            free0 = _init_free(layout, x_std, ystar, rng if r > 0 else None)
+            out = _fit_once(prob, free0, rule, adaptive, n_obs, tol, max_iter, penalty)
+            if best is None or out[1] > best[1]:
+                best = out
     assert best is not None
     free, ll, place, converged, rounds = best
     if not converged:
@@ -660,7 +751,8 @@ def fit_random_effects(
             ConvergenceWarning,
             stacklevel=2,
         )
-    cov_h, cov_j, cov_s = _covariances(prob, free, rule, place)
+    with _one_blas_thread():
+        cov_h, cov_j, cov_s = _covariances(prob, free, rule, place)
     u = layout.unpack(free)
     chol = u["chol"]
     centre = place[0]
@@ -863,9 +955,11 @@ def predict_interval_random_effects(
     thetas = fit.theta + rng.standard_normal((n_draws, fit.theta.size)) @ root.T
     thetas[:, layout.s_diag] = np.abs(thetas[:, layout.s_diag])
     # Family effects: one posterior draw per (draw, row's family).
-    roots = np.linalg.cholesky(
-        fit.family_effect_cov + 1e-12 * np.eye(k)
-    ) if fit.families.size else np.zeros((0, k, k))
+    roots = (
+        np.linalg.cholesky(fit.family_effect_cov + 1e-12 * np.eye(k))
+        if fit.families.size
+        else np.zeros((0, k, k))
+    )
     out = np.empty((n_draws, m, j))
     for d in range(n_draws):
         u = layout.unpack(thetas[d])
