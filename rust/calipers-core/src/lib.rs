@@ -18,8 +18,8 @@ pub mod ot;
 pub mod par;
 pub mod resample;
 pub mod rng;
+pub mod scaling;
 pub mod tiny;
 pub mod weak;
-pub mod scaling;
 
 pub use error::{Error, Result};

@@ -13,10 +13,10 @@ mod geometry;
 mod irt;
 mod ot;
 mod resample;
+mod scaling;
 mod threads;
 mod tiny;
 mod weak;
-mod scaling;
 
 use pyo3::prelude::*;
 

@@ -223,17 +223,26 @@ fn validate(problem: &Problem<'_>, theta: &[f64]) -> Result<(usize, usize, usize
     if problem.y.len() % j != 0 {
         return Err(Error::shape(
             "scores",
-            format!("has {} values, not a multiple of {j} benchmarks", problem.y.len()),
+            format!(
+                "has {} values, not a multiple of {j} benchmarks",
+                problem.y.len()
+            ),
         ));
     }
     let n = problem.y.len() / j;
     if n == 0 {
-        return Err(Error::shape("scores", "has no rows; pass at least one model"));
+        return Err(Error::shape(
+            "scores",
+            "has no rows; pass at least one model",
+        ));
     }
     if problem.x.len() % n != 0 || problem.x.is_empty() {
         return Err(Error::shape(
             "features",
-            format!("has {} values for {n} rows; pass an n × P array", problem.x.len()),
+            format!(
+                "has {} values for {n} rows; pass an n × P array",
+                problem.x.len()
+            ),
         ));
     }
     let p = problem.x.len() / n;
@@ -241,7 +250,7 @@ fn validate(problem: &Problem<'_>, theta: &[f64]) -> Result<(usize, usize, usize
     if let Some(pos) = problem
         .y
         .iter()
-        .position(|&v| !v.is_nan() && !(v > 0.0 && v < 1.0))
+        .position(|&v| !(v.is_nan() || (v > 0.0 && v < 1.0)))
     {
         return Err(Error::invalid(
             "scores",
@@ -265,7 +274,10 @@ fn validate(problem: &Problem<'_>, theta: &[f64]) -> Result<(usize, usize, usize
         ));
     }
     let ptr = problem.family_ptr;
-    if ptr.len() < 2 || ptr[0] != 0 || ptr[ptr.len() - 1] != n || ptr.windows(2).any(|w| w[1] < w[0])
+    if ptr.len() < 2
+        || ptr[0] != 0
+        || ptr[ptr.len() - 1] != n
+        || ptr.windows(2).any(|w| w[1] < w[0])
     {
         return Err(Error::invalid(
             "families",
@@ -279,7 +291,10 @@ fn validate(problem: &Problem<'_>, theta: &[f64]) -> Result<(usize, usize, usize
     if theta.len() != want {
         return Err(Error::shape(
             "theta",
-            format!("has {} values; {p} features, {k} skills and {j} benchmarks need {want}", theta.len()),
+            format!(
+                "has {} values; {p} features, {k} skills and {j} benchmarks need {want}",
+                theta.len()
+            ),
         ));
     }
     crate::error::ensure_finite("theta", theta)?;
@@ -497,6 +512,9 @@ fn family_eval(
     }
 }
 
+/// (mode, scale, log|det scale|, converged, iterations) of one family.
+type OneMode = (Vec<f64>, Vec<f64>, f64, bool, usize);
+
 /// One family's mode by Fisher-scoring Newton with step halving; returns
 /// (mode, scale A (upper triangular, row-major), log|det A|, converged, iterations).
 #[allow(clippy::too_many_arguments)]
@@ -507,7 +525,7 @@ fn one_mode(
     c0: usize,
     c1: usize,
     init: &[f64],
-) -> Result<(Vec<f64>, Vec<f64>, f64, bool, usize)> {
+) -> Result<OneMode> {
     let k = m.k;
     let mut z = init.to_vec();
     let mut cur = family_eval(m, cells, off, c0, c1, &z, true);
@@ -600,7 +618,11 @@ pub fn family_modes(
     if !init.is_empty() && init.len() != n_fam * k {
         return Err(Error::shape(
             "init",
-            format!("has {} values; pass n_families × n_skills = {}", init.len(), n_fam * k),
+            format!(
+                "has {} values; pass n_families × n_skills = {}",
+                init.len(),
+                n_fam * k
+            ),
         ));
     }
     crate::error::ensure_finite("init", init)?;
@@ -670,7 +692,11 @@ pub fn marginal_loglik(
         ));
     }
     crate::error::ensure_finite("nodes", rule.nodes)?;
-    if rule.log_weights.iter().any(|v| v.is_nan() || *v == f64::INFINITY) {
+    if rule
+        .log_weights
+        .iter()
+        .any(|v| v.is_nan() || *v == f64::INFINITY)
+    {
         return Err(Error::non_finite("log_weights", "must be finite or -inf"));
     }
     if centre.len() != n_fam * k || scale.len() != n_fam * k * k || log_det.len() != n_fam {
@@ -778,7 +804,10 @@ fn family_marginal(
     }
     let top = g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !top.is_finite() {
-        return (top, vec![f64::NAN; if want_grad { n_params(m.p, k, m.j) } else { 0 }]);
+        return (
+            top,
+            vec![f64::NAN; if want_grad { n_params(m.p, k, m.j) } else { 0 }],
+        );
     }
     let total: f64 = g.iter().map(|v| (v - top).exp()).sum();
     let ll = top + total.ln();
@@ -787,7 +816,13 @@ fn family_marginal(
     }
     let (p, j) = (m.p, m.j);
     let mut out = vec![0.0; n_params(p, k, j)];
-    let (o_beta, o_lam, o_b, o_phi, o_chol) = (0, p * k, p * k + k * j, p * k + k * j + j, p * k + k * j + 2 * j);
+    let (o_beta, o_lam, o_b, o_phi, o_chol) = (
+        0,
+        p * k,
+        p * k + k * j,
+        p * k + k * j + j,
+        p * k + k * j + 2 * j,
+    );
     let mut lz = vec![0.0; k];
     let mut mi = vec![0.0; k];
     let mut si = vec![0.0; k];
@@ -902,7 +937,13 @@ mod tests {
         theta.extend([2.0, 2.5, 1.7]);
         for a in 0..k {
             for b in 0..k {
-                theta.push(if a == b { 0.8 } else if b < a { 0.3 } else { 0.0 });
+                theta.push(if a == b {
+                    0.8
+                } else if b < a {
+                    0.3
+                } else {
+                    0.0
+                });
             }
         }
         Toy {
