@@ -469,3 +469,31 @@ def judge_bootstrap(
     start: npt.NDArray[np.float64] | None = None,
     progress: object | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]: ...
+def scaling_random_modes(
+    *,
+    y: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    family_ptr: npt.NDArray[np.int64],
+    floor: npt.NDArray[np.float64],
+    theta: npt.NDArray[np.float64],
+    n_skills: int,
+    init: npt.NDArray[np.float64] | None = None,
+) -> tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], bool, int
+]: ...
+def scaling_random_loglik(
+    *,
+    y: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    family_ptr: npt.NDArray[np.int64],
+    floor: npt.NDArray[np.float64],
+    theta: npt.NDArray[np.float64],
+    n_skills: int,
+    nodes: npt.NDArray[np.float64],
+    log_weights: npt.NDArray[np.float64],
+    centre: npt.NDArray[np.float64],
+    scale: npt.NDArray[np.float64],
+    log_det: npt.NDArray[np.float64],
+    grad: bool = True,
+    scores: bool = False,
+) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...

@@ -51,3 +51,4 @@ __all__ = [
     "split_family_groups",
     "translog_features",
 ]
+"""Skill scaling laws across LLM families."""

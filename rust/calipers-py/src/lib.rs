@@ -42,5 +42,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     prompts::register(m)?;
     scaling::register(m)?;
     judge::register(m)?;
+    scaling::register_random(m)?;
     Ok(())
 }

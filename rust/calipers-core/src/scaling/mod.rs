@@ -8,3 +8,6 @@
 
 pub mod fixed;
 pub mod lbfgs;
+//! Skill scaling laws across LLM families (Sloth; the latent-variable framework of Cai et al.).
+
+pub mod random;
