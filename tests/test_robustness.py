@@ -294,6 +294,7 @@ LONG_CALLS = {
         "import calipers.scaling as sc; X = rng.normal(size=(3000, 3)); "
         "fam = rng.integers(0, 50, 3000); Y = rng.random((3000, 12))",
         "sc.SkillScalingLaw(3, n_starts=400, max_iter=1_000_000, random_state=0).fit(X, fam, Y)",
+    ),
     "judge-bootstrap": (
         "items = np.repeat(np.arange(20_000), 3); z = rng.normal(size=60_000); "
         "y = (z + rng.logistic(size=60_000) > 0).astype(int); "

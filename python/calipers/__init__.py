@@ -32,9 +32,8 @@ _LAZY_SUBMODULES = frozenset(
         "weak",
         "route",
         "prompts",
+        "scaling",
     }
-    {"dominance", "fairness", "geometry", "io", "irt", "judge", "ot", "resample", "tiny", "weak"}
-    | {"scaling"}
 )
 
 __all__ = [

@@ -364,6 +364,7 @@ def route_bootstrap(
     chunk_end: int,
     progress: object | None = None,
 ) -> _F: ...
+
 # prompts
 def prompts_fit(
     y: npt.NDArray[np.float32],
@@ -398,6 +399,7 @@ def prompts_bootstrap(
     tol: float,
     progress: object | None = None,
 ) -> npt.NDArray[np.float64]: ...
+
 # --- scaling (fixed effects) ---
 def scaling_fixed_objective(
     *,
@@ -437,6 +439,7 @@ def scaling_fixed_fit(
         npt.NDArray[np.bool_],
     ]
 ]: ...
+
 # judge
 def judge_fit(
     y: npt.NDArray[np.uint32],

@@ -26,6 +26,13 @@ from ._protocol import (
     split_family_groups,
     translog_features,
 )
+from ._random import (
+    RandomEffectsFit,
+    add_families_random_effects,
+    fit_random_effects,
+    predict_interval_random_effects,
+    predict_random_effects,
+)
 
 __all__ = [
     "BENCHMARKS_V1",
@@ -36,6 +43,11 @@ __all__ = [
     "FlopsScalingLaw",
     "LeaveFamilyOutResult",
     "PCAFlopsScalingLaw",
+    "RandomEffectsFit",
+    "add_families_random_effects",
+    "fit_random_effects",
+    "predict_interval_random_effects",
+    "predict_random_effects",
     "ScalingComparison",
     "ScalingTable",
     "SizeTokensScalingLaw",
@@ -51,4 +63,3 @@ __all__ = [
     "split_family_groups",
     "translog_features",
 ]
-"""Skill scaling laws across LLM families."""

@@ -450,13 +450,14 @@ class SkillScalingLaw(Estimator):
         return self
 
     def _fit_random(self, prepared):
-        try:
-            from ._random import fit_random_effects  # noqa: F401
-        except ImportError:
-            raise NotImplementedError(
-                "family_effect='random' needs calipers.scaling._random (not in this build)"
-            ) from None
-        raise NotImplementedError("family_effect='random' is wired at merge")
+        # The random-effects estimator is complete as functions (fit_random_effects,
+        # predict_random_effects, predict_interval_random_effects); this class does not
+        # drive it yet.
+        raise NotImplementedError(
+            "family_effect: SkillScalingLaw fits fixed family effects only for now; for random "
+            "effects call calipers.scaling.fit_random_effects(X, Y, families, n_skills=..., "
+            "anchors=...) and predict_random_effects / predict_interval_random_effects"
+        )
 
     def _fit_fixed_many(self, prepared_list, seeds, progress=False):
         """Fit several prepared problems in one Rust batch (the protocol's groups)."""

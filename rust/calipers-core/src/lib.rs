@@ -21,8 +21,8 @@ pub mod prompts;
 pub mod resample;
 pub mod rng;
 pub mod route;
-pub mod sparse;
 pub mod scaling;
+pub mod sparse;
 pub mod tiny;
 pub mod weak;
 

@@ -3,11 +3,8 @@
 use calipers_core::Error;
 use calipers_core::scaling::fixed::{self, FitOptions, Problem};
 use calipers_core::scaling::lbfgs::Options;
-use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
-//! Bindings of `calipers_core::scaling`.
-
 use calipers_core::scaling::random;
-use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
 use crate::arrays::{matrix, shape2};
@@ -21,14 +18,6 @@ fn families(arr: &[i64]) -> Result<Vec<usize>, Error> {
         .map(|(i, &v)| {
             usize::try_from(v).map_err(|_| {
                 Error::invalid("families", format!("row {i} has negative family index {v}"))
-// --- random effects ---
-
-/// Family offsets from a numpy int64 array (non-negative).
-fn family_ptr(ptr: &[i64]) -> Result<Vec<usize>, calipers_core::Error> {
-    ptr.iter()
-        .map(|&v| {
-            usize::try_from(v).map_err(|_| {
-                calipers_core::Error::invalid("families", format!("offset {v} is negative"))
             })
         })
         .collect()
@@ -206,6 +195,22 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // --- fixed effects ---
     m.add_function(wrap_pyfunction!(scaling_fixed_objective, m)?)?;
     m.add_function(wrap_pyfunction!(scaling_fixed_fit, m)?)?;
+    Ok(())
+}
+
+// --- random effects ---
+
+/// Family offsets from a numpy int64 array (non-negative).
+fn family_ptr(ptr: &[i64]) -> Result<Vec<usize>, calipers_core::Error> {
+    ptr.iter()
+        .map(|&v| {
+            usize::try_from(v).map_err(|_| {
+                calipers_core::Error::invalid("families", format!("offset {v} is negative"))
+            })
+        })
+        .collect()
+}
+
 type ModesOut<'py> = (
     Bound<'py, numpy::PyArray2<f64>>,
     Bound<'py, numpy::PyArray2<f64>>,

@@ -185,7 +185,7 @@ fn blocked_search(
             centred_f32(reference.data, &mean),
             centred_f32(queries.data, &mean),
         );
-        let big = |l: &Low| l.norms.iter().any(|&v| !(v <= LOW_MAX_NORM));
+        let big = |l: &Low| l.norms.iter().any(|&v| v.is_nan() || v > LOW_MAX_NORM);
         (!big(&r) && !big(&q)).then_some((r, q))
     } else {
         None

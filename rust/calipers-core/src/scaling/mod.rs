@@ -4,10 +4,9 @@
 //! size and tokens, α a family effect), benchmark index η_ij = λ_jᵀθ_i + b_j, mean score
 //! c_j + (1 − c_j)·σ(η_ij). `fixed` holds the fixed-effect (Sloth) Huber objective with its
 //! analytic gradient and the batched, seeded multi-start L-BFGS fits, parallel over
-//! (problem, start) pairs; `lbfgs` the deterministic optimiser they use.
+//! (problem, start) pairs; `lbfgs` the deterministic optimiser they use; `random` the random-effect (latent-variable)
+//! marginal likelihood by adaptive Gauss–Hermite quadrature.
 
 pub mod fixed;
 pub mod lbfgs;
-//! Skill scaling laws across LLM families (Sloth; the latent-variable framework of Cai et al.).
-
 pub mod random;
