@@ -34,7 +34,7 @@ J + F² + p²) per model being fitted.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -876,13 +876,14 @@ def adaptive_evaluate(
         quant = best = None
         if target == "quantiles":
             quant = pe.quantiles(qs, confidence_level=level, n_resamples=n_boot)
-            lo, hi = quant.confidence_interval
+            lo, hi = cast(ConfidenceInterval, quant.confidence_interval)
             reached = float(np.max(hi - lo) / 2)
             done = reached <= prec
         else:
             best = pe.best_format(n_resamples=n_boot)
             reached = float(1 - best.prob_best[best.best])
             done = reached <= prec
+        prob_best = None if best is None else best.prob_best
         history.append({"n_evaluated": n_seen, "precision": reached})
         if done or n_seen >= max_b:
             return AdaptiveResult(
@@ -899,5 +900,5 @@ def adaptive_evaluate(
             near = np.exp(-0.5 * (np.min(np.abs(acc[:, None] - levels[None]), axis=1) / se) ** 2)
             weights = se * (0.1 + near)
         else:
-            weights = best.prob_best + 1e-3
+            weights = np.asarray(prob_best) + 1e-3
         run(_next_cells(~np.isnan(Y), weights, min(step, max_b - n_seen), gen))

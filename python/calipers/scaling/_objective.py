@@ -13,6 +13,7 @@ with skills Z = X W + A[family], index H = Z Λ + b, floor c = floor or σ(κ) a
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
@@ -45,7 +46,9 @@ class Layout:
     def size(self) -> int:
         return int(sum(self.sizes))
 
-    def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray | None]:
+    def unpack(
+        self, theta: np.ndarray
+    ) -> dict[str, Any]:  # arrays; None for the parts a layout lacks
         parts = np.split(theta, np.cumsum(self.sizes)[:-1])
         w, a, lam, b, kappa, link = parts
         return {
