@@ -9,6 +9,7 @@ on the merged Open LLM Leaderboard v1 + v2 data (slow).
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -363,6 +364,11 @@ REF_SE = np.array(
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("CALIPERS_SCALING_K4"),
+    reason="the K = 1..4 real-data fits take about 8 min and are a known gap (xfail); set "
+    "CALIPERS_SCALING_K4=1 to run them",
+)
 @pytest.mark.xfail(
     reason="known gap: the K = 4 fit stops at a lower likelihood than the authors' "
     "(AIC -5,993 vs -6,090; local optima), so the slope/AIC/MAE targets are not yet met",
