@@ -25,13 +25,8 @@ MAX_WHEEL_BYTES = 15 * 2**20
 FORBIDDEN_PARTS = ("tests/", "bench/", "__pycache__", ".hypothesis", "shared/data")
 FORBIDDEN_SUFFIXES = (".npz", ".npy", ".csv", ".parquet", ".pyc")
 
-SMOKE = """
-import json, pathlib, subprocess, sys, tempfile
-import numpy as np
-import calipers
-from calipers import dominance, fairness, geometry, io, ot, resample, tiny
-from calipers.irt import IRT
-
+# One call per core capability, shared by both smoke scripts ({calls} below).
+CAPABILITY_CALLS = """
 rng = np.random.default_rng(0)
 Y = (rng.random((20, 60)) < 0.5).astype(np.uint8)
 assert abs(ot.wasserstein([0.0, 1.0], [1.0, 2.0]) - 1.0) < 1e-12
@@ -43,7 +38,25 @@ assert IRT(model="2pl").fit(Y).b_.shape == (60,)
 assert tiny.kmeans_anchors(rng.normal(size=(60, 4)), 5, rng=0) is not None
 assert io.EvalData(scores=Y.astype(float), models=[f"m{i}" for i in range(20)],
                    items=[f"i{j}" for j in range(60)]).shape == (20, 60)
-out = pathlib.Path(tempfile.mkdtemp()) / "report"
+from calipers import judge, prompts, route, weak
+z = rng.normal(size=300)
+assert judge.Bridge().fit(np.digitize(z + rng.normal(size=300), [-0.5, 0.5]), z).beta_ > 0
+bounds = weak.frechet_bounds(rng.integers(0, 2, 200), rng.integers(0, 3, 200), np.full((3, 2), 0.5))
+assert 0 <= bounds.lower <= bounds.upper <= 1
+assert prompts.PromptEval().fit(Y[:10, :40].astype(float)).format_accuracy_.shape == (10,)
+features, costs = rng.normal(size=(100, 4)), np.array([1.0, 2.0, 3.0])
+router = route.CostAwareRouter(k=5).fit(features, (rng.random((100, 3)) < 0.5) * 1.0, costs)
+assert router.route(features, 0.1).shape == (100,)
+"""
+
+SMOKE = """
+import json, pathlib, subprocess, sys, tempfile
+import numpy as np
+import calipers
+from calipers import dominance, fairness, geometry, io, ot, resample, tiny
+from calipers.irt import IRT
+
+{calls}out = pathlib.Path(tempfile.mkdtemp()) / "report"
 subprocess.run([sys.executable, "-m", "calipers", "report", "--example", "--quiet",
                 "--out", str(out)], check=True)
 doc = json.loads((out / "report.json").read_text())
@@ -52,6 +65,7 @@ from calipers.report import SCHEMA_VERSION, report_schema  # the schema ships in
 assert doc["schema_version"] == SCHEMA_VERSION and report_schema()["$defs"]
 print("smoke: ok", calipers.__version__)
 """
+SMOKE = SMOKE.replace("{calls}", CAPABILITY_CALLS)
 
 
 BARE_SMOKE = """
@@ -61,24 +75,13 @@ import calipers
 import_seconds = time.perf_counter() - t0
 import importlib.util
 import numpy as np
-from calipers import dominance, fairness, geometry, io, judge, ot, resample, tiny, weak
+from calipers import dominance, fairness, geometry, io, ot, resample, tiny
 from calipers.irt import IRT
 
 optional = [m for m in ("pandas", "matplotlib", "sklearn", "tqdm", "pyarrow", "dask", "torch")
             if importlib.util.find_spec(m) is not None]
 assert not optional, f"the bare install pulled in {optional}"
-rng = np.random.default_rng(0)
-Y = (rng.random((20, 60)) < 0.5).astype(np.uint8)
-assert abs(ot.wasserstein([0.0, 1.0], [1.0, 2.0]) - 1.0) < 1e-12
-assert resample.bootstrap(rng.random(50), n_resamples=200, rng=0).confidence_interval.low < 1
-assert 0 <= dominance.violation_ratio(rng.random(30), rng.random(30)) <= 1
-assert fairness.kneighbors_graph(rng.normal(size=(50, 3)), 5).nnz > 0
-assert geometry.les_descriptor(rng.normal(size=(100, 3)), n_eigs=5).shape == (5,)
-assert IRT(model="2pl").fit(Y).b_.shape == (60,)
-assert tiny.kmeans_anchors(rng.normal(size=(60, 4)), 5, rng=0) is not None
-assert io.EvalData(scores=Y.astype(float), models=[f"m{i}" for i in range(20)],
-                   items=[f"i{j}" for j in range(60)]).shape == (20, 60)
-for feature, extra in ((lambda: io.read_results, "io"),
+{calls}for feature, extra in ((lambda: io.read_results, "io"),
                        (lambda: __import__("calipers.report"), "report")):
     try:
         feature()
@@ -92,6 +95,7 @@ assert cli.returncode == 1 and "calipers[report]" in cli.stderr, (cli.returncode
 # the import time is reported, not asserted (shared machines; the first import compiles .pyc)
 print(f"bare smoke: ok (first import calipers {import_seconds * 1000:.0f} ms)")
 """
+BARE_SMOKE = BARE_SMOKE.replace("{calls}", CAPABILITY_CALLS)
 
 # The core test files, run against the bare install (their optional references skip).
 BARE_TESTS = (
