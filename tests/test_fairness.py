@@ -22,6 +22,7 @@ from calipers.exceptions import (
 from calipers.fairness import (
     FairMetric,
     GraphLaplacianIF,
+    _knn_lists,
     audit,
     counterfactual_consistency,
     kneighbors_graph,
@@ -172,7 +173,9 @@ def test_solver_is_thread_count_independent():
     outs = []
     for t in (1, 2, 4):
         with num_threads(t):
-            m = GraphLaplacianIF(lam=3.0, algorithm="approximate", random_state=5).fit(x, f)
+            with pytest.warns(FutureWarning, match="approximate"):
+                m = GraphLaplacianIF(lam=3.0, algorithm="approximate", random_state=5)
+                m.fit(x, f)
             outs.append((m.graph_.toarray(), m.transform()))
     for g, out in outs[1:]:
         np.testing.assert_array_equal(g, outs[0][0])
@@ -293,7 +296,8 @@ def test_auto_search_is_exact_on_clustered_data_above_the_small_size():
 
 def test_approximate_knn_recall_on_random_data():
     x = np.random.default_rng(19).normal(size=(6000, 10))
-    g = kneighbors_graph(x, 10, theta=0.0, algorithm="approximate", rng=1)
+    with pytest.warns(FutureWarning, match="algorithm='approximate' is deprecated"):
+        g = kneighbors_graph(x, 10, theta=0.0, algorithm="approximate", rng=1)
     # Full recall against brute force (on the directed lists) and the sampled estimate.
     exact = kneighbors_graph(x, 10, theta=0.0, algorithm="exact")
     assert (g.multiply(exact)).nnz / exact.nnz >= 0.95
@@ -303,10 +307,24 @@ def test_approximate_knn_recall_on_random_data():
 
 def test_fitted_recall_is_reported():
     x = blobs(6000, 8, seed=3)
-    model = GraphLaplacianIF(lam=1.0, algorithm="approximate", random_state=0).fit(
-        x, np.zeros(6000)
-    )
+    with pytest.warns(FutureWarning, match="approximate"):
+        model = GraphLaplacianIF(lam=1.0, algorithm="approximate", random_state=0).fit(
+            x, np.zeros(6000)
+        )
     assert model.graph_recall_ >= 0.95
+
+
+def test_auto_is_exact_on_structureless_data_above_the_small_size():
+    # 'auto' used to switch to the approximate search here (costly exact search); it is now
+    # always exact, without a warning.
+    x = np.random.default_rng(23).normal(size=(21_000, 12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        idx, _, exact = _knn_lists(x, 5, "auto", None, None, None)
+    assert exact
+    rows = np.arange(0, 21_000, 211)
+    want_idx, _ = brute_rows(x, rows, 5)
+    np.testing.assert_array_equal(idx[rows], want_idx)
 
 
 # --------------------------------------------------------------------------------------------

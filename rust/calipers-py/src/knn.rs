@@ -30,7 +30,7 @@ fn neighbors_out<'py>(py: Python<'py>, nb: Neighbors, n: usize) -> PyResult<Pair
 }
 
 /// kNN lists of the rows of `z` (self excluded) and whether they are exact. `algorithm` is
-/// "exact", "approximate" or "auto" (exact when affordable, see `knn::auto_knn`).
+/// "exact" (also what "auto" means) or "approximate" (deprecated in the Python API).
 #[pyfunction]
 #[pyo3(signature = (z, k, algorithm, n_trees, leaf_size, max_rounds, delta, seed, progress=None))]
 #[allow(clippy::too_many_arguments)]
@@ -59,9 +59,8 @@ fn knn_search<'py>(
     let (nb, exact) = detach::run(py, progress, |monitor| {
         let p = Points::new(data, dim)?;
         match algorithm.as_str() {
-            "exact" => Ok((knn::exact_knn(p, k, monitor)?, true)),
+            "exact" | "auto" => Ok((knn::exact_knn(p, k, monitor)?, true)),
             "approximate" => Ok((knn::approximate_knn(p, k, opts, monitor)?, false)),
-            "auto" => knn::auto_knn(p, k, opts, monitor),
             _ => Err(Error::invalid(
                 "algorithm",
                 "must be 'auto', 'exact' or 'approximate'",

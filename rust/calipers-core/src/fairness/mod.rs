@@ -8,8 +8,7 @@ pub mod graph;
 pub mod solve;
 
 pub use crate::knn::{
-    ApproxOptions, Neighbors, Points, approximate_knn, auto_knn, exact_knn, exact_query,
-    radius_neighbors,
+    ApproxOptions, Neighbors, Points, approximate_knn, exact_knn, exact_query, radius_neighbors,
 };
 pub use graph::{Csr, CsrRef, gaussian_weights, knn_graph};
 pub use solve::{Solution, SolveOptions, Variant, glif_solve, out_of_sample};

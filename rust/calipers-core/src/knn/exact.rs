@@ -4,7 +4,7 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
-use super::{ApproxOptions, Neighbors, Points, approximate_knn, check_k, sqdist};
+use super::{Neighbors, Points, check_k, sqdist};
 use crate::error::{Error, Result};
 use crate::linalg::gemm;
 use crate::par::{self, Monitor};
@@ -26,12 +26,6 @@ const LLOYD_ITERS: usize = 6;
 const SAMPLE_PER_CENTRE: usize = 32;
 /// Fixed seed of the k-means sample: the partition only affects speed, never the answer.
 const PARTITION_SEED: u64 = 0x6b6e_6e5f_6261_6c6c;
-/// `auto_knn`: queries whose exact search is timed to estimate the cost, and the largest
-/// estimated number of distance evaluations (pairs × dim) for which the exact search is used.
-const COST_SAMPLE: usize = 128;
-const EXACT_BUDGET: f64 = 2.5e10;
-/// `auto_knn` always searches exactly up to this many points.
-const ALWAYS_EXACT_N: usize = 20_000;
 
 /// Element type of the screening matrix products: f64, or f32 (twice the SIMD lanes) on
 /// centred coordinates with a wider certified margin.
@@ -730,44 +724,4 @@ pub fn exact_query(
         })
         .collect();
     search(&index, reference, &blocks, &order, k, monitor).map(|r| r.0)
-}
-
-/// kNN of all points, exact when affordable: always up to 20,000 points; above, the exact
-/// search runs when its cost estimated on a sample of queries (distance evaluations × dim)
-/// is at most 2.5 · 10¹⁰, else the approximate search (`opts`) runs. Returns the neighbours
-/// and whether they are exact.
-pub fn auto_knn(
-    points: Points,
-    k: usize,
-    opts: ApproxOptions,
-    monitor: &dyn Monitor,
-) -> Result<(Neighbors, bool)> {
-    let n = points.len();
-    check_k(k, n, true)?;
-    let index = Index::build(points, monitor)?;
-    if n > ALWAYS_EXACT_N && estimated_cost(&index, points, k, monitor)? > EXACT_BUDGET {
-        return Ok((approximate_knn(points, k, opts, monitor)?, false));
-    }
-    Ok((all_points(&index, points, k, monitor)?.0, true))
-}
-
-/// Distance evaluations × dim that the exact all-points search would need, extrapolated from
-/// single-query searches of a fixed sample.
-fn estimated_cost(index: &Index, points: Points, k: usize, monitor: &dyn Monitor) -> Result<f64> {
-    let dim = points.dim;
-    let n = index.len();
-    let step = n.div_ceil(COST_SAMPLE).max(1);
-    let sample: Vec<usize> = (0..n).step_by(step).collect();
-    let counts = par::map_chunks(sample.len(), monitor, |c| {
-        let pos = sample[c];
-        let block = QueryBlock {
-            data: &index.data[pos * dim..(pos + 1) * dim],
-            norms: &index.norms[pos..pos + 1],
-            self_ids: Some(&index.ids[pos..pos + 1]),
-            low: None,
-        };
-        Ok(search_block(index, &block, points, k).1)
-    })?;
-    let mean = counts.iter().sum::<usize>() as f64 / sample.len().max(1) as f64;
-    Ok(mean * n as f64 * dim as f64)
 }
