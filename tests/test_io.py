@@ -72,6 +72,27 @@ def test_wide_errors(tmp_path):
         io.read_results(tmp_path / "empty.csv.xlsx")
 
 
+def test_read_table_keeps_labels_as_written_and_names_the_argument(tmp_path):
+    (tmp_path / "cov.csv").write_text("template,f1,f2\n007,1,0.5\n7,0,NA\n")
+    frame = io.read_table(tmp_path / "cov.csv", argument="--format-covariates")
+    # label columns stay text ("007" and "7" are two templates); other cells are numbers,
+    # with pandas' missing-value spellings read as NaN
+    assert frame["template"].tolist() == ["007", "7"]
+    np.testing.assert_array_equal(frame["f1"].to_numpy(), [1, 0])
+    assert np.isnan(frame["f2"].to_numpy()[1])
+    (tmp_path / "labels.tsv").write_text("item\trater\tlabel\nq1\tNA\t2\n")
+    frame = io.read_table(tmp_path / "labels.tsv", columns=("item", "label"))
+    assert frame["rater"].tolist() == ["NA"] and frame["label"].tolist() == [2]
+    frame.to_parquet(tmp_path / "labels.parquet")
+    assert io.read_table(tmp_path / "labels.parquet").equals(frame)
+    with pytest.raises(InvalidArgumentError, match=r"^--prices: .* lacks column\(s\) \['price'\]"):
+        io.read_table(tmp_path / "labels.tsv", argument="--prices", columns=("item", "price"))
+    with pytest.raises(InvalidArgumentError, match="^JUDGE_SCORES: .*does not exist"):
+        io.read_table(tmp_path / "nope.csv", argument="JUDGE_SCORES")
+    with pytest.raises(InvalidArgumentError, match="^TABLE: .*is a folder"):
+        io.read_table(tmp_path, argument="TABLE")
+
+
 # ------------------------------------------------------------------------------- long
 
 

@@ -19,8 +19,8 @@ examples:
   calipers judge fit humans.csv judge.csv --covariates log_length,human_written
   calipers judge fit prefs.csv judge.csv --covariates dlen --kind pairwise --json out.json
 
-These two tables are not evaluation results (models x items), so they are read here with
-pandas rather than through calipers.io."""
+Both tables are read with calipers.io.read_table (CSV, TSV or parquet; item names are matched
+as text)."""
 
 
 def register(subparsers: Any) -> None:
@@ -57,19 +57,9 @@ def register(subparsers: Any) -> None:
 
 
 def _read(path: str, columns: list[str], name: str):
-    from .._optional import require
+    from .. import io
 
-    pd = require("pandas", "calipers judge")
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidArgumentError(f"{name}: no such file {path}")
-    frame = pd.read_csv(file, sep="\t" if file.suffix == ".tsv" else ",")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InvalidArgumentError(
-            f"{name}: {path} lacks column(s) {missing}; it has {list(frame.columns)}"
-        )
-    return frame
+    return io.read_table(path, argument=name, columns=columns)
 
 
 def _fit(args: argparse.Namespace) -> int:

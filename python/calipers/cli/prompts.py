@@ -24,8 +24,8 @@ examples:
   calipers prompts estimate cells.csv --format-covariates features.csv --quantiles 5,50,95
   calipers prompts estimate cells.csv --json out.json --resamples 2000 --seed 0
 
-The table has a template axis that calipers.io's model x item tables lack, so it is read
-here with pandas."""
+The tables are read with calipers.io.read_table (CSV, TSV or parquet; template, example and
+model names are matched as text)."""
 
 
 def register(subparsers: Any) -> None:
@@ -58,13 +58,9 @@ def register(subparsers: Any) -> None:
 
 
 def _read(path: str, name: str):
-    from .._optional import require
+    from .. import io
 
-    pd = require("pandas", "calipers prompts")
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidArgumentError(f"{name}: no such file {path}")
-    return pd.read_csv(file, sep="\t" if file.suffix == ".tsv" else ",")
+    return io.read_table(path, argument=name)
 
 
 def _column(frame: Any, names: tuple[str, ...], what: str, path: str) -> str:

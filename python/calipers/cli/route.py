@@ -60,12 +60,9 @@ def register(subparsers: Any) -> None:
 
 
 def _read_frame(path: Path, name: str):
-    from .._optional import require
+    from .. import io
 
-    pd = require("pandas", "calipers route")
-    if not path.is_file():
-        raise InvalidArgumentError(f"{name}: no such file {path}")
-    return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+    return io.read_table(path, argument=name)
 
 
 def _features(spec: str, items: list[str], seed: int) -> np.ndarray:

@@ -21,6 +21,9 @@ Supported inputs (:func:`read_results` detects which, or takes ``format=``):
 * **lighteval** details (:func:`read_lighteval`):
   ``details/<model>/<timestamp>/details_<task>_<timestamp>.parquet``.
 
+:func:`read_table` reads any other CSV/TSV/parquet table (covariates, prices, features,
+human labels) with the same label handling and errors.
+
 Writers save item subsets (:func:`write_item_subset`) and fitted item parameters
 (:func:`write_item_parameters`) as CSV or JSON, with matching readers.
 """
@@ -46,7 +49,7 @@ if TYPE_CHECKING:
         write_item_parameters,
         write_item_subset,
     )
-    from .tables import read_long, read_wide
+    from .tables import read_long, read_table, read_wide
 
 __all__ = [
     "FORMATS",
@@ -60,6 +63,7 @@ __all__ = [
     "read_long",
     "read_open_llm_leaderboard",
     "read_results",
+    "read_table",
     "read_wide",
     "write_item_parameters",
     "write_item_subset",
@@ -80,6 +84,7 @@ _SUBMODULE_OF = {
     "write_item_parameters": "subsets",
     "write_item_subset": "subsets",
     "read_long": "tables",
+    "read_table": "tables",
     "read_wide": "tables",
 }
 

@@ -17,14 +17,43 @@ LONG_COLUMNS = ("model", "item", "score")
 _TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise InvalidArgumentError(f"source: {path} does not exist; check the path")
+def read_table(
+    path: str | Path, *, argument: str = "source", columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Read a CSV, TSV or parquet file as a DataFrame, the way the result readers do.
+
+    For the side tables of the command line and of the estimators (judge scores and human
+    labels, template covariates, routing features and prices): label columns (``model``,
+    ``item``, ``template``, ...) are kept as text exactly as written, so the same names match
+    across files; errors name ``argument`` and say what to fix.
+
+    Parameters
+    ----------
+    path : str or Path
+    argument : str
+        The argument or option the file was given as, used in error messages.
+    columns : sequence of str
+        Columns the table must have.
+    """
+    path = Path(path)
+    frame = _read_table(path, argument)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidArgumentError(
+            f"{argument}: {path} lacks column(s) {missing}; it has {list(frame.columns)}"
+        )
+    return frame
+
+
+def _read_table(path: Path, argument: str = "source") -> pd.DataFrame:
+    if not path.is_file():
+        what = "is a folder, not a table file" if path.is_dir() else "does not exist"
+        raise InvalidArgumentError(f"{argument}: {path} {what}; check the path")
     suffix = path.suffix.lower()
     if suffix not in _TABLE_SUFFIXES:
         raise InvalidArgumentError(
-            f"source: cannot tell the format of {path} from its suffix {suffix!r}; use a .csv, "
-            ".tsv or .parquet file, a lm-evaluation-harness output folder, or a DataFrame"
+            f"{argument}: cannot tell the format of {path} from its suffix {suffix!r}; use a "
+            ".csv, .tsv or .parquet file, a lm-evaluation-harness output folder, or a DataFrame"
         )
     try:
         if suffix in (".parquet", ".pq"):
@@ -39,7 +68,9 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 # Label columns are read as text, exactly as written: item "007" stays "007" (not 7), a model
 # called "NA" stays "NA" (not missing). Only an empty cell is a missing label.
-_LABEL_COLUMNS = ("model", "item", "scenario", "subscenario", "metric")
+_LABEL_COLUMNS = (
+    "model", "item", "scenario", "subscenario", "metric", "template", "prompt", "example", "rater",
+)  # fmt: skip
 # pandas' default missing-value spellings, applied to the score columns only.
 _SCORE_NA_VALUES = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
