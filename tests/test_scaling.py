@@ -321,8 +321,14 @@ def test_bad_input_names_the_argument():
         SkillScalingLaw(2).predict(X, fam)
     with pytest.raises(InvalidArgumentError, match="size"):
         translog_features([1.0, -2.0], [1.0, 1.0])
-    with pytest.raises(NotImplementedError):
-        SkillScalingLaw(2, family_effect="random").fit(X, fam, Y)
+    with pytest.raises(NotImplementedError, match="beta"):
+        SkillScalingLaw(2, loss="beta").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="loss"):
+        SkillScalingLaw(2, family_effect="random", loss="huber").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="link"):
+        SkillScalingLaw(2, family_effect="random", link="monotone").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="floor"):
+        SkillScalingLaw(2, family_effect="random", floor="learn").fit(X, fam, Y)
     Yn = Y.copy()
     Yn[:, 1] = np.nan
     with pytest.raises(InvalidArgumentError, match="column 1"):
