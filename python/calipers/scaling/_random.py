@@ -28,7 +28,7 @@ cross-check. Standard errors: observed information (finite differences of the an
 gradient, nodes fixed), outer product of per-family scores (OPG), and the sandwich
 V_H (JᵀJ) V_H.
 
-Interface (the lead wires it into ``SkillScalingLaw(family_effect="random")``):
+Interface (``SkillScalingLaw(family_effect="random")`` drives these functions):
 
 ``fit_random_effects(X, Y, families, *, n_skills, anchors=None, floor=None, link="logistic",
 integration="quadrature", n_nodes=None, n_restarts=1, random_state=None, ...)``
@@ -646,9 +646,10 @@ def _fit_once(
     neg_hess: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, _Place, bool, int, np.ndarray | None]:
     """One start: quasi-Newton ascent (the curvature refreshed by differences every
-    ``_REFRESH_EVERY`` iterations unless a coarser stage handed it over), then the anchor signs folded to ≥ 0 (the likelihood is
-    invariant to flipping a skill, so the optimiser leaves them free) and the nodes re-centred
-    for the folded parameters. Returns (free, loglik, placement, converged, iterations, N)."""
+    ``_REFRESH_EVERY`` iterations unless a coarser stage handed it over), then the anchor
+    signs folded to ≥ 0 (the likelihood is invariant to flipping a skill, so the optimiser
+    leaves them free) and the nodes re-centred for the folded parameters.
+    Returns (free, loglik, placement, converged, iterations, N)."""
     refresh = 0 if neg_hess is not None else _REFRESH_EVERY
     free, _, place, converged, it, curvature = _maximise(
         prob, free0, rule, adaptive, penalty, max_iter, tol, neg_hess, refresh_every=refresh
@@ -706,17 +707,6 @@ def _fold_signs(layout: _Layout, free: np.ndarray) -> np.ndarray:
     t = [new[a, b] / new[a, a] for a, b in layout.tril]
     out[layout.s_t] = t
     return out
-
-
-def _fold_centre(
-    layout: _Layout, before: np.ndarray, after: np.ndarray, centre: np.ndarray
-) -> np.ndarray | None:
-    """Warm start for the modes after a sign fold: the old centres only when no skill
-    flipped (else start from zero)."""
-    flipped = np.sign(layout.unpack(before)["loadings"].sum()) != np.sign(
-        layout.unpack(after)["loadings"].sum()
-    )
-    return None if flipped else centre
 
 
 def fit_random_effects(
