@@ -6,13 +6,16 @@ product), skills θ_i = Wᵀx_i + α_f(i) ∈ R^d, benchmark index η_ij = λ_j�
 score ŷ_ij = c_j + (1 − c_j)·g_j(η_ij), with c_j the guessing floor and g_j the logistic
 function or a learned non-decreasing link.
 
-Fixed family effects (``family_effect="fixed"``, Sloth) are fitted by minimising the mean
-Huber (smooth-L1, δ = 0.01) loss over the observed cells with L-BFGS on the analytic gradient,
-from ``n_starts`` seeded random starts, with a Huber continuation (δ = 0.1 → 0.03 → δ), in the
-Rust core (parallel over starts, the same bits for any thread count). The learned link is a
-per-benchmark monotone network g_j(u) = σ(a_j + Σ_k w_jk tanh(v_jk u + c_jk)) with w, v ≥ 0,
-fitted jointly with every other parameter by bound-constrained L-BFGS-B, warm-started at the
-logistic fit, with learned floors (as in the paper's "Sloth" model).
+Fixed family effects (``family_effect="fixed"``, Sloth) with ``loss="huber"`` (the default)
+are fitted by minimising the mean Huber (smooth-L1, δ = 0.01) loss over the observed cells
+with L-BFGS on the analytic gradient, from ``n_starts`` seeded random starts, with a Huber
+continuation (δ = 0.1 → 0.03 → δ), in the Rust core (parallel over starts, the same bits for
+any thread count). The learned link is a per-benchmark monotone network
+g_j(u) = σ(a_j + Σ_k w_jk tanh(v_jk u + c_jk)) with w, v ≥ 0, fitted jointly with every
+other parameter by bound-constrained L-BFGS-B, warm-started at the logistic fit, with learned
+floors (as in the paper's "Sloth" model). With ``loss="beta"`` the fixed effects are fitted
+by maximum likelihood (``_fixed_beta``); ``family_effect="random"`` integrates Gaussian
+family effects out (``_random``).
 
 Only predictions are identified: (W, α, Λ, b) → (W M, (α − μ) M, M⁻¹Λ, b + μΛ) leaves them
 unchanged for any invertible M and vector μ. The fit is stored raw; the reported skills,
@@ -38,6 +41,7 @@ from .._results import Result
 from .._validation import as_float_array, check_scalar, seed_from_rng
 from ..exceptions import InvalidArgumentError, ShapeError
 from . import _objective as obj
+from ._fixed_beta import fit_fixed_beta
 from ._protocol import GUESSING_FLOORS
 from ._random import (
     RandomEffectsFit,
@@ -51,6 +55,10 @@ from ._rotation import ROTATIONS, rotation_matrix
 _MAX_STARTS = 10_000
 _COARSE_ITER = 100  # L-BFGS iterations of each coarse continuation stage
 _SE_KINDS = ("hessian", "opg", "sandwich")
+_LIKELIHOOD_ATTRIBUTES = (
+    "random_effects_", "fixed_beta_", "coef_se_", "loglik_", "aic_", "precision_",
+)  # fmt: skip
+_BETA_CLIP = 1e-3  # scores are clipped to [this, 1 − this] for the Beta likelihood
 _LINK_EPS = 1e-5  # floors are learned on the logit scale from logit(c ± eps), as the paper
 
 
@@ -138,7 +146,12 @@ class SkillScalingSummary(Result):
 
     def __str__(self) -> str:
         d = self.n_skills
-        if self.family_effect == "random":
+        if self.family_effect == "fixed" and self.loglik is not None:
+            fit_line = (
+                f"identification: {self.identification}; fixed family effects, Beta likelihood: "
+                f"log-likelihood {self.loglik:.3f}, AIC {self.aic:.3f}"
+            )
+        elif self.family_effect == "random":
             fit_line = (
                 f"identification: anchors; random family effects, Beta likelihood: log-likelihood "
                 f"{self.loglik:.3f}, AIC {self.aic:.3f}"
@@ -172,7 +185,7 @@ class SkillScalingSummary(Result):
             lines.append(
                 f"{name[:16]:>16}" + "".join(f"{v:12.4f}" for v in row) + f"{b:10.4f}{c:10.4f}"
             )
-        if self.slope_se is None:
+        if self.slope_se is None and self.loglik is None:
             lines += [
                 "",
                 "standard errors: not available for the fixed-effect Huber fit (an M-estimator "
@@ -218,8 +231,11 @@ class SkillScalingLaw(Estimator):
         "fixed": Sloth's family intercepts, Huber loss. "random": Gaussian family effects
         integrated out (the latent-variable framework; ``calipers.scaling._random``).
     loss : {None, "huber", "beta"}
-        "huber" (smooth-L1 with threshold ``delta``) for fixed effects; "beta" (the Beta
-        likelihood) for random ones. None picks the one that goes with ``family_effect``.
+        "huber" (smooth-L1 with threshold ``delta``; fixed effects only) or "beta" (the Beta
+        likelihood with a precision per benchmark). None: "huber" for fixed effects, "beta"
+        for random ones. Fixed effects with "beta" are fitted by maximum likelihood with the
+        anchors' loadings 1 and biases 0 (the first ``n_skills`` benchmarks unless
+        ``anchors``), which gives likelihood standard errors, an AIC and ``precision_``.
     link : {"logistic", "monotone"}
         The logistic function ("Sloth basic") or a learned non-decreasing link per benchmark
         ("Sloth"; warm-started at the logistic fit; floors learned unless ``fit_floor=False``).
@@ -273,11 +289,17 @@ class SkillScalingLaw(Estimator):
         Training Huber loss at the optimum.
     start_losses_ : ndarray, shape (n_starts,)
         Final loss of every start of the logistic fit.
-    coef_se_ : dict of str to ndarray, shape (3, d)
-        Random effects only: standard errors of ``coef_`` from the observed information
-        ("hessian"), the outer product of per-family scores ("opg") and the sandwich.
+    coef_se_ : dict of str to ndarray, shape (3, d), or None
+        Beta likelihood only: standard errors of ``coef_`` from the observed information
+        ("hessian"), the outer product of per-family scores ("opg") and the sandwich. None
+        for fixed effects reported in a rotated view (``identification="rotate"``).
     loglik_, aic_ : float
-        Random effects only: marginal log-likelihood and AIC (``loss_`` is −loglik_).
+        Beta likelihood only: (marginal) log-likelihood and AIC (``loss_`` is −loglik_ for
+        random effects, −loglik_ per observed score for fixed ones).
+    precision_ : ndarray, shape (J,)
+        Fixed effects with the Beta likelihood: the precision φ_j of each benchmark.
+    fixed_beta_ : FixedBetaFit
+        Fixed effects with the Beta likelihood: the fit in its anchored parametrisation.
     random_effects_ : RandomEffectsFit
         Random effects only: the full fit (precisions, family-effect correlation, covariance
         matrices of every parameter); the standalone functions of this module accept it.
@@ -344,6 +366,17 @@ class SkillScalingLaw(Estimator):
             if isinstance(self.floor, str) or self.fit_floor:
                 raise InvalidArgumentError(
                     "floor: random family effects use fixed floors; pass numbers or a dict, "
+                    "not 'learn' or fit_floor=True"
+                )
+        if self.family_effect == "fixed" and self.loss == "beta":
+            if self.link != "logistic":
+                raise InvalidArgumentError(
+                    "link: the Beta likelihood with fixed family effects supports "
+                    "link='logistic' only"
+                )
+            if isinstance(self.floor, str) or self.fit_floor:
+                raise InvalidArgumentError(
+                    "floor: the Beta likelihood uses fixed floors; pass numbers or a dict, "
                     "not 'learn' or fit_floor=True"
                 )
         if self.n_nodes is not None:
@@ -500,15 +533,39 @@ class SkillScalingLaw(Estimator):
         self
         """
         prepared = self._prepare(features, families, scores, benchmarks)
+        for name in _LIKELIHOOD_ATTRIBUTES:  # left by an earlier fit of another kind
+            self.__dict__.pop(name, None)
         if self.family_effect == "random":
             return self._fit_random(prepared)
         if self.loss == "beta":
-            raise NotImplementedError(
-                "loss='beta' with family_effect='fixed' is not implemented; use loss='huber', "
-                "or family_effect='random' for the Beta likelihood"
-            )
+            return self._fit_fixed_beta(prepared)
         seed = seed_from_rng(self.random_state, "random_state")
         self._fit_fixed_many([prepared], [seed], progress)[0]
+        return self
+
+    def _fit_fixed_beta(self, prepared):
+        """Fixed family effects, Beta likelihood, anchored (``_fixed_beta``)."""
+        X, fams, fam_idx, Y, floor, _learn, names = prepared
+        anchors = (
+            self._anchor_indices(names) if self.anchors is not None else np.arange(self.n_skills)
+        )
+        Yc = np.where(np.isnan(Y), np.nan, np.clip(Y, _BETA_CLIP, 1 - _BETA_CLIP))
+        fit = fit_fixed_beta(X, Yc, fam_idx, len(fams), floor, tuple(int(a) for a in anchors),
+                             self.n_skills)  # fmt: skip
+        layout = obj.Layout(p=3, n_families=len(fams), d=self.n_skills, J=Y.shape[1])
+        theta = layout.pack(fit.slopes, fit.family_effects, fit.loadings, fit.bias)
+        n_obs = int(np.isfinite(Y).sum())
+        self._set_fit(prepared, layout, theta, -fit.loglik / n_obs, [-fit.loglik / n_obs],
+                      [fit.converged])  # fmt: skip
+        self._Y = Yc
+        self.fixed_beta_ = fit
+        self.loglik_ = fit.loglik
+        self.aic_ = -2.0 * (fit.loglik - fit.n_params)
+        self.precision_ = fit.precision
+        self._identify()
+        # The fit's own parameters are the anchored view; a rotated view has no SEs.
+        anchored = self.identification == "anchors"
+        self.coef_se_ = dict(fit.slope_se) if anchored else None
         return self
 
     def _fit_random(self, prepared):
@@ -861,6 +918,12 @@ class SkillScalingLaw(Estimator):
             v, g = obj.objective(theta, lay1, X, fam0, Y, mask, self._floor0, float(self.delta))
             return v, g[a_off : a_off + d]
 
+        if self.loss == "beta":
+            Yc = np.clip(Y, _BETA_CLIP, 1 - _BETA_CLIP)
+
+            def f(alpha):  # noqa: F811 (the Beta likelihood replaces the Huber loss)
+                return _beta_family_objective(alpha, P, X, Yc, self._floor0, self.precision_)
+
         best = None
         for a0 in np.vstack([P["A"], P["A"].mean(axis=0)]):
             r = minimize(f, a0, jac=True, method="L-BFGS-B",
@@ -1023,10 +1086,27 @@ class SkillScalingLaw(Estimator):
             converged_starts=int(np.sum(self._converged)),
             n_starts=len(self.start_losses_),
             family_effect="random" if self._is_random() else "fixed",
-            slope_se=self.coef_se_["hessian"] if self._is_random() else None,
-            loglik=self.loglik_ if self._is_random() else None,
-            aic=self.aic_ if self._is_random() else None,
+            slope_se=self.coef_se_["hessian"] if getattr(self, "coef_se_", None) else None,
+            loglik=getattr(self, "loglik_", None),
+            aic=getattr(self, "aic_", None),
         )
+
+
+def _beta_family_objective(alpha, P, X, Y, floor, phi):
+    """Negative Beta log-likelihood of one family's rows as a function of its intercept α
+    (every other parameter fixed) and its gradient; NaN scores are skipped."""
+    from scipy.special import digamma, gammaln
+
+    eta = (X @ P["W"] + alpha) @ P["L"] + P["b"]
+    s = expit(eta)
+    mu = floor + (1 - floor) * s
+    a, b = phi * mu, phi * (1 - mu)
+    obs = np.isfinite(Y)
+    y = np.where(obs, Y, 0.5)
+    ll = gammaln(phi) - gammaln(a) - gammaln(b) + (a - 1) * np.log(y) + (b - 1) * np.log1p(-y)
+    d_eta = phi * (digamma(b) - digamma(a) + np.log(y) - np.log1p(-y)) * (1 - floor) * s * (1 - s)
+    d_eta = np.where(obs, d_eta, 0.0)
+    return -float(np.where(obs, ll, 0.0).sum()), -(P["L"] @ d_eta.sum(axis=0))
 
 
 def _log_range(r: Any, name: str) -> tuple[float, float]:
