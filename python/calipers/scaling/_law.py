@@ -28,6 +28,7 @@ other rotation as a separate view.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ from .._estimator import Estimator
 from .._progress import progress_callback
 from .._results import Result
 from .._validation import as_float_array, check_scalar, seed_from_rng
-from ..exceptions import InvalidArgumentError, ShapeError
+from ..exceptions import ConvergenceWarning, InvalidArgumentError, ShapeError
 from . import _objective as obj
 from ._fixed_beta import fit_fixed_beta
 from ._protocol import GUESSING_FLOORS
@@ -558,6 +559,15 @@ class SkillScalingLaw(Estimator):
         self._set_fit(prepared, layout, theta, -fit.loglik / n_obs, [-fit.loglik / n_obs],
                       [fit.converged])  # fmt: skip
         self._Y = Yc
+        if not fit.converged:
+            warnings.warn(
+                "SkillScalingLaw(loss='beta'): the likelihood did not settle; families with "
+                "one or two models give their intercepts little data (the fixed-effect "
+                "likelihood can keep rising along such directions); consider "
+                "family_effect='random'",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         self.fixed_beta_ = fit
         self.loglik_ = fit.loglik
         self.aic_ = -2.0 * (fit.loglik - fit.n_params)
