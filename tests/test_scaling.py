@@ -321,8 +321,16 @@ def test_bad_input_names_the_argument():
         SkillScalingLaw(2).predict(X, fam)
     with pytest.raises(InvalidArgumentError, match="size"):
         translog_features([1.0, -2.0], [1.0, 1.0])
-    with pytest.raises(NotImplementedError):
-        SkillScalingLaw(2, family_effect="random").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="link"):
+        SkillScalingLaw(2, loss="beta", link="monotone").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="floor"):
+        SkillScalingLaw(2, loss="beta", floor="learn").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="loss"):
+        SkillScalingLaw(2, family_effect="random", loss="huber").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="link"):
+        SkillScalingLaw(2, family_effect="random", link="monotone").fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match="floor"):
+        SkillScalingLaw(2, family_effect="random", floor="learn").fit(X, fam, Y)
     Yn = Y.copy()
     Yn[:, 1] = np.nan
     with pytest.raises(InvalidArgumentError, match="column 1"):
@@ -458,3 +466,89 @@ def test_rust_rejects_bad_core_input():
             x=X, family=fam.astype(np.int64), n_families=8, y=Y, floor=floor, d=2,
             fix_loadings=False, learn_floor=False, theta=np.zeros(3), delta=0.01,
         )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- Beta likelihood
+
+
+def test_fixed_effects_beta_equals_statsmodels_beta_regression():
+    # One benchmark, one skill anchored on it (loading 1, bias 0, floor 0): the model is a Beta
+    # regression of the score on the features and family dummies, which statsmodels fits.
+    import warnings
+
+    from statsmodels.othermod.betareg import BetaModel
+
+    rng = np.random.default_rng(4)
+    n, n_fam = 150, 10
+    fam = rng.integers(0, n_fam, n)
+    X = translog_features(np.exp(rng.uniform(-1, 4, n)), np.exp(rng.uniform(-1, 2.5, n)))
+    eta = (X - X.mean(0)) @ np.array([0.4, 0.3, 0.05]) + rng.normal(0, 0.5, n_fam)[fam]
+    mu = expit(eta)
+    Y = rng.beta(25 * mu, 25 * (1 - mu))[:, None]
+    law = SkillScalingLaw(1, loss="beta", identification="anchors", anchors=[0]).fit(X, fam, Y)
+    dummies = (fam[:, None] == np.arange(n_fam)).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = BetaModel(Y[:, 0], np.hstack([X, dummies]))
+        res = model.fit(method="bfgs", maxiter=5000, disp=0)
+        res = model.fit(start_params=res.params, method="newton", maxiter=100, disp=0)
+    assert law.loglik_ == pytest.approx(res.llf, abs=1e-6)
+    np.testing.assert_allclose(law.coef_[:, 0], res.params[:3], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(law.coef_se_["hessian"][:, 0], res.bse[:3], rtol=1e-3)
+    np.testing.assert_allclose(law.family_effects_[:, 0], res.params[3:-1], atol=1e-4)
+    assert law.precision_[0] == pytest.approx(np.exp(res.params[-1]), rel=1e-3)
+    assert law.aic_ == pytest.approx(-2 * (res.llf - (n_fam + 3 + 1)), abs=1e-5)
+    for kind in ("opg", "sandwich"):
+        assert np.isfinite(law.coef_se_[kind]).all() and (law.coef_se_[kind] > 0).all()
+
+
+def test_fixed_effects_beta_with_missing_scores_and_several_skills():
+    from scipy.optimize import minimize
+    from scipy.special import gammaln
+
+    X, fam, Y, floor = simulate(n_fam=12, per_fam=6, J=5, d=2, seed=5, noise=0.01)
+    Y = np.clip(Y, 1e-3, 1 - 1e-3)
+    Y[np.random.default_rng(0).random(Y.shape) < 0.15] = np.nan
+    law = SkillScalingLaw(2, loss="beta", floor=floor, identification="anchors",
+                          anchors=[0, 1]).fit(X, fam, Y)  # fmt: skip
+    assert law.fixed_beta_.converged
+    sol = law.rotate(None)  # any view of the same fit predicts the same scores
+    pred = law.predict(X, fam)
+    eta = sol.skills @ sol.loadings.T + sol.bias
+    np.testing.assert_allclose(floor + (1 - floor) * expit(eta), pred, rtol=1e-9)
+    # The plain Beta log-likelihood (written here) is at a maximum: L-BFGS-B from the fit
+    # over (W, A, free loadings, free biases, log φ) climbs no higher.
+    obs = ~np.isnan(Y)
+    Yo = np.where(obs, Y, 0.5)
+    n_fam, J = 12, 5
+
+    def negll(v):
+        W = v[:6].reshape(3, 2)
+        A = v[6:30].reshape(n_fam, 2)
+        L = np.zeros((2, J))
+        L[0, 0] = L[1, 1] = 1.0
+        L[:, 2:] = v[30:36].reshape(2, 3)
+        b = np.r_[0.0, 0.0, v[36:39]]
+        phi = np.exp(v[39:44])
+        mu = floor + (1 - floor) * expit((X @ W + A[fam]) @ L + b)
+        a, c = phi * mu, phi * (1 - mu)
+        ll = gammaln(phi) - gammaln(a) - gammaln(c) + (a - 1) * np.log(Yo) + (c - 1) * np.log1p(-Yo)
+        return -ll[obs].sum()
+
+    P = law._raw()
+    v0 = np.concatenate([P["W"].ravel(), P["A"].ravel(), P["L"][:, 2:].ravel(), P["b"][2:],
+                         np.log(law.precision_)])  # fmt: skip
+    assert -negll(v0) == pytest.approx(law.loglik_, rel=1e-10)
+    res = minimize(negll, v0, method="L-BFGS-B", options={"maxiter": 300})
+    assert -res.fun <= law.loglik_ + 1e-5
+    assert (law.coef_se_["hessian"] > 0).all()
+    assert "Beta likelihood" in str(law.summary())
+    # a new family from its first models under the Beta likelihood
+    before = law.predict(X[:3], fam[:3])
+    law.partial_fit_family(X[:2], Y[:2], 99)
+    assert 99 in law.families_
+    np.testing.assert_allclose(law.predict(X[:3], fam[:3]), before)
+    np.testing.assert_allclose(law.predict(X[:2], [99, 99]), law.predict(X[:2], fam[:2]),
+                               atol=0.05)  # fmt: skip
+    rotated = SkillScalingLaw(2, loss="beta", floor=floor).fit(X, fam, Y)
+    assert rotated.coef_se_ is None and rotated.loglik_ == pytest.approx(law.loglik_, abs=1e-6)

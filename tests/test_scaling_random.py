@@ -8,6 +8,7 @@ on the merged Open LLM Leaderboard v1 + v2 data (slow).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -286,6 +287,58 @@ def test_same_bits_at_one_and_two_threads():
         np.testing.assert_array_equal(o[3], out[0][3])
 
 
+def test_fit_is_the_same_bits_at_one_and_two_threads():
+    # The whole fit (coarse starts, refinement, standard errors) is deterministic given the
+    # core's thread-independent likelihood.
+    rng = np.random.default_rng(21)
+    x, y, fam, floor, _ = simulate(rng, n_families=30, per_family=3, n_bench=4, k=2)
+    before = calipers.get_num_threads()
+    fits = []
+    try:
+        for t in (1, 2):
+            calipers.set_num_threads(t)
+            fits.append(
+                R.fit_random_effects(
+                    x, y, fam, n_skills=2, floor=floor, n_restarts=2, random_state=3
+                )
+            )
+    finally:
+        calipers.set_num_threads(before)
+    assert fits[0].loglik == fits[1].loglik
+    np.testing.assert_array_equal(fits[0].theta, fits[1].theta)
+    np.testing.assert_array_equal(fits[0].cov_hessian, fits[1].cov_hessian)
+
+
+def test_quasi_newton_reaches_a_stationary_point_of_the_full_grid():
+    # After the coarse (2^K) stage and the refinement, the fixed-node objective at the returned
+    # placement is at a maximum (Newton decrement ~0 under the differenced Hessian) and
+    # L-BFGS-B started there climbs no higher.
+    from scipy import optimize
+
+    rng = np.random.default_rng(8)
+    x, y, fam, floor, _ = simulate(rng, n_families=40, per_family=3, n_bench=5, k=2)
+    fit = R.fit_random_effects(x, y, fam, n_skills=2, floor=floor, n_nodes=4, penalty=0.0)
+    labels, codes = np.unique(fam, return_inverse=True)
+    layout = R._Layout(3, 2, 5, (0, 1))
+    x_std = (x - fit.feature_mean) / fit.feature_scale
+    prob = R._Problem(x_std, y, codes, labels.size, floor, layout)
+    rule = R.gauss_hermite_rule(4, 2)
+    place = R._place(prob, fit.theta)
+    ll, _, grad, _ = prob.loglik(fit.theta, rule, place)
+    assert ll == pytest.approx(fit.loglik, abs=1e-9)
+    hess = R._neg_hessian(lambda v: prob.loglik(v, rule, place)[2], fit.theta, grad, central=True)
+    assert np.linalg.eigvalsh(hess).min() > 0  # a maximum, not a saddle
+    assert 0.5 * grad @ np.linalg.solve(hess, grad) < 1e-5  # the Newton decrement
+
+    def neg(v):
+        val, _, g, _ = prob.loglik(v, rule, place)
+        return -val, -g
+
+    res = optimize.minimize(neg, fit.theta, jac=True, method="L-BFGS-B",
+                            options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-10})  # fmt: skip
+    assert -res.fun <= ll + 1e-6
+
+
 def test_bad_input_names_the_argument():
     rng = np.random.default_rng(0)
     x, y, fam, floor, _ = simulate(rng, n_families=5, k=1)
@@ -326,11 +379,68 @@ def test_real_data_k2_ci_sized():
     floor = [FLOORS[b] for b in BENCHMARKS]
     fit1 = R.fit_random_effects(x, y, fam, n_skills=1, floor=floor, n_nodes=5)
     fit2 = R.fit_random_effects(x, y, fam, n_skills=2, floor=floor, n_nodes=5)
-    # Authors' AIC (Monte Carlo, read off their figure): about -5,380 for K = 1.
-    assert fit1.aic == pytest.approx(-5380, abs=40)
+    # Authors' AIC (Monte Carlo, read from the vector data of their aic.pdf): -5,378.7 (K = 1),
+    # -5,836.7 (K = 2).
+    assert fit1.aic == pytest.approx(-5379, abs=40)
     assert fit2.aic < fit1.aic - 300
     assert (np.diag(fit2.loadings[:, list(fit2.anchors)]) > 0).all()
     assert np.isfinite(fit2.se_hessian[: 3 * 2]).all()
+
+
+def test_estimator_random_effects_on_real_data_k2():
+    """SkillScalingLaw(family_effect="random") drives fit_random_effects (K = 2, 5² nodes)."""
+    from sklearn.base import clone
+
+    from calipers.scaling import SkillScalingLaw
+
+    df, x, y, fam = load_merged()
+    # the estimator's feature order: log tokens, log size, their product
+    X = x[:, [1, 0, 2]]
+    floors = dict(FLOORS)
+    law = SkillScalingLaw(
+        2, family_effect="random", floor=floors, anchors=["math", "ifeval"], n_nodes=5,
+        n_starts=1, random_state=0,
+    )  # fmt: skip
+    assert law.fit(X, fam, y, benchmarks=BENCHMARKS) is law
+    ref = R.fit_random_effects(
+        X, y, fam, n_skills=2, floor=[FLOORS[b] for b in BENCHMARKS], n_nodes=5,
+        random_state=0,
+    )  # fmt: skip
+    assert law.aic_ == ref.aic and law.loglik_ == ref.loglik == -law.loss_
+    np.testing.assert_array_equal(law.coef_, ref.slopes_raw)
+    for kind in ("hessian", "opg", "sandwich"):
+        np.testing.assert_array_equal(law.coef_se_[kind], ref.slope_se(kind, raw=True))
+        assert (law.coef_se_[kind] > 0).all()
+    # predictions: the family's posterior mode, equal to the function's and to the skills view
+    pred = law.predict(X, fam)
+    np.testing.assert_allclose(pred, R.predict_random_effects(ref, X, fam), rtol=1e-12)
+    eta = law.skills(X, fam) @ law.loadings_.T + law.bias_
+    floor = np.array([FLOORS[b] for b in BENCHMARKS])
+    np.testing.assert_allclose(floor + (1 - floor) / (1 + np.exp(-eta)), pred, rtol=1e-10)
+    np.testing.assert_allclose(law.skills(X, fam), law.skills_, rtol=1e-12)
+    low, high = law.predict_interval(X[:40], fam[:40], n_draws=300, random_state=0)
+    assert ((pred[:40] >= low) & (pred[:40] <= high)).mean() > 0.95
+    obs = ~np.isnan(y[:40])
+    inside = (y[:40] >= low) & (y[:40] <= high)
+    assert inside[obs].mean() > 0.8
+    # a new family from its first model: the posterior mode given that row only
+    new = df["family"].to_numpy() == "qwen2"
+    first = np.flatnonzero(new)[:1]
+    law2 = SkillScalingLaw(**law.get_params()).fit(X[~new], fam[~new], y[~new],
+                                                   benchmarks=BENCHMARKS)  # fmt: skip
+    with pytest.raises(InvalidArgumentError, match="partial_fit_family"):
+        law2.predict(X[new], fam[new])
+    law2.partial_fit_family(X[first], y[first], "qwen2")
+    assert "qwen2" in law2.families_
+    np.testing.assert_allclose(law2.skills_, law2.skills(X[~new], fam[~new]), rtol=1e-12)
+    err_new = np.nanmean(np.abs(law2.predict(X[new], fam[new]) - y[new]))
+    assert err_new < 0.1
+    text = str(law.summary())
+    assert "AIC" in text and "(0." in text
+    assert law.compute_optimal(1e3).size.shape == (2,)
+    with pytest.raises(InvalidArgumentError, match="anchor"):
+        law.rotate()
+    assert repr(clone(law)) == repr(law)
 
 
 # The 11 held-out models of the authors' predictive analysis and, per group, every row removed
@@ -354,7 +464,8 @@ REMOVED = HELD_OUT + [
 ]  # fmt: skip
 
 # Authors' K = 4 slopes (rows log s, log t, log s·log t; columns skills anchored at MATH,
-# IFEval, HellaSwag, BBH) with Hessian standard errors, per standardised feature.
+# IFEval, HellaSwag, BBH) with Hessian standard errors, per unit of the raw log features (their
+# notebook prints beta / std of the standardised features).
 REF_SLOPES = np.array(
     [[0.432, 0.190, 0.840, 0.656], [0.774, 0.324, 0.384, 0.445], [0.026, 0.154, -0.039, 0.010]]
 )
@@ -363,36 +474,69 @@ REF_SE = np.array(
 )
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
+# The authors' K = 4 loadings (their plots/loadings_0.pdf, large entries) and skill correlations.
+REF_CORR = {(0, 1): 0.28, (0, 2): 0.38, (0, 3): 0.63, (1, 2): 0.57, (1, 3): 0.10, (2, 3): 0.52}
+
+K4_OPT_IN = pytest.mark.skipif(
     not os.environ.get("CALIPERS_SCALING_K4"),
-    reason="the K = 1..4 real-data fits take about 8 min and are a known gap (xfail); set "
-    "CALIPERS_SCALING_K4=1 to run them",
+    reason="the K = 1..4 real-data fits and the held-out K = 4 fit take about 1 min of CPU "
+    "(2-4 min wall on the shared 2-core machine); set CALIPERS_SCALING_K4=1 to run them",
 )
-@pytest.mark.xfail(
-    reason="known gap: the K = 4 fit stops at a lower likelihood than the authors' "
-    "(AIC -5,993 vs -6,090; local optima), so the slope/AIC/MAE targets are not yet met",
-    strict=False,
-)
-def test_real_data_k4_against_the_authors():
+
+
+@functools.lru_cache(maxsize=1)
+def authors_fits():
     df, x, y, fam = load_merged()
     floor = [FLOORS[b] for b in BENCHMARKS]
     fits = {
-        k: R.fit_random_effects(x, y, fam, n_skills=k, floor=floor, n_restarts=3, random_state=0)
+        k: R.fit_random_effects(x, y, fam, n_skills=k, floor=floor, n_restarts=4, random_state=0)
         for k in (1, 2, 3, 4)
     }
+    return df, x, y, fam, fits
+
+
+@pytest.mark.slow
+@K4_OPT_IN
+def test_real_data_k4_against_the_authors():
+    df, x, y, fam, fits = authors_fits()
     fit = fits[4]
+    assert fit.converged
     assert (np.diag(fit.loadings[:, list(fit.anchors)]) > 0).all()
-    z = np.abs(fit.slopes - REF_SLOPES) / (2 * fit.slope_se())
-    assert (z <= 1).all(), np.round(fit.slopes, 3)
+    # AIC steps from K = 1 to 4, the authors' (from their figure's data): -458, -155, -99.
     gaps = np.diff([fits[k].aic for k in (1, 2, 3, 4)])
-    np.testing.assert_allclose(gaps, [-455, -155, -100], atol=80)
+    np.testing.assert_allclose(gaps, [-458, -155, -99], atol=40)
+    # The authors' structure: GPQA and MuSR load most on the BBH skill, Winogrande and ARC on
+    # the HellaSwag skill, GSM8K on the MATH skill, TruthfulQA on the IFEval skill.
+    col = {b: i for i, b in enumerate(BENCHMARKS)}
+    lam = fit.loadings
+    for bench, skill in [("gpqa", 3), ("musr", 3), ("winogrande", 2), ("arc", 2),
+                         ("gsm8k", 0), ("truthfulqa", 1)]:  # fmt: skip
+        assert np.argmax(lam[:, col[bench]]) == skill, bench
+    for (a, b), r in REF_CORR.items():
+        assert fit.family_cov[a, b] == pytest.approx(r, abs=0.2), (a, b)
+    # Held-out split: 11 large models, their fine-tunes removed (authors' MAE 7.1 pp).
+    floor = [FLOORS[b] for b in BENCHMARKS]
     train = ~df["model"].isin(REMOVED).to_numpy()
     test = df["model"].isin(HELD_OUT).to_numpy()
     assert train.sum() == 245 and test.sum() == 11
     held = R.fit_random_effects(
-        x[train], y[train], fam[train], n_skills=4, floor=floor, n_restarts=3, random_state=0
+        x[train], y[train], fam[train], n_skills=4, floor=floor, n_restarts=4, random_state=0
     )
     pred = R.predict_random_effects(held, x[test], fam[test])
     yt = np.clip(y[test], 1e-3, 1 - 1e-3)
     assert 100 * np.nanmean(np.abs(pred - yt)) <= 8.0
+
+
+@pytest.mark.slow
+@K4_OPT_IN
+@pytest.mark.xfail(
+    reason="known gap: the MATH skill's log-tokens slope (0.34, SE 0.10) and its interaction "
+    "slope (0.11, SE 0.03) are more than 2 SE from the authors' 0.774 and 0.026; the other ten "
+    "slopes agree (the fit's log-likelihood is also ~13 below the level the authors' AIC "
+    "implies)",
+    strict=True,
+)
+def test_real_data_k4_slopes_within_two_se_of_the_authors():
+    fit = authors_fits()[4][4]
+    z = np.abs(fit.slopes_raw - REF_SLOPES) / (2 * fit.slope_se(raw=True))
+    assert (z <= 1).all(), np.round(fit.slopes_raw, 3)

@@ -6,13 +6,16 @@ product), skills θ_i = Wᵀx_i + α_f(i) ∈ R^d, benchmark index η_ij = λ_j�
 score ŷ_ij = c_j + (1 − c_j)·g_j(η_ij), with c_j the guessing floor and g_j the logistic
 function or a learned non-decreasing link.
 
-Fixed family effects (``family_effect="fixed"``, Sloth) are fitted by minimising the mean
-Huber (smooth-L1, δ = 0.01) loss over the observed cells with L-BFGS on the analytic gradient,
-from ``n_starts`` seeded random starts, with a Huber continuation (δ = 0.1 → 0.03 → δ), in the
-Rust core (parallel over starts, the same bits for any thread count). The learned link is a
-per-benchmark monotone network g_j(u) = σ(a_j + Σ_k w_jk tanh(v_jk u + c_jk)) with w, v ≥ 0,
-fitted jointly with every other parameter by bound-constrained L-BFGS-B, warm-started at the
-logistic fit, with learned floors (as in the paper's "Sloth" model).
+Fixed family effects (``family_effect="fixed"``, Sloth) with ``loss="huber"`` (the default)
+are fitted by minimising the mean Huber (smooth-L1, δ = 0.01) loss over the observed cells
+with L-BFGS on the analytic gradient, from ``n_starts`` seeded random starts, with a Huber
+continuation (δ = 0.1 → 0.03 → δ), in the Rust core (parallel over starts, the same bits for
+any thread count). The learned link is a per-benchmark monotone network
+g_j(u) = σ(a_j + Σ_k w_jk tanh(v_jk u + c_jk)) with w, v ≥ 0, fitted jointly with every
+other parameter by bound-constrained L-BFGS-B, warm-started at the logistic fit, with learned
+floors (as in the paper's "Sloth" model). With ``loss="beta"`` the fixed effects are fitted
+by maximum likelihood (``_fixed_beta``); ``family_effect="random"`` integrates Gaussian
+family effects out (``_random``).
 
 Only predictions are identified: (W, α, Λ, b) → (W M, (α − μ) M, M⁻¹Λ, b + μΛ) leaves them
 unchanged for any invertible M and vector μ. The fit is stored raw; the reported skills,
@@ -25,6 +28,7 @@ other rotation as a separate view.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
@@ -36,13 +40,26 @@ from .._estimator import Estimator
 from .._progress import progress_callback
 from .._results import Result
 from .._validation import as_float_array, check_scalar, seed_from_rng
-from ..exceptions import InvalidArgumentError, ShapeError
+from ..exceptions import ConvergenceWarning, InvalidArgumentError, ShapeError
 from . import _objective as obj
+from ._fixed_beta import fit_fixed_beta
 from ._protocol import GUESSING_FLOORS
+from ._random import (
+    RandomEffectsFit,
+    add_families_random_effects,
+    fit_random_effects,
+    predict_interval_random_effects,
+    predict_random_effects,
+)
 from ._rotation import ROTATIONS, rotation_matrix
 
 _MAX_STARTS = 10_000
 _COARSE_ITER = 100  # L-BFGS iterations of each coarse continuation stage
+_SE_KINDS = ("hessian", "opg", "sandwich")
+_LIKELIHOOD_ATTRIBUTES = (
+    "random_effects_", "fixed_beta_", "coef_se_", "loglik_", "aic_", "precision_",
+)  # fmt: skip
+_BETA_CLIP = 1e-3  # scores are clipped to [this, 1 − this] for the Beta likelihood
 _LINK_EPS = 1e-5  # floors are learned on the logit scale from logit(c ± eps), as the paper
 
 
@@ -123,23 +140,44 @@ class SkillScalingSummary(Result):
     floor: np.ndarray
     converged_starts: int
     n_starts: int
+    family_effect: str = "fixed"
+    slope_se: np.ndarray | None = None
+    loglik: float | None = None
+    aic: float | None = None
 
     def __str__(self) -> str:
         d = self.n_skills
+        if self.family_effect == "fixed" and self.loglik is not None:
+            fit_line = (
+                f"identification: {self.identification}; fixed family effects, Beta likelihood: "
+                f"log-likelihood {self.loglik:.3f}, AIC {self.aic:.3f}"
+            )
+        elif self.family_effect == "random":
+            fit_line = (
+                f"identification: anchors; random family effects, Beta likelihood: log-likelihood "
+                f"{self.loglik:.3f}, AIC {self.aic:.3f}"
+            )
+        else:
+            fit_line = (
+                f"identification: {self.identification}; training Huber loss {self.loss:.6g} "
+                f"({self.converged_starts}/{self.n_starts} starts converged)"
+            )
         lines = [
             f"SkillScalingLaw: {self.n_models} models, {self.n_families} families, "
             f"{len(self.benchmarks)} benchmarks, {d} skills, {self.link} link",
-            f"identification: {self.identification}; training Huber loss {self.loss:.6g} "
-            f"({self.converged_starts}/{self.n_starts} starts converged)",
+            fit_line,
             "",
-            "slopes (feature x skill)",
+            "slopes (feature x skill)"
+            + (", Hessian standard errors in ()" if self.slope_se is not None else ""),
         ]
         head = "".join(f"{'skill ' + str(k):>12}" for k in range(d))
         lines.append(f"{'':>16}{head}")
-        for name, row in zip(
-            ("log tokens", "log size", "log s x log t"), self.slopes, strict=False
+        for q, (name, row) in enumerate(
+            zip(("log tokens", "log size", "log s x log t"), self.slopes, strict=False)
         ):
             lines.append(f"{name:>16}" + "".join(f"{v:12.4f}" for v in row))
+            if self.slope_se is not None:
+                lines.append(f"{'':>16}" + "".join(f"{f'({v:.4f})':>12}" for v in self.slope_se[q]))
         lines += ["", "loadings (benchmark x skill), bias, floor"]
         lines.append(f"{'':>16}{head}{'bias':>10}{'floor':>10}")
         for name, row, b, c in zip(
@@ -148,11 +186,12 @@ class SkillScalingSummary(Result):
             lines.append(
                 f"{name[:16]:>16}" + "".join(f"{v:12.4f}" for v in row) + f"{b:10.4f}{c:10.4f}"
             )
-        lines += [
-            "",
-            "standard errors: not available for the fixed-effect Huber fit (an M-estimator "
-            "with an unidentified rotation); use family_effect='random' for likelihood SEs",
-        ]
+        if self.slope_se is None and self.loglik is None:
+            lines += [
+                "",
+                "standard errors: not available for the fixed-effect Huber fit (an M-estimator "
+                "with an unidentified rotation); use family_effect='random' for likelihood SEs",
+            ]
         return "\n".join(lines)
 
 
@@ -192,8 +231,12 @@ class SkillScalingLaw(Estimator):
     family_effect : {"fixed", "random"}
         "fixed": Sloth's family intercepts, Huber loss. "random": Gaussian family effects
         integrated out (the latent-variable framework; ``calipers.scaling._random``).
-    loss : {"huber", "beta"}
-        "huber" (smooth-L1 with threshold ``delta``) for fixed effects; "beta" for random ones.
+    loss : {None, "huber", "beta"}
+        "huber" (smooth-L1 with threshold ``delta``; fixed effects only) or "beta" (the Beta
+        likelihood with a precision per benchmark). None: "huber" for fixed effects, "beta"
+        for random ones. Fixed effects with "beta" are fitted by maximum likelihood with the
+        anchors' loadings 1 and biases 0 (the first ``n_skills`` benchmarks unless
+        ``anchors``), which gives likelihood standard errors, an AIC and ``precision_``.
     link : {"logistic", "monotone"}
         The logistic function ("Sloth basic") or a learned non-decreasing link per benchmark
         ("Sloth"; warm-started at the logistic fit; floors learned unless ``fit_floor=False``).
@@ -208,13 +251,21 @@ class SkillScalingLaw(Estimator):
         How the reported skills, slopes and loadings are pinned down (predictions do not
         depend on it): "rotate" whitens the training skills and applies oblique geomin;
         "anchors" sets the loadings of ``anchors`` (one benchmark per skill) to the identity and
-        their biases to 0.
+        their biases to 0. Random family effects are always identified by anchors (the
+        likelihood needs them): anchor k loads on skill k only, with a loading ≥ 0, and the
+        family effects have unit variances.
     anchors : list of str or int, optional
-        Anchor benchmarks (names or column indices), required with "anchors".
+        Anchor benchmarks (names or column indices), required with "anchors"; with random
+        effects the default is the first ``n_skills`` benchmarks.
     delta : float
         Huber threshold (0.01 in the paper; scores are in [0, 1]).
     n_starts : int
-        Seeded random starts of the logistic fit; the lowest loss wins.
+        Seeded random starts of the logistic fit; the lowest loss wins. With random effects:
+        the starts of :func:`fit_random_effects` (``n_restarts``), compared on the 2^K-node
+        rule (each costs about a second at K = 4 on 286 models).
+    n_nodes : int, optional
+        Random effects only: Gauss–Hermite nodes per dimension (default 7, 5, 4, 3 for
+        K = 1, 2, 3, ≥ 4).
     max_iter : int
         L-BFGS iterations at the target δ (the coarser continuation stages get 100 each).
     n_knots : int
@@ -239,6 +290,20 @@ class SkillScalingLaw(Estimator):
         Training Huber loss at the optimum.
     start_losses_ : ndarray, shape (n_starts,)
         Final loss of every start of the logistic fit.
+    coef_se_ : dict of str to ndarray, shape (3, d), or None
+        Beta likelihood only: standard errors of ``coef_`` from the observed information
+        ("hessian"), the outer product of per-family scores ("opg") and the sandwich. None
+        for fixed effects reported in a rotated view (``identification="rotate"``).
+    loglik_, aic_ : float
+        Beta likelihood only: (marginal) log-likelihood and AIC (``loss_`` is −loglik_ for
+        random effects, −loglik_ per observed score for fixed ones).
+    precision_ : ndarray, shape (J,)
+        Fixed effects with the Beta likelihood: the precision φ_j of each benchmark.
+    fixed_beta_ : FixedBetaFit
+        Fixed effects with the Beta likelihood: the fit in its anchored parametrisation.
+    random_effects_ : RandomEffectsFit
+        Random effects only: the full fit (precisions, family-effect correlation, covariance
+        matrices of every parameter); the standalone functions of this module accept it.
 
     Notes
     -----
@@ -252,7 +317,7 @@ class SkillScalingLaw(Estimator):
         n_skills: int = 2,
         *,
         family_effect: str = "fixed",
-        loss: str = "huber",
+        loss: str | None = None,
         link: str = "logistic",
         floor: Any = None,
         fit_floor: bool | None = None,
@@ -262,6 +327,7 @@ class SkillScalingLaw(Estimator):
         n_starts: int = 10,
         max_iter: int = 2500,
         n_knots: int = 10,
+        n_nodes: int | None = None,
         random_state: Any = None,
     ):
         self.n_skills = n_skills
@@ -276,6 +342,7 @@ class SkillScalingLaw(Estimator):
         self.n_starts = n_starts
         self.max_iter = max_iter
         self.n_knots = n_knots
+        self.n_nodes = n_nodes
         self.random_state = random_state
 
     # ------------------------------------------------------------------ validation
@@ -285,8 +352,36 @@ class SkillScalingLaw(Estimator):
             raise InvalidArgumentError(
                 f"family_effect: expected 'fixed' or 'random', got {self.family_effect!r}"
             )
-        if self.loss not in ("huber", "beta"):
-            raise InvalidArgumentError(f"loss: expected 'huber' or 'beta', got {self.loss!r}")
+        if self.loss not in (None, "huber", "beta"):
+            raise InvalidArgumentError(f"loss: expected None, 'huber' or 'beta', got {self.loss!r}")
+        if self.family_effect == "random":
+            if self.loss == "huber":
+                raise InvalidArgumentError(
+                    "loss: random family effects are fitted by the Beta likelihood; pass "
+                    "loss='beta' (or None)"
+                )
+            if self.link != "logistic":
+                raise InvalidArgumentError(
+                    "link: random family effects support link='logistic' only"
+                )
+            if isinstance(self.floor, str) or self.fit_floor:
+                raise InvalidArgumentError(
+                    "floor: random family effects use fixed floors; pass numbers or a dict, "
+                    "not 'learn' or fit_floor=True"
+                )
+        if self.family_effect == "fixed" and self.loss == "beta":
+            if self.link != "logistic":
+                raise InvalidArgumentError(
+                    "link: the Beta likelihood with fixed family effects supports "
+                    "link='logistic' only"
+                )
+            if isinstance(self.floor, str) or self.fit_floor:
+                raise InvalidArgumentError(
+                    "floor: the Beta likelihood uses fixed floors; pass numbers or a dict, "
+                    "not 'learn' or fit_floor=True"
+                )
+        if self.n_nodes is not None:
+            check_scalar(self.n_nodes, "n_nodes", kind=int, low=1, high=100)
         if self.link not in ("logistic", "monotone"):
             raise InvalidArgumentError(
                 f"link: expected 'logistic' or 'monotone', got {self.link!r}"
@@ -439,25 +534,107 @@ class SkillScalingLaw(Estimator):
         self
         """
         prepared = self._prepare(features, families, scores, benchmarks)
+        for name in _LIKELIHOOD_ATTRIBUTES:  # left by an earlier fit of another kind
+            self.__dict__.pop(name, None)
         if self.family_effect == "random":
             return self._fit_random(prepared)
-        if self.loss != "huber":
-            raise NotImplementedError(
-                "loss='beta' with family_effect='fixed' is not implemented; use loss='huber'"
-            )
+        if self.loss == "beta":
+            return self._fit_fixed_beta(prepared)
         seed = seed_from_rng(self.random_state, "random_state")
         self._fit_fixed_many([prepared], [seed], progress)[0]
         return self
 
-    def _fit_random(self, prepared):
-        # The random-effects estimator is complete as functions (fit_random_effects,
-        # predict_random_effects, predict_interval_random_effects); this class does not
-        # drive it yet.
-        raise NotImplementedError(
-            "family_effect: SkillScalingLaw fits fixed family effects only for now; for random "
-            "effects call calipers.scaling.fit_random_effects(X, Y, families, n_skills=..., "
-            "anchors=...) and predict_random_effects / predict_interval_random_effects"
+    def _fit_fixed_beta(self, prepared):
+        """Fixed family effects, Beta likelihood, anchored (``_fixed_beta``)."""
+        X, fams, fam_idx, Y, floor, _learn, names = prepared
+        anchors = (
+            self._anchor_indices(names) if self.anchors is not None else np.arange(self.n_skills)
         )
+        Yc = np.where(np.isnan(Y), np.nan, np.clip(Y, _BETA_CLIP, 1 - _BETA_CLIP))
+        fit = fit_fixed_beta(X, Yc, fam_idx, len(fams), floor, tuple(int(a) for a in anchors),
+                             self.n_skills)  # fmt: skip
+        layout = obj.Layout(p=3, n_families=len(fams), d=self.n_skills, J=Y.shape[1])
+        theta = layout.pack(fit.slopes, fit.family_effects, fit.loadings, fit.bias)
+        n_obs = int(np.isfinite(Y).sum())
+        self._set_fit(prepared, layout, theta, -fit.loglik / n_obs, [-fit.loglik / n_obs],
+                      [fit.converged])  # fmt: skip
+        self._Y = Yc
+        if not fit.converged:
+            warnings.warn(
+                "SkillScalingLaw(loss='beta'): the likelihood did not settle; families with "
+                "one or two models give their intercepts little data (the fixed-effect "
+                "likelihood can keep rising along such directions); consider "
+                "family_effect='random'",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.fixed_beta_ = fit
+        self.loglik_ = fit.loglik
+        self.aic_ = -2.0 * (fit.loglik - fit.n_params)
+        self.precision_ = fit.precision
+        self._identify()
+        # The fit's own parameters are the anchored view; a rotated view has no SEs.
+        anchored = self.identification == "anchors"
+        self.coef_se_ = dict(fit.slope_se) if anchored else None
+        return self
+
+    def _fit_random(self, prepared):
+        """Random family effects: the marginal Beta likelihood (``fit_random_effects``)."""
+        X, fams, fam_idx, Y, floor, _learn, names = prepared
+        anchors = (
+            self._anchor_indices(names) if self.anchors is not None else np.arange(self.n_skills)
+        )
+        fit = fit_random_effects(
+            X, Y, fams[fam_idx], n_skills=self.n_skills, anchors=anchors, floor=floor,
+            n_nodes=self.n_nodes, n_restarts=self.n_starts, random_state=self.random_state,
+            benchmarks=names,
+        )  # fmt: skip
+        self._set_random(X, fam_idx, Y, floor, names, fit)
+        return self
+
+    def _set_random(self, X, fam_idx, Y, floor, names, fit: RandomEffectsFit) -> None:
+        self.random_effects_ = fit
+        self._X, self._fam_idx, self._Y, self._floor0 = X, fam_idx, Y, floor
+        self._learn_floor = False
+        self.families_ = fit.families
+        self.benchmarks_ = tuple(names)
+        self.theta_ = fit.theta
+        self.loglik_ = fit.loglik
+        self.aic_ = fit.aic
+        self.loss_ = -fit.loglik
+        self.start_losses_ = np.array([-fit.loglik])
+        self._converged = np.array([fit.converged])
+        self._log_range = (X[:, 1].min(), X[:, 1].max(), X[:, 0].min(), X[:, 0].max())
+        self.coef_se_ = {kind: fit.slope_se(kind, raw=True) for kind in _SE_KINDS}
+        self._identify_random()
+
+    def _identify_random(self) -> None:
+        fit = self.random_effects_
+        skills = self._random_skills(self._X, self._fam_idx)
+        self._solution = SkillSolution(
+            method="anchors",
+            skills=skills,
+            slopes=fit.slopes_raw,
+            family_effects=fit.family_effects,
+            loadings=fit.loadings.T.copy(),
+            bias=fit.bias - fit.feature_mean @ fit.slopes_raw @ fit.loadings,
+            skill_correlation=fit.family_cov,
+            center=np.zeros(self.n_skills),
+            transform=np.eye(self.n_skills),
+        )
+        sol = self._solution
+        self.skills_ = sol.skills
+        self.slopes_ = sol.slopes
+        self.coef_ = sol.slopes
+        self.family_effects_ = sol.family_effects
+        self.loadings_ = sol.loadings
+        self.bias_ = sol.bias
+        self.floor_ = self._floor0.copy()
+
+    def _random_skills(self, X, fam_idx) -> np.ndarray:
+        """βᵀx + α̂_f (the family's posterior mode), on the raw-feature scale of ``coef_``."""
+        fit = self.random_effects_
+        return X @ fit.slopes_raw + fit.family_effects[fam_idx]
 
     def _fit_fixed_many(self, prepared_list, seeds, progress=False):
         """Fit several prepared problems in one Rust batch (the protocol's groups)."""
@@ -587,6 +764,11 @@ class SkillScalingLaw(Estimator):
         SkillSolution
         """
         self._check_fitted()
+        if self._is_random():
+            raise InvalidArgumentError(
+                "rotate: random family effects are identified by their anchor benchmarks "
+                "(the likelihood needs them); the anchored view is skills_, coef_, loadings_"
+            )
         if method is not None and method not in ROTATIONS:
             raise InvalidArgumentError(
                 f"method: expected one of {ROTATIONS} or None, got {method!r}"
@@ -662,13 +844,50 @@ class SkillScalingLaw(Estimator):
         self._check_fitted()
         X = self._check_features(features)
         fam = self._family_index(families, X.shape[0])
+        if self._is_random():
+            return predict_random_effects(self.random_effects_, X, self.families_[fam])
         return obj.predict(self.theta_, self._layout, X, fam, self._floor0)
+
+    def predict_interval(
+        self,
+        features: Any,
+        families: Any,
+        *,
+        level: float = 0.9,
+        n_draws: int = 1000,
+        kind: str = "observation",
+        random_state: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Prediction intervals (random effects only): equal-tailed ``level`` intervals from
+        parameter draws N(θ̂, V_H) × the family's posterior × (``kind="observation"``) the
+        Beta score noise; see :func:`predict_interval_random_effects`.
+
+        Returns
+        -------
+        (low, high) : ndarrays, shape (m, J)
+        """
+        self._check_fitted()
+        if not self._is_random():
+            raise InvalidArgumentError(
+                "predict_interval: intervals need a likelihood; fit with family_effect='random'"
+            )
+        X = self._check_features(features)
+        fam = self._family_index(families, X.shape[0])
+        return predict_interval_random_effects(
+            self.random_effects_, X, self.families_[fam], level=level, n_draws=n_draws,
+            random_state=random_state, kind=kind,
+        )  # fmt: skip
+
+    def _is_random(self) -> bool:
+        return hasattr(self, "random_effects_")
 
     def skills(self, features: Any, families: Any) -> np.ndarray:
         """Identified skills (same view as ``skills_``) of models of known families."""
         self._check_fitted()
         X = self._check_features(features)
         fam = self._family_index(families, X.shape[0])
+        if self._is_random():
+            return self._random_skills(X, fam)
         sol = self._solution
         return (self._raw_skills(X, fam) - sol.center) @ sol.transform
 
@@ -690,12 +909,13 @@ class SkillScalingLaw(Estimator):
         self._check_fitted()
         X = self._check_features(features)
         Y, _ = _scores(scores)
-        if Y.shape != (X.shape[0], self._layout.J):
-            raise ShapeError(
-                f"scores: expected shape ({X.shape[0]}, {self._layout.J}), got {Y.shape}"
-            )
+        n_bench = len(self.benchmarks_)
+        if Y.shape != (X.shape[0], n_bench):
+            raise ShapeError(f"scores: expected shape ({X.shape[0]}, {n_bench}), got {Y.shape}")
         if not np.isfinite(Y).any():
             raise InvalidArgumentError("scores: the family needs at least one observed score")
+        if self._is_random():
+            return self._partial_fit_random(X, Y, family)
         P = self._raw()
         lay1 = dataclasses.replace(self._layout, n_families=1)
         mask = np.isfinite(Y)
@@ -707,6 +927,12 @@ class SkillScalingLaw(Estimator):
             theta = lay1.pack(P["W"], alpha[None, :], P["L"], P["b"], P["kappa"], P["link"])
             v, g = obj.objective(theta, lay1, X, fam0, Y, mask, self._floor0, float(self.delta))
             return v, g[a_off : a_off + d]
+
+        if self.loss == "beta":
+            Yc = np.clip(Y, _BETA_CLIP, 1 - _BETA_CLIP)
+
+            def f(alpha):  # noqa: F811 (the Beta likelihood replaces the Huber loss)
+                return _beta_family_objective(alpha, P, X, Yc, self._floor0, self.precision_)
 
         best = None
         for a0 in np.vstack([P["A"], P["A"].mean(axis=0)]):
@@ -736,6 +962,20 @@ class SkillScalingLaw(Estimator):
         sol = self._solution
         self.family_effects_ = (A - sol.center) @ sol.transform
         self._solution = dataclasses.replace(sol, family_effects=self.family_effects_)
+        return self
+
+    def _partial_fit_random(self, X, Y, family) -> SkillScalingLaw:
+        """The family's posterior mode given these rows, every other parameter frozen."""
+        label = np.asarray([family])[0]
+        fit = add_families_random_effects(
+            self.random_effects_, X, Y, np.repeat(np.asarray([label]), X.shape[0])
+        )
+        old = self.families_
+        self.random_effects_ = fit
+        self.families_ = fit.families
+        # keep the training rows' family indices pointing at the same families
+        self._fam_idx = np.searchsorted(self.families_, old)[self._fam_idx]
+        self._identify_random()
         return self
 
     # ------------------------------------------------------------------ reports
@@ -782,7 +1022,7 @@ class SkillScalingLaw(Estimator):
                 "budget; widen the ranges or change the budget"
             )
         sol = self._solution
-        P = self._raw()
+        P = None if self._is_random() else self._raw()
         if target is None:
             targets = list(range(self.n_skills))
         elif isinstance(target, list | tuple | np.ndarray):
@@ -799,7 +1039,10 @@ class SkillScalingLaw(Estimator):
             elif str(t) in self.benchmarks_:
                 j = self.benchmarks_.index(str(t))
                 names.append(str(t))
-                coefs.append(P["W"] @ P["L"][:, j])
+                if P is None:  # random effects: the anchored view is the fit itself
+                    coefs.append(sol.slopes @ sol.loadings[j])
+                else:
+                    coefs.append(P["W"] @ P["L"][:, j])
             else:
                 raise InvalidArgumentError(
                     f"target: {t!r} is neither a skill index nor a benchmark "
@@ -852,7 +1095,28 @@ class SkillScalingLaw(Estimator):
             floor=self.floor_,
             converged_starts=int(np.sum(self._converged)),
             n_starts=len(self.start_losses_),
+            family_effect="random" if self._is_random() else "fixed",
+            slope_se=self.coef_se_["hessian"] if getattr(self, "coef_se_", None) else None,
+            loglik=getattr(self, "loglik_", None),
+            aic=getattr(self, "aic_", None),
         )
+
+
+def _beta_family_objective(alpha, P, X, Y, floor, phi):
+    """Negative Beta log-likelihood of one family's rows as a function of its intercept α
+    (every other parameter fixed) and its gradient; NaN scores are skipped."""
+    from scipy.special import digamma, gammaln
+
+    eta = (X @ P["W"] + alpha) @ P["L"] + P["b"]
+    s = expit(eta)
+    mu = floor + (1 - floor) * s
+    a, b = phi * mu, phi * (1 - mu)
+    obs = np.isfinite(Y)
+    y = np.where(obs, Y, 0.5)
+    ll = gammaln(phi) - gammaln(a) - gammaln(b) + (a - 1) * np.log(y) + (b - 1) * np.log1p(-y)
+    d_eta = phi * (digamma(b) - digamma(a) + np.log(y) - np.log1p(-y)) * (1 - floor) * s * (1 - s)
+    d_eta = np.where(obs, d_eta, 0.0)
+    return -float(np.where(obs, ll, 0.0).sum()), -(P["L"] @ d_eta.sum(axis=0))
 
 
 def _log_range(r: Any, name: str) -> tuple[float, float]:
