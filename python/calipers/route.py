@@ -28,7 +28,7 @@ default, TF-IDF and truncated SVD (scikit-learn), with no model weights.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -1084,19 +1084,19 @@ def bootstrap_apgr(
     )
 
 
-def _replicate_counts(n: int, n_resamples: int, seed: int) -> Any:
+def _replicate_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
     """Blocks of bootstrap counts (replicates × queries) from the chunked draws of
     :mod:`calipers.resample` (the rows :func:`bootstrap_frontier` resamples for this seed)."""
     _, n_chunks = _core.resample_chunking(n_resamples)
     for a in range(0, n_chunks, 4):
-        idx = _core.bootstrap_indices(
+        drawn = _core.bootstrap_indices(
             sizes=[n],
             seed=seed,
             n_resamples=n_resamples,
             chunk_start=a,
             chunk_end=min(a + 4, n_chunks),
         )
-        idx = np.asarray(idx, dtype=np.int64).reshape(-1, n)
+        idx = np.asarray(drawn, dtype=np.int64).reshape(-1, n)
         b = idx.shape[0]
         flat = (np.arange(b)[:, None] * n + idx).ravel()
         yield np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
