@@ -208,31 +208,43 @@ fn frame_f32(reference: Points, queries: Points) -> Option<Frame<'static, f32>> 
 
 /// The best `cap` candidates of one query by screening distance, kept with the threshold
 /// trick: candidates at or below the current `cap`-th distance are appended, and the buffer
-/// is cut back to the best `cap` (by (distance, index)) when it reaches twice that.
-struct Candidates<T: Lane> {
+/// (a slice of the block's one allocation) is cut back to the best `cap` (by (distance,
+/// index)) when it reaches twice that.
+struct Candidates<'a, T: Lane> {
     cap: usize,
-    items: Vec<T::Item>,
+    buf: &'a mut [T::Item],
+    len: usize,
     thr: T,
 }
 
-impl<T: Lane> Candidates<T> {
-    fn new(cap: usize) -> Self {
+impl<'a, T: Lane> Candidates<'a, T> {
+    fn new(cap: usize, buf: &'a mut [T::Item]) -> Self {
         Candidates {
             cap,
-            items: Vec::with_capacity(2 * cap),
+            buf,
+            len: 0,
             thr: T::INFINITY,
         }
     }
 
     /// Cuts the buffer to its best `cap` entries; the `cap`-th becomes the threshold.
     fn compact(&mut self) {
-        if self.items.len() > self.cap {
-            self.items.select_nth_unstable(self.cap - 1);
-            self.items.truncate(self.cap);
+        if self.len > self.cap {
+            self.buf[..self.len].select_nth_unstable(self.cap - 1);
+            self.len = self.cap;
         }
-        if self.items.len() == self.cap {
-            self.thr = T::value(*self.items.iter().max().expect("cap is at least 1"));
+        if self.len == self.cap {
+            self.thr = T::value(
+                *self.buf[..self.len]
+                    .iter()
+                    .max()
+                    .expect("cap is at least 1"),
+            );
         }
+    }
+
+    fn items(&mut self) -> &mut [T::Item] {
+        &mut self.buf[..self.len]
     }
 
     /// Appends the entries of `dist` (reference rows from `first` on) at or below the
@@ -250,9 +262,9 @@ impl<T: Lane> Candidates<T> {
             while hits != 0 {
                 let o = hits.trailing_zeros() as usize;
                 hits &= hits - 1;
-                self.items
-                    .push(chunk[o].pack((first + c * SCAN_LANES + o) as u32));
-                if self.items.len() == 2 * self.cap {
+                self.buf[self.len] = chunk[o].pack((first + c * SCAN_LANES + o) as u32);
+                self.len += 1;
+                if self.len == 2 * self.cap {
                     self.compact();
                 }
             }
@@ -431,11 +443,24 @@ fn search<T: Lane>(
     let k_max = *ks.last().expect("ks is not empty");
     let cap = (k_max + frame.slack).min(n_ref);
     let complete = cap == n_ref;
+    // Each query's buffer: twice `cap`, but never more rows than exist (each row is appended
+    // at most once, so a buffer of n_ref never overflows).
+    let width = (2 * cap).min(n_ref);
+    crate::mem::ensure_fits(
+        "k",
+        (SEARCH_QUERIES.min(nq) * par::num_threads()) as u128 * width as u128,
+        std::mem::size_of::<T::Item>() as u128,
+        "pass a smaller k",
+    )?;
     let lists = par::map_chunks(nq.div_ceil(SEARCH_QUERIES), monitor, |c| {
         let rows = c * SEARCH_QUERIES..((c + 1) * SEARCH_QUERIES).min(nq);
         let qb = rows.len();
         let q_low = &frame.queries[rows.start * dim..rows.end * dim];
-        let mut cands: Vec<Candidates<T>> = (0..qb).map(|_| Candidates::new(cap)).collect();
+        let mut bufs = vec![T::INFINITY.pack(0); qb * width];
+        let mut cands: Vec<Candidates<T>> = bufs
+            .chunks_exact_mut(width)
+            .map(|buf| Candidates::new(cap, buf))
+            .collect();
         let mut g = vec![T::INFINITY; SEARCH_ROWS.min(n_ref) * qb];
         for tile in par::chunk_ranges(n_ref, SEARCH_ROWS) {
             if monitor.stop_requested() {
@@ -461,7 +486,7 @@ fn search<T: Lane>(
             let q = rows.start + r;
             let q_row = queries.row(q);
             let ok = resolver.resolve::<T>(
-                &mut cand.items,
+                cand.items(),
                 complete,
                 frame.margin[q],
                 ks,
