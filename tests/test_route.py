@@ -60,6 +60,19 @@ def test_knn_ties_are_broken_by_index():
     np.testing.assert_allclose(p, [[12.5, -12.5]])
 
 
+def test_extreme_magnitudes_give_the_same_neighbours():
+    rng = np.random.default_rng(13)
+    x, xq = rng.normal(size=(300, 4)), rng.normal(size=(60, 4))
+    y = rng.random((300, 2))
+    for metric in ("euclidean", "cosine"):
+        base = route.CostAwareRouter(k=7, metric=metric).fit(x, y, [1.0, 2.0])
+        want = base.predict_scores(xq)[0]
+        for scale in (1e-300, 1e-150, 1e150, 1e300):
+            r = route.CostAwareRouter(k=7, metric=metric).fit(x * scale, y, [1.0, 2.0])
+            got = r.predict_scores(xq * scale)[0]
+            np.testing.assert_array_equal(got, want, err_msg=f"{metric} {scale}")
+
+
 def test_shrinkage_toward_each_models_mean():
     sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
     rng = np.random.default_rng(4)
@@ -490,6 +503,16 @@ def test_loto_predictor_accuracy_against_sklearn_and_numpy():
     sel = route.select_model_for_task(est.predicted, "s3", p_hat=est.p_hat)
     s2 = (est.predicted > 0.5).mean(axis=0)
     np.testing.assert_allclose(sel.scores, est.p_hat * s2 + (1 - est.p_hat) * (1 - s2))
+    # Euclidean: distances in the features' own units, a given bandwidth used as is.
+    est_e = route.loto_predictor_accuracy(x * 1e3, y, tasks, new * 1e3, k=k, metric="euclidean")
+    dist_e = [
+        np.sqrt(((new[:, None, :] - x[tasks == t][None]) ** 2).sum(-1).min(axis=1)).mean() * 1e3
+        for t in ["w", "x", "y", "z"]
+    ]
+    np.testing.assert_allclose(est_e.task_distance, dist_e, rtol=1e-10)
+    est_b = route.loto_predictor_accuracy(x, y, tasks, new, k=k, metric="euclidean", bandwidth=2.0)
+    kern_b = np.exp(-0.5 * (est_b.task_distance / 2.0) ** 2)
+    np.testing.assert_allclose(est_b.weights, kern_b / kern_b.sum(), rtol=1e-12)
     with pytest.raises(InvalidArgumentError, match="two tasks"):
         route.loto_predictor_accuracy(x, y, np.zeros(len(x)), new)
     with pytest.raises(ShapeError, match="new_features"):

@@ -207,7 +207,20 @@ def _cost_matrix(x: Any, name: str, n: int, m: int) -> np.ndarray:
 # The router
 
 
+def _power_of_two_scale(x: np.ndarray) -> float:
+    """A power of two near the largest magnitude: dividing by it is exact and keeps squared
+    distances of data from 1e-300 to 1e300 inside the f64 range (neighbours are scale-free)."""
+    top = float(np.abs(x).max()) if x.size else 0.0
+    if top == 0.0 or not np.isfinite(top):
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(top)[1])))
+
+
 def _normalise(features: np.ndarray, name: str) -> np.ndarray:
+    # Each row rescaled by a power of two first, so that its squared norm cannot overflow.
+    peak = np.abs(features).max(axis=1)
+    exps = np.frexp(np.where(peak > 0, peak, 1.0))[1]
+    features = np.ldexp(features, -exps[:, None])
     norms = np.linalg.norm(features, axis=1)
     zero = norms == 0
     if zero.any():
@@ -269,6 +282,10 @@ class CostAwareRouter(Estimator):
         ``k_grid`` and the mean R² of each ``k`` for quality (``r2_score``) and cost
         (``r2_cost``).
     n_models_ : int
+    feature_scale_ : float
+        The power of two the training features were divided by (Euclidean metric; 1 for
+        cosine), so that squared distances of data from 1e-300 to 1e300 stay finite; new
+        queries are divided by the same.
     score_mean_ : ndarray (n_models,)
         Each model's mean training score (the target of ``shrinkage``).
 
@@ -302,13 +319,17 @@ class CostAwareRouter(Estimator):
 
     # -- fitting --------------------------------------------------------------------------
 
-    def _features(self, features: Any, name: str = "features") -> np.ndarray:
+    def _features(
+        self, features: Any, name: str = "features", scale: float | None = None
+    ) -> np.ndarray:
+        """Rows ready for the search: L2-normalised (cosine), or divided by ``scale`` (a power
+        of two; the training features' own when None) for Euclidean distance."""
         x = as_float_array(features, name, ndim=2)
         if self.metric == "cosine":
             return _normalise(x, name)
         if self.metric != "euclidean":
             raise InvalidArgumentError(f"metric: got {self.metric!r}; use 'cosine' or 'euclidean'")
-        return x
+        return x / (_power_of_two_scale(x) if scale is None else scale)
 
     def fit(
         self,
@@ -339,7 +360,9 @@ class CostAwareRouter(Estimator):
         if self.metric not in ("cosine", "euclidean"):
             raise InvalidArgumentError(f"metric: got {self.metric!r}; use 'cosine' or 'euclidean'")
         check_scalar(self.shrinkage, "shrinkage", low=0.0)
-        x = self._features(features)
+        raw = as_float_array(features, "features", ndim=2)
+        scale = _power_of_two_scale(raw) if self.metric == "euclidean" else 1.0
+        x = self._features(raw, scale=scale)
         n = x.shape[0]
         y = _scores_matrix(scores, "scores", n)
         m = y.shape[1]
@@ -384,6 +407,7 @@ class CostAwareRouter(Estimator):
             k = check_scalar(self.k, "k", kind=int, low=1, high=n)
             k_score, k_cost, results = k, (k if cost_target is not None else 0), {}
         self.X_ = x
+        self.feature_scale_ = scale
         self.targets_ = targets
         self.static_cost_ = static
         self.k_score_ = int(k_score)
@@ -445,7 +469,7 @@ class CostAwareRouter(Estimator):
         predicted_scores, predicted_costs : ndarray (n_queries, n_models)
         """
         self._check_fitted()
-        q = self._features(features)
+        q = self._features(features, scale=self.feature_scale_)
         if q.shape[1] != self.n_features_in_:
             raise ShapeError(
                 f"features: has {q.shape[1]} columns but the router was fitted on "
@@ -1328,8 +1352,10 @@ def loto_predictor_accuracy(
     router = CostAwareRouter(k=k, metric=metric)
     if metric not in ("cosine", "euclidean"):
         raise InvalidArgumentError(f"metric: got {metric!r}; use 'cosine' or 'euclidean'")
-    x = router._features(features)
-    q = router._features(new_features, "new_features")
+    raw = as_float_array(features, "features", ndim=2)
+    scale = _power_of_two_scale(raw) if metric == "euclidean" else 1.0
+    x = router._features(raw, scale=scale)
+    q = router._features(new_features, "new_features", scale=scale)
     if q.shape[1] != x.shape[1]:
         raise ShapeError(
             f"new_features: has {q.shape[1]} columns but features has {x.shape[1]}; pass the "
@@ -1354,7 +1380,8 @@ def loto_predictor_accuracy(
         g = _knn_mean(x[~inside], y[~inside], x[inside], k)
         acc[t] = ((g > 0.5) == (y_bin[inside] > 0.5)).mean(axis=0)
         _, d2 = _core.knn_query(reference=x[inside], queries=q, k=1)
-        dist[t] = float(np.sqrt(np.maximum(np.asarray(d2).reshape(-1), 0.0)).mean())
+        # Back in the units of the features (they were divided by `scale`, a power of two).
+        dist[t] = float(np.sqrt(np.maximum(np.asarray(d2).reshape(-1), 0.0)).mean()) * scale
     if bandwidth is None:
         h = float(np.median(dist))
         h = h if h > 0 else 1.0
