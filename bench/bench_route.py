@@ -7,11 +7,14 @@ routed: predicted scores and costs and the accuracy-cost curve. calipers: CostAw
 (one exact neighbour search per fold up to k = 512 serves the whole grid) + the exact mu-path.
 Reference: GridSearchCV(KNeighborsRegressor(metric="cosine", algorithm="brute")) over the
 same grid and folds, predict, and numpy argmax at 1,001 values of lambda (mu = l / (1 - l)).
+calipers' neighbour lists are exact (same sets as scikit-learn's), so both choose k alike.
 
 Case B: the exact mu-path of 100,000 queries x 20 models against the numpy 1,001-point grid.
 
 calipers runs ``--draws`` times (new data each draw) at 1 thread and at all threads (median
-and worst reported); the reference runs once, on the first draw, in the same process.
+and worst reported, wall and process CPU time); the reference runs once per thread setting,
+on the first draw, in the same process, with its BLAS limited to the same number of threads
+(threadpoolctl). On a shared machine read the CPU times and the ratios, not lone wall times.
 
 Run: ``python bench/bench_route.py [--quick] [--draws 3]`` (the reference takes minutes on 2
 cores; ``--quick`` uses 5,000 queries for case A).
@@ -66,17 +69,23 @@ def case_a(n: int, m: int = 20, d: int = 128, reference: bool = True, seed: int 
         r = route.CostAwareRouter(k_grid=GRID, random_state=0).fit(x, y, price)
         return r, r.lambda_path(xq, yq, cost)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     r, path = ours()
-    t_ours = time.perf_counter() - t0
-    row = {"n": n, "calipers_s": t_ours, "k": r.k_score_, "breakpoints": path.mu.size}
+    t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
+    row = {
+        "n": n,
+        "calipers_s": t_ours,
+        "calipers_cpu_s": c_ours,
+        "k": r.k_score_,
+        "breakpoints": path.mu.size,
+    }
     if reference:
         from sklearn.model_selection import GridSearchCV, PredefinedSplit
         from sklearn.neighbors import KNeighborsRegressor
 
         folds = np.empty(n, dtype=int)
         folds[np.random.default_rng(0).permutation(n)] = np.arange(n) % 5
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         search = GridSearchCV(
             KNeighborsRegressor(metric="cosine", algorithm="brute"),
             {"n_neighbors": list(GRID)},
@@ -85,9 +94,12 @@ def case_a(n: int, m: int = 20, d: int = 128, reference: bool = True, seed: int 
         ).fit(x, y)
         p = search.predict(xq)
         numpy_grid_curve(p, np.broadcast_to(price, p.shape), yq, cost)
-        t_ref = time.perf_counter() - t0
+        t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
         row.update(
-            reference_s=t_ref, ratio=t_ref / t_ours, k_ref=search.best_params_["n_neighbors"]
+            reference_s=t_ref,
+            reference_cpu_s=c_ref,
+            ratio=t_ref / t_ours,
+            k_ref=search.best_params_["n_neighbors"],
         )
     return row
 
@@ -116,29 +128,43 @@ def main() -> None:
     n = 5000 if args.quick else 20_000
     all_threads = get_num_threads()
     print(f"threads={all_threads} cores={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
-    ref = None
+    from threadpoolctl import threadpool_limits
+
     for threads in sorted({1, all_threads}):
         set_num_threads(threads)
-        times = []
+        walls, cpus, ref = [], [], None
         for draw in range(args.draws):
-            a = case_a(n, reference=draw == 0 and ref is None and not args.no_reference, seed=draw)
-            times.append(a["calipers_s"])
-            ref = ref or a.get("reference_s")
+            with threadpool_limits(threads):
+                a = case_a(n, reference=draw == 0 and not args.no_reference, seed=draw)
+            walls.append(a["calipers_s"])
+            cpus.append(a["calipers_cpu_s"])
+            if "reference_s" in a:
+                ref = a
             print(
                 f"A  {n} train x 20 models x d=128, k by 5-fold CV, route {n} queries, "
-                f"{threads} thread(s), draw {draw}: calipers {a['calipers_s']:.2f} s "
-                f"(k={a['k']}, {a['breakpoints']} curve points)"
+                f"{threads} thread(s), draw {draw}: calipers {a['calipers_s']:.2f} s wall, "
+                f"{a['calipers_cpu_s']:.2f} s CPU (k={a['k']}, {a['breakpoints']} curve points)"
                 + (
-                    f"; sklearn+numpy grid {a['reference_s']:.1f} s (k={a['k_ref']})"
+                    f"; sklearn+numpy grid {a['reference_s']:.1f} s wall, "
+                    f"{a['reference_cpu_s']:.1f} s CPU (k={a['k_ref']})"
                     if "reference_s" in a
                     else ""
-                ),
+                )
+                + f"  load={os.getloadavg()[0]:.1f}",
                 flush=True,
             )
-        med, worst = float(np.median(times)), max(times)
+        med, worst = float(np.median(walls)), max(walls)
+        med_c, worst_c = float(np.median(cpus)), max(cpus)
         print(
-            f"A  {threads} thread(s): median {med:.2f} s, worst {worst:.2f} s over {len(times)}"
-            + (f"; reference / median = {ref / med:.1f}x" if ref else "")
+            f"A  {threads} thread(s): calipers median {med:.2f} s wall / {med_c:.2f} s CPU, "
+            f"worst {worst:.2f} s wall / {worst_c:.2f} s CPU over {len(walls)} draws"
+            + (
+                f"; reference/median {ref['reference_s'] / med:.1f}x wall, "
+                f"{ref['reference_cpu_s'] / med_c:.1f}x CPU; reference/worst "
+                f"{ref['reference_s'] / worst:.1f}x wall"
+                if ref
+                else ""
+            )
             + f"  load={os.getloadavg()[0]:.1f}",
             flush=True,
         )

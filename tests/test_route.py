@@ -60,6 +60,19 @@ def test_knn_ties_are_broken_by_index():
     np.testing.assert_allclose(p, [[12.5, -12.5]])
 
 
+def test_extreme_magnitudes_give_the_same_neighbours():
+    rng = np.random.default_rng(13)
+    x, xq = rng.normal(size=(300, 4)), rng.normal(size=(60, 4))
+    y = rng.random((300, 2))
+    for metric in ("euclidean", "cosine"):
+        base = route.CostAwareRouter(k=7, metric=metric).fit(x, y, [1.0, 2.0])
+        want = base.predict_scores(xq)[0]
+        for scale in (1e-300, 1e-150, 1e150, 1e300):
+            r = route.CostAwareRouter(k=7, metric=metric).fit(x * scale, y, [1.0, 2.0])
+            got = r.predict_scores(xq * scale)[0]
+            np.testing.assert_array_equal(got, want, err_msg=f"{metric} {scale}")
+
+
 def test_shrinkage_toward_each_models_mean():
     sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
     rng = np.random.default_rng(4)
@@ -316,6 +329,90 @@ def test_bootstrap_matches_recomputation_and_is_thread_independent():
     assert np.all(lo <= one.statistic + 1e-12) and np.all(one.statistic <= hi + 1e-12)
 
 
+def _cpt_plain(y, pref, level):
+    """CPT written plainly: sort by preference (ties as one group), walk the curve."""
+    n = len(y)
+    order = np.argsort(-pref, kind="stable")
+    q, acc = [0.0], [y[:, 0].mean()]
+    cur, i = y[:, 0].sum(), 0
+    while i < n:
+        j = i
+        while j < n and pref[order[j]] == pref[order[i]]:
+            cur += y[order[j], 1] - y[order[j], 0]
+            j += 1
+        q.append(j / n)
+        acc.append(cur / n)
+        i = j
+    target = acc[0] + level * (y[:, 1].mean() - acc[0])
+    for t in range(len(q)):
+        if acc[t] >= target - 1e-12:
+            if t == 0:
+                return q[0]
+            return q[t - 1] + (target - acc[t - 1]) / (acc[t] - acc[t - 1]) * (q[t] - q[t - 1])
+    raise AssertionError("never reached")
+
+
+def test_bootstrap_cpt_matches_recomputation_on_resampled_rows():
+    rng = np.random.default_rng(21)
+    n = 400
+    y = np.column_stack([rng.random(n) < 0.55, rng.random(n) < 0.75]).astype(float)
+    good = np.round(rng.random(n) + 0.7 * (y[:, 1] - y[:, 0]), 1)  # informative, ties
+    noise = rng.random(n)
+    for level in (0.5, 0.8):
+        assert route.cpt(y, good, level) == pytest.approx(_cpt_plain(y, good, level), abs=1e-12)
+    res = route.bootstrap_cpt(y, {"good": good, "random": noise}, 0.5, n_resamples=96, rng=4)
+    np.testing.assert_allclose(res.statistic, [route.cpt(y, good), route.cpt(y, noise)])
+    from calipers import _core
+
+    idx = _core.bootstrap_indices(sizes=[n], seed=4, n_resamples=96, chunk_start=0, chunk_end=3)
+    idx = np.asarray(idx).reshape(96, n)
+    assert res.n_resamples == 96  # the strong model wins in every replicate here
+    for r in (0, 17, 95):
+        rows = idx[r]
+        want = [_cpt_plain(y[rows], good[rows], 0.5), _cpt_plain(y[rows], noise[rows], 0.5)]
+        np.testing.assert_allclose(res.replicates[r], want, atol=1e-12)
+    # Paired differences: the informative router needs fewer strong calls.
+    assert res.difference[0, 1] < 0 and res.difference_interval.high[0, 1] < 0
+    rows = res.comparisons()
+    assert rows[0]["a"] == "good" and rows[0]["b"] == "random"
+    diff = res.replicates[:, 0] - res.replicates[:, 1]
+    assert rows[0]["standard_error"] == pytest.approx(np.std(diff, ddof=1))
+    with pytest.raises(InvalidArgumentError, match="level"):
+        route.bootstrap_cpt(y, {"good": good}, 1.5)
+
+
+def test_router_comparisons_adjust_over_pairs():
+    rng = np.random.default_rng(8)
+    n, m = 300, 3
+    p, c = rng.random((n, m)), rng.random((n, m)) + 0.1
+    y = (rng.random((n, m)) < p).astype(float)
+    paths = {
+        "a": route.mu_path(p, c, y, c),
+        "b": route.mu_path(p[:, ::-1].copy(), c, y, c),
+        "c": route.mu_path(rng.random((n, m)), c, y, c),
+    }
+    res = route.bootstrap_frontier(paths, y, c, n_resamples=200, rng=1, grid=0)
+    rows = res.comparisons("holm")
+    assert [(r["a"], r["b"]) for r in rows][:3] == [("a", "b"), ("a", "c"), ("a", "zero router")]
+    raw = np.array([r["pvalue"] for r in rows])
+    # Holm written plainly: k-th smallest times (pairs - k + 1), running maximum, cap at 1.
+    order = np.argsort(raw, kind="stable")
+    want = np.empty_like(raw)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (raw.size - rank) * raw[i]))
+        want[i] = running
+    np.testing.assert_allclose([r["pvalue_adjusted"] for r in rows], want)
+    for r in rows:
+        a, b = res.names.index(r["a"]), res.names.index(r["b"])
+        d = res.replicates[:, a] - res.replicates[:, b]
+        assert r["difference"] == pytest.approx(res.statistic[a] - res.statistic[b])
+        assert r["standard_error"] == pytest.approx(np.std(d, ddof=1))
+        assert r["low"] <= r["high"]
+    with pytest.raises(InvalidArgumentError, match="correction"):
+        res.comparisons("sidak")
+
+
 @pytest.mark.slow
 def test_routellm_mmlu_apgr(shared_data):
     pd = pytest.importorskip("pandas")
@@ -362,6 +459,66 @@ def test_select_model_for_task():
     assert (s1.best, s2.best, s3.best) == (0, 1, 0)
     with pytest.raises(InvalidArgumentError, match="p_hat"):
         route.select_model_for_task(g, "s3")
+
+
+def test_loto_predictor_accuracy_against_sklearn_and_numpy():
+    sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(31)
+    n_tasks, per, m, d = 4, 120, 3, 6
+    centres = rng.normal(size=(n_tasks, d)) * 2
+    x = np.concatenate([centres[t] + rng.normal(size=(per, d)) for t in range(n_tasks)])
+    tasks = np.repeat(np.array(["w", "x", "y", "z"]), per)
+    w = rng.normal(size=(d, m))
+    y = (rng.random((len(x), m)) < 1 / (1 + np.exp(-x @ w))).astype(float)
+    new = centres[1] + 0.3 * centres[2] + rng.normal(size=(70, d))
+    k = 9
+    est = route.loto_predictor_accuracy(x, y, tasks, new, k=k)
+
+    def unit(a):
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    xu, nu = unit(x), unit(new)
+    acc, dist = [], []
+    for t in ["w", "x", "y", "z"]:
+        inside = tasks == t
+        knn = sklearn_neighbors.KNeighborsRegressor(
+            n_neighbors=k, metric="cosine", algorithm="brute"
+        ).fit(x[~inside], y[~inside])
+        g = knn.predict(x[inside])
+        acc.append(((g > 0.5) == (y[inside] > 0.5)).mean(axis=0))
+        d2 = ((nu[:, None, :] - xu[inside][None, :, :]) ** 2).sum(-1)
+        dist.append(np.sqrt(d2.min(axis=1)).mean())
+    acc, dist = np.array(acc), np.array(dist)
+    np.testing.assert_allclose(est.task_accuracy, acc)
+    np.testing.assert_allclose(est.task_distance, dist, rtol=1e-12)
+    h = np.median(dist)
+    kern = np.exp(-0.5 * (dist / h) ** 2)
+    np.testing.assert_allclose(est.p_hat, kern @ acc / kern.sum(), rtol=1e-12)
+    # The new task sits near task "x": the largest weight.
+    assert est.tasks[np.argmax(est.weights)] == "x"
+    full = sklearn_neighbors.KNeighborsRegressor(
+        n_neighbors=k, metric="cosine", algorithm="brute"
+    ).fit(x, y)
+    np.testing.assert_allclose(est.predicted, full.predict(new), atol=1e-12)
+    sel = route.select_model_for_task(est.predicted, "s3", p_hat=est.p_hat)
+    s2 = (est.predicted > 0.5).mean(axis=0)
+    np.testing.assert_allclose(sel.scores, est.p_hat * s2 + (1 - est.p_hat) * (1 - s2))
+    # Euclidean: distances in the features' own units, a given bandwidth used as is.
+    est_e = route.loto_predictor_accuracy(x * 1e3, y, tasks, new * 1e3, k=k, metric="euclidean")
+    dist_e = [
+        np.sqrt(((new[:, None, :] - x[tasks == t][None]) ** 2).sum(-1).min(axis=1)).mean() * 1e3
+        for t in ["w", "x", "y", "z"]
+    ]
+    np.testing.assert_allclose(est_e.task_distance, dist_e, rtol=1e-10)
+    est_b = route.loto_predictor_accuracy(x, y, tasks, new, k=k, metric="euclidean", bandwidth=2.0)
+    kern_b = np.exp(-0.5 * (est_b.task_distance / 2.0) ** 2)
+    np.testing.assert_allclose(est_b.weights, kern_b / kern_b.sum(), rtol=1e-12)
+    with pytest.raises(InvalidArgumentError, match="two tasks"):
+        route.loto_predictor_accuracy(x, y, np.zeros(len(x)), new)
+    with pytest.raises(ShapeError, match="new_features"):
+        route.loto_predictor_accuracy(x, y, tasks, new[:, :3])
+    with pytest.raises(InvalidArgumentError, match="k"):
+        route.loto_predictor_accuracy(x, y, tasks, new, k=10**6)
 
 
 def test_token_cost():

@@ -28,7 +28,7 @@ default, TF-IDF and truncated SVD (scikit-learn), with no model weights.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,15 +50,18 @@ __all__ = [
     "Frontier",
     "FrontierBootstrapResult",
     "RoutePath",
+    "TaskAccuracyEstimate",
     "TaskSelectionResult",
     "TokenCost",
     "apgr",
     "bootstrap_apgr",
+    "bootstrap_cpt",
     "bootstrap_frontier",
     "cost_at_matched_accuracy",
     "cpt",
     "frontier",
     "frontier_auc",
+    "loto_predictor_accuracy",
     "model_cost_range",
     "mu_path",
     "oracle_frontier",
@@ -204,7 +207,20 @@ def _cost_matrix(x: Any, name: str, n: int, m: int) -> np.ndarray:
 # The router
 
 
+def _power_of_two_scale(x: np.ndarray) -> float:
+    """A power of two near the largest magnitude: dividing by it is exact and keeps squared
+    distances of data from 1e-300 to 1e300 inside the f64 range (neighbours are scale-free)."""
+    top = float(np.abs(x).max()) if x.size else 0.0
+    if top == 0.0 or not np.isfinite(top):
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(top)[1])))
+
+
 def _normalise(features: np.ndarray, name: str) -> np.ndarray:
+    # Each row rescaled by a power of two first, so that its squared norm cannot overflow.
+    peak = np.abs(features).max(axis=1)
+    exps = np.frexp(np.where(peak > 0, peak, 1.0))[1]
+    features = np.ldexp(features, -exps[:, None])
     norms = np.linalg.norm(features, axis=1)
     zero = norms == 0
     if zero.any():
@@ -266,6 +282,10 @@ class CostAwareRouter(Estimator):
         ``k_grid`` and the mean R² of each ``k`` for quality (``r2_score``) and cost
         (``r2_cost``).
     n_models_ : int
+    feature_scale_ : float
+        The power of two the training features were divided by (Euclidean metric; 1 for
+        cosine), so that squared distances of data from 1e-300 to 1e300 stay finite; new
+        queries are divided by the same.
     score_mean_ : ndarray (n_models,)
         Each model's mean training score (the target of ``shrinkage``).
 
@@ -299,13 +319,17 @@ class CostAwareRouter(Estimator):
 
     # -- fitting --------------------------------------------------------------------------
 
-    def _features(self, features: Any, name: str = "features") -> np.ndarray:
+    def _features(
+        self, features: Any, name: str = "features", scale: float | None = None
+    ) -> np.ndarray:
+        """Rows ready for the search: L2-normalised (cosine), or divided by ``scale`` (a power
+        of two; the training features' own when None) for Euclidean distance."""
         x = as_float_array(features, name, ndim=2)
         if self.metric == "cosine":
             return _normalise(x, name)
         if self.metric != "euclidean":
             raise InvalidArgumentError(f"metric: got {self.metric!r}; use 'cosine' or 'euclidean'")
-        return x
+        return x / (_power_of_two_scale(x) if scale is None else scale)
 
     def fit(
         self,
@@ -336,7 +360,9 @@ class CostAwareRouter(Estimator):
         if self.metric not in ("cosine", "euclidean"):
             raise InvalidArgumentError(f"metric: got {self.metric!r}; use 'cosine' or 'euclidean'")
         check_scalar(self.shrinkage, "shrinkage", low=0.0)
-        x = self._features(features)
+        raw = as_float_array(features, "features", ndim=2)
+        scale = _power_of_two_scale(raw) if self.metric == "euclidean" else 1.0
+        x = self._features(raw, scale=scale)
         n = x.shape[0]
         y = _scores_matrix(scores, "scores", n)
         m = y.shape[1]
@@ -381,6 +407,7 @@ class CostAwareRouter(Estimator):
             k = check_scalar(self.k, "k", kind=int, low=1, high=n)
             k_score, k_cost, results = k, (k if cost_target is not None else 0), {}
         self.X_ = x
+        self.feature_scale_ = scale
         self.targets_ = targets
         self.static_cost_ = static
         self.k_score_ = int(k_score)
@@ -442,7 +469,7 @@ class CostAwareRouter(Estimator):
         predicted_scores, predicted_costs : ndarray (n_queries, n_models)
         """
         self._check_fitted()
-        q = self._features(features)
+        q = self._features(features, scale=self.feature_scale_)
         if q.shape[1] != self.n_features_in_:
             raise ShapeError(
                 f"features: has {q.shape[1]} columns but the router was fitted on "
@@ -814,6 +841,41 @@ class FrontierBootstrapResult(Result):
     confidence_level: float
     replicates: np.ndarray
 
+    def comparisons(self, correction: str = "holm") -> list[dict[str, Any]]:
+        """Paired comparisons of every pair of routers, one row per pair ``a < b``.
+
+        Each row gives the difference ``a − b`` of the statistic, its bootstrap standard error
+        and percentile interval (the same resampled queries for both routers, so the
+        difference is paired), the two-sided bootstrap p-value of a zero difference and the
+        p-value adjusted over all pairs (``correction``: "holm", "bh", "bonferroni" or
+        "none", as :func:`calipers.resample.pairwise_differences`).
+        """
+        from ._multitest import adjust
+
+        if correction not in ("holm", "bh", "bonferroni", "none"):
+            raise InvalidArgumentError(
+                f"correction: got {correction!r}; use 'holm', 'bh', 'bonferroni' or 'none'"
+            )
+        pairs = [(a, b) for a in range(len(self.names)) for b in range(a + 1, len(self.names))]
+        pvals = np.array([self.difference_pvalue[a, b] for a, b in pairs])
+        adjusted = adjust(pvals, correction) if pairs else pvals
+        rows = []
+        for (a, b), p_adj in zip(pairs, adjusted, strict=True):
+            diff = self.replicates[:, a] - self.replicates[:, b]
+            rows.append(
+                {
+                    "a": self.names[a],
+                    "b": self.names[b],
+                    "difference": float(self.difference[a, b]),
+                    "standard_error": float(np.std(diff, ddof=1)) if diff.size > 1 else 0.0,
+                    "low": float(self.difference_interval.low[a, b]),
+                    "high": float(self.difference_interval.high[a, b]),
+                    "pvalue": float(self.difference_pvalue[a, b]),
+                    "pvalue_adjusted": float(p_adj),
+                }
+            )
+        return rows
+
     def table(self) -> list[dict[str, Any]]:
         """One row per router: name, statistic, low, high."""
         return [
@@ -1046,6 +1108,117 @@ def bootstrap_apgr(
     )
 
 
+def _replicate_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Blocks of bootstrap counts (replicates × queries) from the chunked draws of
+    :mod:`calipers.resample` (the rows :func:`bootstrap_frontier` resamples for this seed)."""
+    _, n_chunks = _core.resample_chunking(n_resamples)
+    for a in range(0, n_chunks, 4):
+        drawn = _core.bootstrap_indices(
+            sizes=[n],
+            seed=seed,
+            n_resamples=n_resamples,
+            chunk_start=a,
+            chunk_end=min(a + 4, n_chunks),
+        )
+        idx = np.asarray(drawn, dtype=np.int64).reshape(-1, n)
+        b = idx.shape[0]
+        flat = (np.arange(b)[:, None] * n + idx).ravel()
+        yield np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def _cpt_replicates(
+    y: np.ndarray, preference: np.ndarray, level: float, counts: np.ndarray
+) -> np.ndarray:
+    """CPT of each replicate (rows of ``counts`` weight the queries), on the curve of
+    :func:`cpt`: queries join the strong model in decreasing preference, ties together, and
+    the curve is linear between those points. NaN where the strong model does not beat the
+    weak one in the replicate."""
+    n = y.shape[0]
+    order = np.argsort(-preference, kind="stable")
+    p_sorted = preference[order]
+    ends = np.flatnonzero(np.r_[p_sorted[1:] != p_sorted[:-1], True]) + 1
+    w = counts[:, order]
+    gain = (y[:, 1] - y[:, 0])[order]
+    acc0 = counts @ y[:, 0] / n
+    q = np.concatenate([np.zeros((w.shape[0], 1)), np.cumsum(w, axis=1)[:, ends - 1] / n], 1)
+    acc = acc0[:, None] + np.concatenate(
+        [np.zeros((w.shape[0], 1)), np.cumsum(w * gain, axis=1)[:, ends - 1] / n], 1
+    )
+    acc_s = acc[:, -1]
+    target = acc0 + level * (acc_s - acc0)
+    reached = acc >= (target - 1e-12 * np.maximum(1.0, np.abs(target)))[:, None]
+    j = np.argmax(reached, axis=1)
+    rows = np.arange(w.shape[0])
+    jm = np.maximum(j - 1, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (target - acc[rows, jm]) / (acc[rows, j] - acc[rows, jm])
+        out = np.where(j == 0, q[rows, 0], q[rows, jm] + t * (q[rows, j] - q[rows, jm]))
+    return np.where(acc_s > acc0, out, np.nan)
+
+
+def bootstrap_cpt(
+    scores: Any,
+    preferences: Mapping[str, Any],
+    level: float = 0.5,
+    *,
+    n_resamples: int = 2000,
+    confidence_level: float = 0.95,
+    rng: Any = None,
+) -> FrontierBootstrapResult:
+    """Paired bootstrap CIs of the CPT of several two-model routers and of their differences.
+
+    Each replicate resamples the queries once for all routers (the draws of
+    :func:`bootstrap_apgr` for the same ``rng``) and recomputes every router's curve, the
+    weak and strong accuracies and hence ``cpt(..., level)``. Replicates in which the strong
+    model does not beat the weak one (CPT undefined) are left out; ``n_resamples`` of the
+    result counts those kept.
+
+    Parameters
+    ----------
+    scores : array-like (n_queries, 2)
+        Quality of the (weak, strong) models on each query.
+    preferences : mapping of name to array-like (n_queries,)
+        Each router's preference for the strong model (see :func:`cpt`).
+    level : float in [0, 1], default 0.5
+        The share of the weak-to-strong gap to reach (CPT(50%), CPT(80%), ...).
+    """
+    if not isinstance(preferences, Mapping) or not preferences:
+        raise InvalidArgumentError("preferences: pass a non-empty dict of name -> preference")
+    level = check_scalar(level, "level", low=0.0, high=1.0)
+    n_resamples = check_scalar(n_resamples, "n_resamples", kind=int, low=1, high=10**7)
+    conf = check_open_unit(confidence_level, "confidence_level")
+    names = [str(k) for k in preferences]
+    prefs, y = [], None
+    for pref in preferences.values():
+        _, y = _two_model_path(scores, pref)
+        prefs.append(as_float_array(pref, "preference", ndim=1))
+    assert y is not None
+    observed = np.array([cpt(y, p, level) for p in prefs])
+    seed = seed_from_rng(rng, "rng")
+    blocks = []
+    for counts in _replicate_counts(y.shape[0], n_resamples, seed):
+        blocks.append(np.column_stack([_cpt_replicates(y, p, level, counts) for p in prefs]))
+    boot = np.concatenate(blocks, axis=0)
+    boot = boot[~np.isnan(boot).any(axis=1)]
+    if boot.shape[0] < 2:
+        raise InvalidArgumentError(
+            "scores: the strong model beats the weak one in fewer than 2 replicates; CPT has "
+            "no bootstrap distribution here"
+        )
+    k = len(names)
+    return _summarise(
+        names,
+        observed,
+        boot,
+        np.empty(0),
+        np.empty((k, 0)),
+        np.empty((boot.shape[0], k, 0)),
+        (0.0, 1.0),
+        int(boot.shape[0]),
+        conf,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Shnitzer et al.: one model for a new task
 
@@ -1070,9 +1243,9 @@ def select_model_for_task(
     * S1(m) = mean_i g_m(x_i) (expected accuracy);
     * S2(m) = mean_i 1{g_m(x_i) > 1/2} (thresholded);
     * S3(m) = p_m · S2(m) + (1 − p_m) · (1 − S2(m)), with ``p_hat[m]`` the accuracy of the
-      thresholded predictor on the new task (estimated, e.g. from leave-one-task-out
-      accuracies on similar benchmark tasks): a predicted "correct" is right with
-      probability p_m.
+      thresholded predictor on the new task (estimated by :func:`loto_predictor_accuracy`
+      from leave-one-task-out accuracies on similar benchmark tasks): a predicted "correct"
+      is right with probability p_m.
 
     Ties go to the lower index.
     """
@@ -1098,6 +1271,136 @@ def select_model_for_task(
     else:
         raise InvalidArgumentError(f"score: got {score!r}; use 's1', 's2' or 's3'")
     return TaskSelectionResult(best=int(np.argmax(values)), scores=values, score=score)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class TaskAccuracyEstimate(Result):
+    """Leave-one-task-out accuracies of kNN correctness predictors and their kernel-weighted
+    estimate ``p_hat`` for a new task (the input of ``select_model_for_task(..., "s3")``).
+
+    ``predicted`` holds g_m(x) for the new task's inputs (kNN on all benchmark data);
+    ``task_accuracy[t, m]`` is the accuracy of the thresholded predictor of model m on
+    benchmark task ``tasks[t]`` when trained on the other tasks; ``task_distance[t]`` is the
+    mean distance of the new inputs to their nearest neighbour in task t, and ``weights``
+    the normalised kernel weights ``exp(−(distance / bandwidth)² / 2)``.
+    """
+
+    p_hat: np.ndarray
+    predicted: np.ndarray
+    task_accuracy: np.ndarray
+    task_distance: np.ndarray
+    weights: np.ndarray
+    tasks: np.ndarray
+    bandwidth: float
+    k: int
+
+
+def _knn_mean(reference: np.ndarray, targets: np.ndarray, queries: np.ndarray, k: int):
+    return _core.route_knn_predict(
+        reference=reference,
+        targets=np.ascontiguousarray(targets),
+        queries=queries,
+        ks=[k] * targets.shape[1],
+    )
+
+
+def loto_predictor_accuracy(
+    features: Any,
+    correct: Any,
+    tasks: Any,
+    new_features: Any,
+    *,
+    k: int = 32,
+    metric: str = "cosine",
+    bandwidth: float | None = None,
+) -> TaskAccuracyEstimate:
+    """Estimate, for a new task, how often each model's correctness predictor is right
+    (Shnitzer et al. 2023's p_m, for the score S3 of :func:`select_model_for_task`).
+
+    The predictor of model m is kNN regression of its correctness on query features,
+    thresholded at 1/2. Its accuracy on the new task cannot be measured (no labels), so it is
+    estimated from benchmark tasks held out one at a time: ``acc[t, m]`` is the accuracy on
+    task t of the predictor trained on the other tasks, and
+
+        ``p_hat[m] = Σ_t K(dist_t) acc[t, m] / Σ_t K(dist_t)``,
+
+    a Nadaraya–Watson average over tasks weighted by how close each is to the new task:
+    ``dist_t`` is the mean distance of the new task's inputs to their nearest neighbour in
+    task t and ``K(r) = exp(−(r / bandwidth)² / 2)``.
+
+    Parameters
+    ----------
+    features : array-like (n_queries, n_features)
+        Benchmark query embeddings (all tasks).
+    correct : array-like (n_queries, n_models)
+        Correctness of each model (values above 1/2 count as correct).
+    tasks : array-like (n_queries,)
+        Task label of each benchmark query; at least two tasks.
+    new_features : array-like (n_new, n_features)
+        The new task's (unlabelled) inputs.
+    k : int, default 32
+        Neighbours of the kNN predictors (at most the size of the smallest training set).
+    metric : {"cosine", "euclidean"}, default "cosine"
+    bandwidth : float, optional
+        Kernel bandwidth; default the median of the task distances.
+
+    Returns
+    -------
+    TaskAccuracyEstimate
+        Pass ``predicted`` and ``p_hat`` to ``select_model_for_task(..., score="s3")``.
+    """
+    router = CostAwareRouter(k=k, metric=metric)
+    if metric not in ("cosine", "euclidean"):
+        raise InvalidArgumentError(f"metric: got {metric!r}; use 'cosine' or 'euclidean'")
+    raw = as_float_array(features, "features", ndim=2)
+    scale = _power_of_two_scale(raw) if metric == "euclidean" else 1.0
+    x = router._features(raw, scale=scale)
+    q = router._features(new_features, "new_features", scale=scale)
+    if q.shape[1] != x.shape[1]:
+        raise ShapeError(
+            f"new_features: has {q.shape[1]} columns but features has {x.shape[1]}; pass the "
+            "same embedding"
+        )
+    y = as_float_array(correct, "correct", ndim=2)
+    if y.shape[0] != x.shape[0]:
+        raise ShapeError(f"correct: has {y.shape[0]} rows but features has {x.shape[0]}")
+    labels = np.asarray(tasks)
+    if labels.shape != (x.shape[0],):
+        raise ShapeError(f"tasks: has shape {labels.shape}, expected ({x.shape[0]},)")
+    names, task_of = np.unique(labels, return_inverse=True)
+    if names.size < 2:
+        raise InvalidArgumentError("tasks: leave-one-task-out needs at least two tasks")
+    largest = int(np.bincount(task_of).max())
+    k = check_scalar(k, "k", kind=int, low=1, high=x.shape[0] - largest)
+    y_bin = (y > 0.5).astype(np.float64)
+    acc = np.empty((names.size, y.shape[1]))
+    dist = np.empty(names.size)
+    for t in range(names.size):
+        inside = task_of == t
+        g = _knn_mean(x[~inside], y[~inside], x[inside], k)
+        acc[t] = ((g > 0.5) == (y_bin[inside] > 0.5)).mean(axis=0)
+        _, d2 = _core.knn_query(reference=x[inside], queries=q, k=1)
+        # Back in the units of the features (they were divided by `scale`, a power of two).
+        dist[t] = float(np.sqrt(np.maximum(np.asarray(d2).reshape(-1), 0.0)).mean()) * scale
+    if bandwidth is None:
+        h = float(np.median(dist))
+        h = h if h > 0 else 1.0
+    else:
+        h = check_scalar(bandwidth, "bandwidth", low=0.0, low_inclusive=False)
+    kern = np.exp(-0.5 * (dist / h) ** 2)
+    if kern.sum() == 0:  # every task far beyond the bandwidth: fall back to equal weights
+        kern = np.ones_like(kern)
+    weights = kern / kern.sum()
+    return TaskAccuracyEstimate(
+        p_hat=weights @ acc,
+        predicted=_knn_mean(x, y, q, k),
+        task_accuracy=acc,
+        task_distance=dist,
+        weights=weights,
+        tasks=names,
+        bandwidth=h,
+        k=int(k),
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -182,6 +182,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             "high": float(boot.difference_interval.high[0, 2]),
             "pvalue": float(boot.difference_pvalue[0, 2]),
         },
+        "auc_comparisons": boot.comparisons("holm"),
         "best_single_model": {
             "name": models[best],
             "accuracy": float(acc[best]),
@@ -221,6 +222,20 @@ def _evaluate(args: argparse.Namespace) -> int:
         ["router", f"AUC on cost range [{cost_range[0]:.4g}, {cost_range[1]:.4g}]", "95% CI"],
         rows,
         numeric=[False, True, True],
+    )
+    pair_rows = [
+        [
+            html.esc(f"{c['a']} − {c['b']}"),
+            html.fmt(c["difference"]),
+            html.fmt_ci(c["low"], c["high"]),
+            html.fmt(c["pvalue_adjusted"]),
+        ]
+        for c in result["auc_comparisons"]
+    ]
+    body += html.table(
+        ["paired comparison", "AUC difference", "95% CI", "p (Holm)"],
+        pair_rows,
+        numeric=[False, True, True, True],
     )
     page = html.page(
         "calipers route evaluate",

@@ -2,7 +2,9 @@
 //!
 //! * [`knn_predict`] / [`knn_cv_errors`]: kNN regression of a target matrix (per-model quality
 //!   and cost) on query features through the exact kNN core; one neighbour search up to the
-//!   largest `k` serves every `k` of the cross-validation grid.
+//!   largest `k` serves every `k` of the cross-validation grid; the blocked f32-screened
+//!   search (`search`) computes direct distances only where the screening cannot decide
+//!   which rows are among the `k` nearest.
 //! * [`mu_path`]: the exact routing path. Query `i` goes to `argmax_m P[i,m] − μ·C[i,m]`
 //!   (ties to the cheaper model, then the lower index); as μ grows the choice follows the
 //!   upper envelope of the M lines `μ ↦ P[i,m] − μ C[i,m]`. All breakpoints of all queries
@@ -20,6 +22,7 @@ mod bootstrap;
 mod envelope;
 mod hull;
 mod knn;
+mod search;
 
 pub use bootstrap::{BootstrapOptions, FIXED_STATS, bootstrap_frontiers};
 pub use envelope::{Path, Start, mu_path, mu_path_events};
