@@ -26,8 +26,7 @@ const MAX_HALVINGS: usize = 40;
 /// Columns (templates) between two looks at the stop flag in the O(F²)-per-column loops.
 const STOP_POLL: usize = 32;
 
-/// The Cholesky factor L (L Lᵀ = the Newton system) of a symmetric positive-definite matrix,
-/// with the positions of its nonzeros.
+/// The Cholesky factor L (L Lᵀ = the Newton system) of a symmetric positive-definite matrix.
 ///
 /// Bit-identical to [`linalg::cholesky`] / [`linalg::cholesky_solve`]: every entry is the same
 /// sequence of operations (start from the matrix entry, subtract the products L[i][k]·L[j][k]
@@ -43,8 +42,6 @@ pub(crate) struct Factor {
     n: usize,
     /// L by columns: `lt[k * n + i]` = L[i][k] for i ≥ k (zero above the diagonal).
     lt: Vec<f64>,
-    /// `cols[k]`: the rows i > k with L[i][k] ≠ 0, increasing.
-    cols: Vec<Vec<u32>>,
 }
 
 impl Factor {
@@ -58,20 +55,19 @@ impl Factor {
                 lt[j * n + i] = m[i * n + j];
             }
         }
-        // rows[j]: the columns k < j with L[j][k] ≠ 0, increasing.
-        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut cols: Vec<Vec<u32>> = vec![Vec::new(); n];
         for j in 0..n {
             if j % STOP_POLL == 0 && monitor.stop_requested() {
                 return Err(Error::Interrupted);
             }
             let (done, rest) = lt.split_at_mut(j * n);
             let col = &mut rest[j..n];
-            for &k in &rows[j] {
-                let col_k = &done[k as usize * n + j..(k as usize + 1) * n];
+            for k in 0..j {
+                let col_k = &done[k * n + j..(k + 1) * n];
                 let ljk = col_k[0];
-                for (c, &lik) in col.iter_mut().zip(col_k) {
-                    *c -= lik * ljk;
+                if ljk != 0.0 {
+                    for (c, &lik) in col.iter_mut().zip(col_k) {
+                        *c -= lik * ljk;
+                    }
                 }
             }
             let d = col[0];
@@ -80,15 +76,11 @@ impl Factor {
             }
             let d = d.sqrt();
             col[0] = d;
-            for (i, c) in (j + 1..n).zip(col[1..].iter_mut()) {
+            for c in &mut col[1..] {
                 *c /= d;
-                if *c != 0.0 {
-                    rows[i].push(j as u32);
-                    cols[j].push(i as u32);
-                }
             }
         }
-        Ok(Some(Self { n, lt, cols }))
+        Ok(Some(Self { n, lt }))
     }
 
     /// Solves (L Lᵀ) x = rhs in place.
@@ -112,14 +104,16 @@ impl Factor {
         }
     }
 
-    /// x ← L⁻ᵀ x.
+    /// x ← L⁻ᵀ x: x[i] minus L[k][i]·x[k] for k ascending (column i of L), then divided.
     pub(crate) fn backward(&self, x: &mut [f64]) {
         let n = self.n;
         for i in (0..n).rev() {
             let col = &self.lt[i * n..(i + 1) * n];
             let mut s = x[i];
-            for &k in &self.cols[i] {
-                s -= col[k as usize] * x[k as usize];
+            for (&lki, &xk) in col[i + 1..].iter().zip(&x[i + 1..]) {
+                if lki != 0.0 {
+                    s -= lki * xk;
+                }
             }
             x[i] = s / col[i];
         }
@@ -443,6 +437,8 @@ struct Work {
     g_f: Vec<f64>,
     r_c: Vec<f64>,
     h_c: Vec<f64>,
+    /// Per observed cell: the logit, then what is summed over the cells.
+    cell: Vec<f64>,
 }
 
 /// The problem: a design and the observed cells.
@@ -462,6 +458,18 @@ impl Problem<'_, '_> {
             g_f: vec![0.0; nf],
             r_c: vec![0.0; nc],
             h_c: vec![0.0; nc],
+            cell: vec![0.0; self.cells.n_cells()],
+        }
+    }
+
+    /// The logit of every observed cell into `work.cell` (predictors already in `work`).
+    fn cell_logits(&self, work: &mut Work) {
+        let cells = self.cells;
+        for c in 0..cells.n_columns() {
+            let b = work.col[c];
+            for k in cells.ptr[c]..cells.ptr[c + 1] {
+                work.cell[k] = work.eta[cells.fmt[k] as usize] + b;
+            }
         }
     }
 
@@ -489,14 +497,14 @@ impl Problem<'_, '_> {
     /// Penalised log-likelihood of `state` (predictors refreshed in `work`).
     fn objective(&self, state: &State, work: &mut Work) -> f64 {
         self.predictors(state, work);
+        self.cell_logits(work);
+        // Each cell's term in a loop that vectorises, then the sum in cell order.
+        for (t, &y) in work.cell.iter_mut().zip(&self.cells.y) {
+            *t = y * *t - softplus(*t);
+        }
         let mut ll = 0.0;
-        let cells = self.cells;
-        for c in 0..cells.n_columns() {
-            let b = work.col[c];
-            for k in cells.ptr[c]..cells.ptr[c + 1] {
-                let t = work.eta[cells.fmt[k] as usize] + b;
-                ll += cells.y[k] * t - softplus(t);
-            }
+        for &v in &work.cell {
+            ll += v;
         }
         ll - self.penalty(state)
     }
@@ -504,14 +512,17 @@ impl Problem<'_, '_> {
     /// Residuals and weights at the predictors in `work`.
     fn derivatives(&self, work: &mut Work) {
         let cells = self.cells;
+        self.cell_logits(work);
+        for t in work.cell.iter_mut() {
+            *t = sigmoid(*t);
+        }
         work.r_f.fill(0.0);
         work.g_f.fill(0.0);
         for c in 0..cells.n_columns() {
-            let b = work.col[c];
             let (mut rc, mut hc) = (0.0, 0.0);
             for k in cells.ptr[c]..cells.ptr[c + 1] {
                 let f = cells.fmt[k] as usize;
-                let pr = sigmoid(work.eta[f] + b);
+                let pr = work.cell[k];
                 let r = cells.y[k] - pr;
                 let w = pr * (1.0 - pr);
                 work.w[k] = w;
@@ -884,11 +895,16 @@ impl Problem<'_, '_> {
         self.predictors(state, &mut work);
         let nc = self.cells.n_columns();
         let mut acc = vec![0.0; d.n_formats];
+        // The probabilities first (a loop that vectorises), then their sum in column order.
+        let mut prob = vec![0.0; nc];
         for (f, a) in acc.iter_mut().enumerate() {
             let ef = work.eta[f];
+            for (p, &b) in prob.iter_mut().zip(&work.col) {
+                *p = sigmoid(ef + b);
+            }
             let mut s = 0.0;
-            for &b in &work.col {
-                s += sigmoid(ef + b);
+            for &p in &prob {
+                s += p;
             }
             *a = s;
         }
