@@ -418,6 +418,74 @@ mod tests {
     }
 
     #[test]
+    fn sequential_fits_and_later_standard_errors_are_the_same_bits() {
+        let (nf, nj) = (9, 40);
+        let y: Vec<f32> = (0..3).flat_map(|s| toy(nf, nj, 20 + s)).collect();
+        let x: Vec<f64> = (0..nf * 2).map(|k| ((k * 7) % 5) as f64 / 4.0).collect();
+        for xs in [None, Some(&x[..])] {
+            let design = Design::new(nf, nj, xs, 2, None, 0, true, 1.5).unwrap();
+            assert!(is_small(3, &design));
+            let par = fit_map(&y, 3, &design, 100, 1e-10, true, &Silent).unwrap();
+            let seq = fit_sequential(&y, 3, &design, 100, 1e-10, false).unwrap();
+            let states: Vec<State> = seq
+                .iter()
+                .map(|f| State {
+                    dense: f.dense.clone(),
+                    beta: f.beta.clone(),
+                })
+                .collect();
+            let se = accuracy_se(&y, 3, &design, &states, &Silent).unwrap();
+            for ((p, s), e) in par.iter().zip(&seq).zip(&se) {
+                assert!(s.se.is_empty());
+                assert_eq!((&p.dense, &p.beta, &p.accuracy), (&s.dense, &s.beta, &s.accuracy));
+                assert_eq!(&p.se, e);
+            }
+        }
+        let big = Design::new(2000, 10, None, 0, None, 0, true, 1.0).unwrap();
+        assert!(!is_small(1, &big));
+    }
+
+    /// The factor and its solves give the bits of the plain dense Cholesky in `linalg`, on
+    /// sparse systems (many exact zeros, as without covariates) and dense ones.
+    #[test]
+    fn factor_matches_the_dense_cholesky_bit_for_bit() {
+        let mut rng = Rng::new(4);
+        for (n, density) in [(1usize, 1.0), (7, 0.2), (40, 0.05), (40, 0.5), (33, 1.0)] {
+            let mut a = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..i {
+                    if rng.next_f64() < density {
+                        let v = rng.normal();
+                        a[i * n + j] = v;
+                        a[j * n + i] = v;
+                    }
+                }
+            }
+            for i in 0..n {
+                let row: f64 = (0..n).map(|j| a[i * n + j].abs()).sum();
+                a[i * n + i] = row + 0.5 + rng.next_f64();
+            }
+            let mut dense = a.clone();
+            assert!(crate::linalg::cholesky(n, &mut dense));
+            let factor = model::Factor::new(n, &a, &Silent).unwrap().unwrap();
+            let rhs: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let mut want = rhs.clone();
+            crate::linalg::cholesky_solve(n, &dense, &mut want);
+            let mut got = rhs.clone();
+            factor.solve(&mut got);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "n = {n}, density = {density}");
+            for i in 0..n {
+                for j in 0..=i {
+                    assert_eq!(factor.entry(i, j).to_bits(), dense[i * n + j].to_bits());
+                }
+            }
+        }
+        let not_pd = [1.0, 2.0, 2.0, 1.0];
+        assert!(model::Factor::new(2, &not_pd, &Silent).unwrap().is_none());
+    }
+
+    #[test]
     fn bad_input_is_an_error() {
         let design = Design::new(2, 2, None, 0, None, 0, true, 1.0).unwrap();
         assert!(

@@ -23,7 +23,8 @@ use crate::par::Monitor;
 const MEM_FIX: &str = "pass fewer templates, examples or covariates";
 /// Step halvings tried before a Newton step is declared stalled.
 const MAX_HALVINGS: usize = 40;
-/// Columns (templates) between two looks at the stop flag in the O(F²)-per-column loops.
+/// Columns (of the factor, or examples in the Schur complement) between two looks at the stop
+/// flag in the loops whose columns cost O(F) to O(F²) each.
 const STOP_POLL: usize = 32;
 
 /// The Cholesky factor L (L Lᵀ = the Newton system) of a symmetric positive-definite matrix.
@@ -81,6 +82,12 @@ impl Factor {
             }
         }
         Ok(Some(Self { n, lt }))
+    }
+
+    /// L[i][j] (i ≥ j).
+    #[cfg(test)]
+    pub(crate) fn entry(&self, i: usize, j: usize) -> f64 {
+        self.lt[j * self.n + i]
     }
 
     /// Solves (L Lᵀ) x = rhs in place.
@@ -542,7 +549,7 @@ impl Problem<'_, '_> {
     }
 
     /// The Schur complement `A − B D⁻¹ Bᵀ` (dense, P × P, row-major) at the weights in `work`.
-    fn schur(&self, work: &Work, dvec: &[f64]) -> Result<Vec<f64>> {
+    fn schur(&self, work: &Work, dvec: &[f64], monitor: &dyn Monitor) -> Result<Vec<f64>> {
         let d = self.design;
         let (nf, p, q) = (d.n_formats, d.p, d.q);
         let np = p + q;
@@ -556,6 +563,10 @@ impl Problem<'_, '_> {
         }
         if d.onehot {
             for (c, dc) in dvec.iter().enumerate() {
+                // k² updates per column: thousands of templates per example take seconds.
+                if c % STOP_POLL == 0 && monitor.stop_requested() {
+                    return Err(Error::Interrupted);
+                }
                 let r = cells.ptr[c]..cells.ptr[c + 1];
                 let inv = 1.0 / dc;
                 for k in r.clone() {
@@ -741,7 +752,7 @@ impl Problem<'_, '_> {
                 Vec::new()
             };
             // Newton direction through the Schur complement.
-            let Some(l) = Factor::new(np, &self.schur(&work, &dvec)?, monitor)? else {
+            let Some(l) = Factor::new(np, &self.schur(&work, &dvec, monitor)?, monitor)? else {
                 return Err(Error::Numerical(
                     "the Newton system of the template model is not positive definite; \
                      check format_covariates/example_covariates for huge or collinear values"
@@ -832,7 +843,7 @@ impl Problem<'_, '_> {
         self.predictors(state, &mut work);
         self.derivatives(&mut work);
         let dvec = self.diag(&work);
-        let Some(chol) = Factor::new(np, &self.schur(&work, &dvec)?, monitor)? else {
+        let Some(chol) = Factor::new(np, &self.schur(&work, &dvec, monitor)?, monitor)? else {
             return Err(Error::Numerical(
                 "the information matrix of the template model is not positive definite".into(),
             ));
@@ -933,7 +944,7 @@ impl Problem<'_, '_> {
         self.predictors(state, &mut work);
         self.derivatives(&mut work);
         let dvec = self.diag(&work);
-        let Some(l) = Factor::new(np, &self.schur(&work, &dvec)?, monitor)? else {
+        let Some(l) = Factor::new(np, &self.schur(&work, &dvec, monitor)?, monitor)? else {
             return Err(Error::Numerical(
                 "the information matrix of the template model is not positive definite".into(),
             ));
