@@ -224,7 +224,9 @@ def test_small_fits_inline_equal_the_pooled_fit_and_standard_errors_on_demand():
     for cov in (None, X):
         quick = PromptEval(format_covariates=cov).fit(Yp)
         ticks: list[int] = []
-        pooled = PromptEval(format_covariates=cov).fit(Yp, progress=lambda d, t: ticks.append(d))
+        pooled = PromptEval(format_covariates=cov).fit(
+            Yp, progress=lambda d, t, ticks=ticks: ticks.append(d)
+        )
         assert ticks
         np.testing.assert_array_equal(quick.format_accuracy_, pooled.format_accuracy_)
         np.testing.assert_array_equal(quick.coef_, pooled.coef_)

@@ -437,7 +437,10 @@ mod tests {
             let se = accuracy_se(&y, 3, &design, &states, &Silent).unwrap();
             for ((p, s), e) in par.iter().zip(&seq).zip(&se) {
                 assert!(s.se.is_empty());
-                assert_eq!((&p.dense, &p.beta, &p.accuracy), (&s.dense, &s.beta, &s.accuracy));
+                assert_eq!(
+                    (&p.dense, &p.beta, &p.accuracy),
+                    (&s.dense, &s.beta, &s.accuracy)
+                );
                 assert_eq!(&p.se, e);
             }
         }
