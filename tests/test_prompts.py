@@ -211,6 +211,40 @@ def test_several_models_equal_separate_fits_and_threads_do_not_matter():
         calipers.set_num_threads(before)
 
 
+def test_small_fits_inline_equal_the_pooled_fit_and_standard_errors_on_demand():
+    """A small fit runs on the calling thread; with a progress callback it goes through the
+    pool: the same bits. The standard errors, computed on first use, are the ones the fit
+    gives when asked for them at once."""
+    from calipers import _core
+
+    X, _ = simulate(4, 30, 80)
+    Yp = np.stack(
+        [partial(simulate(s, 30, 80)[1], balanced_design(30, 80, 80 * s, rng=s)) for s in (1, 2, 4)]
+    )
+    for cov in (None, X):
+        quick = PromptEval(format_covariates=cov).fit(Yp)
+        ticks: list[int] = []
+        pooled = PromptEval(format_covariates=cov).fit(
+            Yp, progress=lambda d, t, ticks=ticks: ticks.append(d)
+        )
+        assert ticks
+        np.testing.assert_array_equal(quick.format_accuracy_, pooled.format_accuracy_)
+        np.testing.assert_array_equal(quick.coef_, pooled.coef_)
+        eager = _core.prompts_fit(
+            y=np.ascontiguousarray(Yp, dtype=np.float32),
+            x=None if cov is None else np.ascontiguousarray(cov),
+            z=None,
+            onehot=True,
+            prior_sd=1.0,
+            max_iter=100,
+            tol=1e-10,
+            with_se=True,
+        )
+        np.testing.assert_array_equal(quick.format_accuracy_se_, eager[3])
+        np.testing.assert_array_equal(pooled.format_accuracy_se_, eager[3])
+        assert quick.format_accuracy_se_ is quick.format_accuracy_se_  # computed once
+
+
 # ---------------------------------------------------------------------------------------------
 # Simulation targets (issue 17)
 

@@ -790,3 +790,59 @@ def test_models_needed_for_a_lone_item():
     n = models_needed(0.05, 21_606)
     assert comb(n, n // 2) * 0.05 >= 21_606 > comb(n - 1, (n - 1) // 2) * 0.05
     assert n == 22
+
+
+# ============================================================================ prompt templates
+
+
+def test_prompt_template_section_matches_prompteval(monkeypatch):
+    """A long table with a template column adds the PromptEval section: its numbers are
+    PromptEval's on the same cells (same seed), its JSON validates, and it is absent without
+    template data."""
+    from calipers.cli.prompts import _matrix
+    from calipers.io import EvalData
+    from calipers.prompts import PromptEval, balanced_design
+    from calipers.report import PromptData
+
+    rng = np.random.default_rng(5)
+    n_templates, n_examples = 8, 60
+    rows = []
+    for m in range(3):
+        theta = rng.normal(0.4 * m, 0.5, n_templates)
+        beta = rng.normal(0.0, 1.2, n_examples)
+        for f, j in np.argwhere(balanced_design(n_templates, n_examples, 2 * n_examples, rng=m)):
+            p = 1 / (1 + np.exp(-(theta[f] + beta[j])))
+            rows.append((f"m{m}", f"t{f}", f"q{j:02d}", float(rng.random() < p)))
+    frame = pd.DataFrame(rows, columns=["model", "template", "item", "score"])
+    Y, models, templates, examples = _matrix(frame, "<synthetic>")
+    prompts = PromptData(Y, models, [str(t) for t in templates], [str(e) for e in examples])
+    mean = np.nanmean(Y, axis=1)
+    data = EvalData(scores=mean, models=models, items=prompts.examples, source="cells.csv")
+    options = ReportOptions(seed=3, n_resamples=200, dominance_resamples=100, quiet=True)
+    monkeypatch.setattr(report_build, "SECTIONS", [report_sections.overview])
+
+    report = build_report(data, options=options, prompts=prompts)
+    section = report.json["sections"]["prompts"]
+    assert _schema_errors(report.json) == []
+    assert 'id="prompts"' in report.html and report.html.count("data:image/png") >= 1
+    pe = PromptEval(random_state=derive_seed(3, "prompts")).fit(Y)
+    q = pe.quantiles([5, 25, 50, 75, 95], n_resamples=200)
+    best = pe.best_format(n_resamples=200)
+    assert section["n_templates"] == 8 and section["n_resamples"] == 200
+    for m, name in enumerate(models):
+        got = section["models"][name]
+        np.testing.assert_array_equal(got["quantiles"], q.statistic[m])
+        np.testing.assert_array_equal(got["quantiles_low"], q.confidence_interval.low[m])
+        np.testing.assert_array_equal(got["quantiles_high"], q.confidence_interval.high[m])
+        np.testing.assert_array_equal(got["accuracy"], pe.format_accuracy_[m])
+        np.testing.assert_array_equal(got["prob_best"], best.prob_best[m])
+        assert got["best_template"] == prompts.templates[best.best[m]]
+        assert got["n_evaluated"] == 2 * n_examples
+        assert np.all(np.diff(got["curve"]) >= 0)
+    # the schema is not vacuous for the new section
+    broken = json.loads(json.dumps(report.json))
+    del broken["sections"]["prompts"]["models"]["m1"]["quantiles_low"]
+    assert any("quantiles_low" in e for e in _schema_errors(broken))
+
+    plain = build_report(data, options=options)
+    assert "prompts" not in plain.json["sections"] and 'id="prompts"' not in plain.html

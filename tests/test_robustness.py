@@ -301,6 +301,18 @@ LONG_CALLS = {
         "br = judge.Bridge().fit(y, z, items=items)",
         "br.bootstrap(y, z, items=items, n_resamples=1_000_000, random_state=0)",
     ),
+    # 3,000 templates without covariates: a dense 3,000 x 3,000 Newton system per iteration.
+    "prompts-fit": (
+        "from calipers import prompts; "
+        "Y = np.where(rng.random((3000, 2000)) < 0.1, rng.random((3000, 2000)) < 0.5, np.nan)",
+        "prompts.PromptEval().fit(Y)",
+    ),
+    "prompts-quantiles": (
+        "from calipers import prompts; "
+        "Y = np.where(rng.random((100, 200)) < 0.3, rng.random((100, 200)) < 0.5, np.nan); "
+        "pe = prompts.PromptEval(random_state=0).fit(Y)",
+        "pe.quantiles(n_resamples=200_000)",
+    ),
 }
 
 _CHILD = """

@@ -374,6 +374,7 @@ def prompts_fit(
     prior_sd: float,
     max_iter: int,
     tol: float,
+    with_se: bool = True,
     progress: object | None = None,
 ) -> tuple[
     npt.NDArray[np.float64],
@@ -384,6 +385,16 @@ def prompts_fit(
     npt.NDArray[np.uint64],
     npt.NDArray[np.bool_],
 ]: ...
+def prompts_accuracy_se(
+    y: npt.NDArray[np.float32],
+    x: npt.NDArray[np.float64] | None,
+    z: npt.NDArray[np.float64] | None,
+    onehot: bool,
+    prior_sd: float,
+    dense: npt.NDArray[np.float64],
+    beta: npt.NDArray[np.float64],
+    progress: object | None = None,
+) -> npt.NDArray[np.float64]: ...
 def prompts_bootstrap(
     y: npt.NDArray[np.float32],
     x: npt.NDArray[np.float64] | None,

@@ -418,6 +418,7 @@ class PromptEval(Estimator):
                     prior_sd=prior_sd,
                     max_iter=max_iter,
                     tol=tol,
+                    with_se=False,
                     progress=callback,
                 )
         coef, beta, acc, se, _objective, n_iter, converged = out
@@ -434,7 +435,8 @@ class PromptEval(Estimator):
         self._single = single
         pick = (lambda a: a[0]) if single else (lambda a: a)
         self.format_accuracy_ = pick(acc)
-        self.format_accuracy_se_ = pick(se)
+        # The standard errors cost F linear solves: computed on first use (the same numbers).
+        self._se = pick(se) if self.method == "mml" else None
         self.format_effects_ = pick(theta)
         self.example_effects_ = pick(ex)
         self.coef_ = pick(coef)
@@ -443,6 +445,23 @@ class PromptEval(Estimator):
         self.converged_ = pick(converged.astype(bool))
         self.n_formats_, self.n_examples_, self.n_models_ = nf, nj, n_models
         return self
+
+    @property
+    def format_accuracy_se_(self) -> np.ndarray:
+        """Standard error of each template's accuracy (see the class docstring)."""
+        self._check_fitted()
+        if self._se is None:
+            se = _core.prompts_accuracy_se(
+                y=self._y,
+                x=self._x,
+                z=self._z,
+                onehot=self._onehot,
+                prior_sd=self._prior_sd_checked,
+                dense=self._coef,
+                beta=self._beta,
+            )
+            self._se = se[0] if self._single else se
+        return self._se
 
     # -- summaries ----------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from .build import (  # noqa: E402
     report_schema,
     write_report,
 )
-from .data import ReportOptions, derive_seed  # noqa: E402
+from .data import PromptData, ReportOptions, derive_seed  # noqa: E402
 from .example import example_data  # noqa: E402
 from .sections import Section  # noqa: E402
 
@@ -37,6 +37,7 @@ __all__ = [
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
     "SECTIONS",
+    "PromptData",
     "Report",
     "ReportOptions",
     "Section",

@@ -18,7 +18,7 @@ from .._results import _json_safe
 from ..io import EvalData
 from . import html as H
 from . import sections as S
-from .data import Progress, ReportData, ReportOptions
+from .data import Progress, PromptData, ReportData, ReportOptions
 
 __all__ = ["Report", "build_report", "write_report", "SECTIONS", "HTML_NAME", "JSON_NAME"]
 
@@ -61,6 +61,7 @@ def build_report(
     risk_data: EvalData | None = None,
     options: ReportOptions | None = None,
     sections: list[SectionFn] | None = None,
+    prompts: PromptData | None = None,
 ) -> Report:
     """Compute every section of the report for ``data``.
 
@@ -72,7 +73,11 @@ def build_report(
         A second metric (same models and items) for the risk-aware ranking; default ``data``.
     options : ReportOptions, optional
     sections : list of section functions, optional
-        Default :data:`SECTIONS`.
+        Default :data:`SECTIONS`, followed by the PromptEval section when ``prompts`` is
+        given.
+    prompts : PromptData, optional
+        The same models' scores per prompt template (from a long table with a ``prompt`` or
+        ``template`` column): adds the section on the score distribution over templates.
 
     Returns
     -------
@@ -80,9 +85,11 @@ def build_report(
     """
     options = options or ReportOptions()
     started = time.perf_counter()
-    rd = ReportData(data, risk_data)
+    rd = ReportData(data, risk_data, prompts)
     progress = Progress(options.quiet)
     chosen = list(sections or SECTIONS)
+    if sections is None and prompts is not None:
+        chosen.append(S.prompt_templates)
     names = {fn.__name__.replace("_", " "): fn for fn in chosen}
     done = [
         names[name](rd, options, progress)

@@ -16,6 +16,7 @@ from ..exceptions import InvalidArgumentError, ShapeError
 from ..io import EvalData
 
 __all__ = [
+    "PromptData",
     "ReportOptions",
     "ScenarioView",
     "ReportData",
@@ -135,6 +136,27 @@ def complete_view(data: EvalData, name: str, columns: np.ndarray) -> ScenarioVie
     )
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class PromptData:
+    """Scores of the same models on several prompt templates (a long table's ``prompt`` or
+    ``template`` column): ``scores`` is n_models × n_templates × n_examples with NaN for the
+    (template, example) cells not evaluated. The report's PromptEval section uses it."""
+
+    scores: np.ndarray
+    models: list[str]
+    templates: list[str]
+    examples: list[str]
+
+    def __post_init__(self) -> None:
+        shape = (len(self.models), len(self.templates), len(self.examples))
+        if self.scores.ndim != 3 or self.scores.shape != shape:
+            raise ShapeError(
+                f"PromptData: scores has shape {self.scores.shape} but there are {shape[0]} "
+                f"models, {shape[1]} templates and {shape[2]} examples; pass one score (or NaN) "
+                "per (model, template, example)"
+            )
+
+
 @dataclasses.dataclass
 class ReportData:
     """The input of every section: the main score matrix, an optional second metric for the
@@ -142,6 +164,7 @@ class ReportData:
 
     data: EvalData
     risk: EvalData | None = None
+    prompts: PromptData | None = None
     views: list[ScenarioView] = dataclasses.field(init=False)
     skipped_views: list[ScenarioView] = dataclasses.field(init=False)
 

@@ -36,6 +36,7 @@ __all__ = [
     "normal_pvalues",
     "overview",
     "pairwise_tests",
+    "prompt_templates",
     "risk_aware",
     "tiny_dims",
     "tiny_subset",
@@ -992,6 +993,171 @@ def tiny_subset(rd: ReportData, options: ReportOptions, progress: Progress) -> S
                 }
                 for s in scenarios
             },
+            "warnings": caught,
+        },
+        summary=summary,
+    )
+
+
+# ============================================================================ prompt templates
+
+# Quantile levels (percent) of the distribution curve; the table shows five of them.
+_PROMPT_CURVE = np.linspace(0.0, 100.0, 41)
+_PROMPT_TABLE = (5.0, 25.0, 50.0, 75.0, 95.0)
+# Parametric-bootstrap replicates: each refits every model, so fewer than the leaderboard's.
+_PROMPT_MAX_RESAMPLES = 1000
+
+
+def prompt_templates(rd: ReportData, options: ReportOptions, progress: Progress) -> Section:
+    """PromptEval: each model's accuracy over the prompt templates, estimated from the
+    (template, example) cells that were evaluated, as a distribution (quantiles with
+    parametric-bootstrap confidence intervals) and the template most likely to be best."""
+    from ..exceptions import InvalidArgumentError
+    from ..prompts import PromptEval
+
+    key, title = "prompts", "Score over prompt templates"
+    pdata = rd.prompts
+    if pdata is None:
+        return _skipped(key, title, "the input has no prompt or template column")
+    n_models, n_templates, n_examples = pdata.scores.shape
+    if n_templates < 2:
+        return _skipped(key, title, "there is one template: no distribution over templates")
+    seed = derive_seed(options.seed, "prompts")
+    n_resamples = min(options.n_resamples, _PROMPT_MAX_RESAMPLES)
+    level = options.confidence_level
+    pe = PromptEval(random_state=seed)
+    with _collect_warnings() as caught:
+        try:
+            with progress.task("PromptEval: fitting the template model") as callback:
+                pe.fit(pdata.scores, progress=callback or False)
+        except InvalidArgumentError as exc:
+            return _skipped(key, title, f"PromptEval cannot fit these scores ({exc})")
+        with progress.task("PromptEval: quantile intervals") as callback:
+            curve = pe.quantiles(
+                _PROMPT_CURVE,
+                confidence_level=level,
+                n_resamples=n_resamples,
+                progress=callback or False,
+            )
+        with progress.task("PromptEval: best template") as callback:
+            best = pe.best_format(n_resamples=n_resamples, progress=callback or False)
+    stat = np.atleast_2d(curve.statistic)
+    ci = curve.confidence_interval
+    low = np.atleast_2d(ci.low) if ci is not None else np.full_like(stat, np.nan)
+    high = np.atleast_2d(ci.high) if ci is not None else np.full_like(stat, np.nan)
+    accuracy = np.atleast_2d(pe.format_accuracy_)
+    accuracy_se = np.atleast_2d(pe.format_accuracy_se_)
+    n_evaluated = np.atleast_1d(pe.n_evaluated_)
+    best_index = np.atleast_1d(best.best)
+    prob_best = np.atleast_2d(best.prob_best)
+    pick = [int(np.flatnonzero(np.isclose(_PROMPT_CURVE, q))[0]) for q in _PROMPT_TABLE]
+    per_model: dict[str, Any] = {}
+    rows = []
+    for m, name in enumerate(pdata.models):
+        b = int(best_index[m])
+        per_model[name] = {
+            "n_evaluated": int(n_evaluated[m]),
+            "pass_equivalents": float(n_evaluated[m] / n_examples),
+            "quantiles": stat[m, pick],
+            "quantiles_low": low[m, pick],
+            "quantiles_high": high[m, pick],
+            "curve": stat[m],
+            "curve_low": low[m],
+            "curve_high": high[m],
+            "accuracy": accuracy[m],
+            "accuracy_se": accuracy_se[m],
+            "best_template": pdata.templates[b],
+            "prob_best": prob_best[m],
+            "converged": bool(np.atleast_1d(pe.converged_)[m]),
+        }
+        q = per_model[name]
+        rows.append(
+            [
+                esc(name),
+                f"{q['n_evaluated']} ({q['pass_equivalents']:.2f})",
+                *(
+                    f"{fmt(q['quantiles'][i])} "
+                    + fmt_ci(q["quantiles_low"][i], q["quantiles_high"][i])
+                    for i in (0, 2, 4)
+                ),
+                fmt(q["quantiles"][4] - q["quantiles"][0]),
+                f"<code>{esc(pdata.templates[b])}</code> ({fmt(accuracy[m, b])}, "
+                f"P(best) {_percent(float(prob_best[m, b]))})",
+            ]
+        )
+    medians = {name: per_model[name]["quantiles"][2] for name in pdata.models}
+    spreads = {
+        name: per_model[name]["quantiles"][4] - per_model[name]["quantiles"][0]
+        for name in pdata.models
+    }
+    widest = max(spreads, key=lambda name: spreads[name])
+    top = max(medians, key=lambda name: medians[name])
+    parts = [
+        paragraph(
+            f"PromptEval (Maia Polo et al., 2024): {n_templates} prompt templates &times; "
+            f"{n_examples} examples, of which each model ran the listed cells (one pass over "
+            "the examples = 1.00). A Rasch-type model P(correct) = &sigma;(template effect + "
+            "example effect), fitted with a unit-variance prior, fills in the cells not run; "
+            "each template's accuracy is the mean of the observed and predicted cells. The "
+            "quantiles of that accuracy over templates have "
+            f"{level:.0%} parametric-bootstrap intervals ({n_resamples} replicates, which "
+            "include the error of the cells not run); the best template's probability of "
+            "being best comes from the same replicates."
+        ),
+        table(
+            [
+                "model",
+                "cells run (passes)",
+                "5th percentile",
+                "median",
+                "95th percentile",
+                "spread (95th − 5th)",
+                "most likely best template",
+            ],
+            rows,
+            numeric=[False, True, True, True, True, True, False],
+        ),
+        figure(
+            plots.to_img(
+                plots.prompt_distributions(
+                    pdata.models,
+                    _PROMPT_CURVE,
+                    stat,
+                    None if ci is None else low,
+                    None if ci is None else high,
+                    level,
+                ),
+                "distribution of the accuracy over prompt templates",
+            ),
+            "The estimated distribution of each model's accuracy over the templates (the share "
+            f"of templates below each accuracy) with the {level:.0%} band of its quantiles.",
+        ),
+    ]
+    if caught:
+        parts.append(note("; ".join(esc(w) for w in caught)))
+    summary = [
+        f"Prompt templates: across {n_templates} templates the accuracy of "
+        f"<b>{esc(widest)}</b> moves the most (5th to 95th percentile "
+        f"{fmt(per_model[widest]['quantiles'][0])} to "
+        f"{fmt(per_model[widest]['quantiles'][4])}); <b>{esc(top)}</b> has the highest "
+        f"median accuracy over templates ({fmt(medians[top])})."
+    ]
+    return Section(
+        key=key,
+        title=title,
+        html="".join(parts),
+        data={
+            "rng_seed": seed,
+            "method": "map",
+            "prior_sd": pe.prior_sd,
+            "n_templates": n_templates,
+            "n_examples": n_examples,
+            "templates": list(pdata.templates),
+            "quantile_levels": list(_PROMPT_TABLE),
+            "curve_levels": _PROMPT_CURVE,
+            "confidence_level": level,
+            "n_resamples": n_resamples,
+            "models": per_model,
             "warnings": caught,
         },
         summary=summary,

@@ -15,7 +15,7 @@ mod model;
 pub use model::{Cells, Design, Posterior, Problem, State};
 
 use crate::error::{Error, Result};
-use crate::par::{self, Monitor};
+use crate::par::{self, Monitor, Silent};
 use crate::rng::Rng;
 
 /// The fit of one job.
@@ -61,35 +61,146 @@ fn block<'y>(y: &'y [f32], job: usize, design: &Design<'_>) -> &'y [f32] {
     &y[job * size..(job + 1) * size]
 }
 
-/// Fits every job of `y` (row-major n_jobs × F × J, NaN = not evaluated) by penalised Newton.
+/// Work (about the operations of one Newton iteration: cells plus the cube of the dense
+/// coefficients, summed over jobs) below which the caller should run the jobs one after
+/// another on its own thread: a 100 × 200 fit takes well under a millisecond, less than
+/// handing it to the pool and a watcher thread costs.
+const SMALL_WORK: usize = 4_000_000;
+
+/// Whether fitting `n_jobs` jobs of this design is small enough for [`fit_sequential`].
+pub fn is_small(n_jobs: usize, design: &Design<'_>) -> bool {
+    let np = design.dense();
+    let per_job = (design.n_formats * design.n_examples).saturating_add(np.saturating_pow(3));
+    n_jobs.saturating_mul(per_job) <= SMALL_WORK
+}
+
+/// Fits every job of `y` (row-major n_jobs × F × J, NaN = not evaluated) by penalised Newton,
+/// in parallel over jobs. Without `with_se` the standard errors are left empty (see
+/// [`accuracy_se`]).
 pub fn fit_map(
     y: &[f32],
     n_jobs: usize,
     design: &Design<'_>,
     max_iter: usize,
     tol: f64,
+    with_se: bool,
     monitor: &dyn Monitor,
 ) -> Result<Vec<JobFit>> {
     check_y(y, n_jobs, design)?;
+    design.check_memory()?;
+    par::map_chunks(n_jobs, monitor, |job| {
+        fit_job(
+            block(y, job, design),
+            design,
+            max_iter,
+            tol,
+            with_se,
+            monitor,
+        )
+    })
+}
+
+/// [`fit_map`] on the calling thread, job after job (for small problems: the same bits).
+pub fn fit_sequential(
+    y: &[f32],
+    n_jobs: usize,
+    design: &Design<'_>,
+    max_iter: usize,
+    tol: f64,
+    with_se: bool,
+) -> Result<Vec<JobFit>> {
+    check_y(y, n_jobs, design)?;
+    design.check_memory()?;
+    (0..n_jobs)
+        .map(|job| {
+            fit_job(
+                block(y, job, design),
+                design,
+                max_iter,
+                tol,
+                with_se,
+                &Silent,
+            )
+        })
+        .collect()
+}
+
+fn fit_job(
+    block: &[f32],
+    design: &Design<'_>,
+    max_iter: usize,
+    tol: f64,
+    with_se: bool,
+    monitor: &dyn Monitor,
+) -> Result<JobFit> {
+    let cells = Cells::from_block(block, design.n_formats, design.n_examples)?;
+    let problem = Problem {
+        design,
+        cells: &cells,
+    };
+    let solved = problem.solve(
+        State::zeros(design, cells.n_columns()),
+        max_iter,
+        tol,
+        monitor,
+    )?;
+    let accuracy = problem.accuracy(&solved.state);
+    let se = if with_se {
+        problem.accuracy_se(&solved.state, monitor)?
+    } else {
+        Vec::new()
+    };
+    Ok(JobFit {
+        dense: solved.state.dense,
+        beta: solved.state.beta,
+        accuracy,
+        se,
+        objective: solved.objective,
+        n_iter: solved.n_iter,
+        converged: solved.converged,
+    })
+}
+
+/// Standard errors of the template accuracies of every job at the fitted `states` (the output
+/// of [`fit_map`]); the same numbers `fit_map` gives with `with_se`.
+pub fn accuracy_se(
+    y: &[f32],
+    n_jobs: usize,
+    design: &Design<'_>,
+    states: &[State],
+    monitor: &dyn Monitor,
+) -> Result<Vec<Vec<f64>>> {
+    check_y(y, n_jobs, design)?;
+    design.check_memory()?;
+    check_states(states, n_jobs, design)?;
     par::map_chunks(n_jobs, monitor, |job| {
         let cells = Cells::from_block(block(y, job, design), design.n_formats, design.n_examples)?;
-        let problem = Problem {
+        Problem {
             design,
             cells: &cells,
-        };
-        let solved = problem.solve(State::zeros(design, cells.n_columns()), max_iter, tol)?;
-        let accuracy = problem.accuracy(&solved.state);
-        let se = problem.accuracy_se(&solved.state)?;
-        Ok(JobFit {
-            dense: solved.state.dense,
-            beta: solved.state.beta,
-            accuracy,
-            se,
-            objective: solved.objective,
-            n_iter: solved.n_iter,
-            converged: solved.converged,
-        })
+        }
+        .accuracy_se(&states[job], monitor)
     })
+}
+
+fn check_states(states: &[State], n_jobs: usize, design: &Design<'_>) -> Result<()> {
+    if states.len() != n_jobs {
+        return Err(Error::shape(
+            "starts",
+            format!("has {} states for {n_jobs} jobs", states.len()),
+        ));
+    }
+    let nb = if design.onehot { design.n_examples } else { 0 };
+    if states
+        .iter()
+        .any(|s| s.dense.len() != design.dense() || s.beta.len() != nb)
+    {
+        return Err(Error::shape(
+            "starts",
+            "do not match the design; pass the parameters of a fit with the same design",
+        ));
+    }
+    Ok(())
 }
 
 /// Replicates per chunk of bootstrap work.
@@ -120,21 +231,8 @@ pub fn bootstrap_accuracy(
     monitor: &dyn Monitor,
 ) -> Result<Vec<f64>> {
     check_y(y, n_jobs, design)?;
-    if starts.len() != n_jobs {
-        return Err(Error::shape(
-            "starts",
-            format!("has {} states for {n_jobs} jobs", starts.len()),
-        ));
-    }
-    for s in starts {
-        let nb = if design.onehot { design.n_examples } else { 0 };
-        if s.dense.len() != design.dense() || s.beta.len() != nb {
-            return Err(Error::shape(
-                "starts",
-                "do not match the design; pass the parameters of a fit with the same design",
-            ));
-        }
-    }
+    design.check_memory()?;
+    check_states(starts, n_jobs, design)?;
     let nf = design.n_formats;
     crate::mem::ensure_fits(
         "n_resamples",
@@ -156,7 +254,7 @@ pub fn bootstrap_accuracy(
         let mut out = Vec::with_capacity((last - first) * width);
         let full = Problem { design, cells };
         let post = if parametric {
-            Some(full.posterior(&starts[job])?)
+            Some(full.posterior(&starts[job], monitor)?)
         } else {
             None
         };
@@ -188,7 +286,7 @@ pub fn bootstrap_accuracy(
                 design,
                 cells: &rep,
             };
-            let solved = problem.solve(start, max_iter, tol)?;
+            let solved = problem.solve(start, max_iter, tol, monitor)?;
             out.extend(problem.accuracy(&solved.state));
             out.extend(realised);
         }
@@ -200,7 +298,6 @@ pub fn bootstrap_accuracy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::par::Silent;
 
     /// A small F × J problem with some cells missing.
     fn toy(nf: usize, nj: usize, seed: u64) -> Vec<f32> {
@@ -249,7 +346,7 @@ mod tests {
         let (nf, nj) = (7, 30);
         let y = toy(nf, nj, 3);
         let design = Design::new(nf, nj, None, 0, None, 0, true, 1.0).unwrap();
-        let fits = fit_map(&y, 1, &design, 100, 1e-10, &Silent).unwrap();
+        let fits = fit_map(&y, 1, &design, 100, 1e-10, true, &Silent).unwrap();
         assert!(fits[0].converged);
         assert!(plain_gradient(&y, nf, nj, &fits[0], 1.0) < 1e-8);
         for (a, s) in fits[0].accuracy.iter().zip(&fits[0].se) {
@@ -266,8 +363,8 @@ mod tests {
             .collect();
         let d1 = Design::new(nf, nj, None, 0, None, 0, true, 2.0).unwrap();
         let d2 = Design::new(nf, nj, Some(&eye), nf, None, 0, true, 2.0).unwrap();
-        let a = fit_map(&y, 1, &d1, 100, 1e-12, &Silent).unwrap();
-        let b = fit_map(&y, 1, &d2, 100, 1e-12, &Silent).unwrap();
+        let a = fit_map(&y, 1, &d1, 100, 1e-12, true, &Silent).unwrap();
+        let b = fit_map(&y, 1, &d2, 100, 1e-12, true, &Silent).unwrap();
         for (u, v) in a[0].accuracy.iter().zip(&b[0].accuracy) {
             assert!((u - v).abs() < 1e-10);
         }
@@ -281,7 +378,7 @@ mod tests {
         let (nf, nj) = (4, 25);
         let y = toy(nf, nj, 5);
         let design = Design::new(nf, nj, None, 0, None, 0, true, 1.0).unwrap();
-        let fits = fit_map(&y, 1, &design, 100, 1e-10, &Silent).unwrap();
+        let fits = fit_map(&y, 1, &design, 100, 1e-10, true, &Silent).unwrap();
         let starts = vec![State {
             dense: fits[0].dense.clone(),
             beta: fits[0].beta.clone(),
@@ -311,7 +408,7 @@ mod tests {
         ) {
             let y = toy(nf, nj, seed);
             let design = Design::new(nf, nj, None, 0, None, 0, true, prior_sd).unwrap();
-            let fits = fit_map(&y, 1, &design, 200, 1e-11, &Silent).unwrap();
+            let fits = fit_map(&y, 1, &design, 200, 1e-11, true, &Silent).unwrap();
             let inv_var = 1.0 / (prior_sd * prior_sd);
             proptest::prop_assert!(plain_gradient(&y, nf, nj, &fits[0], inv_var) < 1e-7);
             for (a, s) in fits[0].accuracy.iter().zip(&fits[0].se) {
@@ -321,10 +418,92 @@ mod tests {
     }
 
     #[test]
+    fn sequential_fits_and_later_standard_errors_are_the_same_bits() {
+        let (nf, nj) = (9, 40);
+        let y: Vec<f32> = (0..3).flat_map(|s| toy(nf, nj, 20 + s)).collect();
+        let x: Vec<f64> = (0..nf * 2).map(|k| ((k * 7) % 5) as f64 / 4.0).collect();
+        for xs in [None, Some(&x[..])] {
+            let design = Design::new(nf, nj, xs, 2, None, 0, true, 1.5).unwrap();
+            assert!(is_small(3, &design));
+            let par = fit_map(&y, 3, &design, 100, 1e-10, true, &Silent).unwrap();
+            let seq = fit_sequential(&y, 3, &design, 100, 1e-10, false).unwrap();
+            let states: Vec<State> = seq
+                .iter()
+                .map(|f| State {
+                    dense: f.dense.clone(),
+                    beta: f.beta.clone(),
+                })
+                .collect();
+            let se = accuracy_se(&y, 3, &design, &states, &Silent).unwrap();
+            for ((p, s), e) in par.iter().zip(&seq).zip(&se) {
+                assert!(s.se.is_empty());
+                assert_eq!(
+                    (&p.dense, &p.beta, &p.accuracy),
+                    (&s.dense, &s.beta, &s.accuracy)
+                );
+                assert_eq!(&p.se, e);
+            }
+        }
+        let big = Design::new(2000, 10, None, 0, None, 0, true, 1.0).unwrap();
+        assert!(!is_small(1, &big));
+    }
+
+    /// The factor and its solves give the bits of the plain dense Cholesky in `linalg`, on
+    /// sparse systems (many exact zeros, as without covariates) and dense ones.
+    #[test]
+    fn factor_matches_the_dense_cholesky_bit_for_bit() {
+        let mut rng = Rng::new(4);
+        for (n, density) in [(1usize, 1.0), (7, 0.2), (40, 0.05), (40, 0.5), (33, 1.0)] {
+            let mut a = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..i {
+                    if rng.next_f64() < density {
+                        let v = rng.normal();
+                        a[i * n + j] = v;
+                        a[j * n + i] = v;
+                    }
+                }
+            }
+            for i in 0..n {
+                let row: f64 = (0..n).map(|j| a[i * n + j].abs()).sum();
+                a[i * n + i] = row + 0.5 + rng.next_f64();
+            }
+            let mut dense = a.clone();
+            assert!(crate::linalg::cholesky(n, &mut dense));
+            let factor = model::Factor::new(n, &a, &Silent).unwrap().unwrap();
+            let rhs: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let mut want = rhs.clone();
+            crate::linalg::cholesky_solve(n, &dense, &mut want);
+            let mut got = rhs.clone();
+            factor.solve(&mut got);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "n = {n}, density = {density}");
+            for i in 0..n {
+                for j in 0..=i {
+                    assert_eq!(factor.entry(i, j).to_bits(), dense[i * n + j].to_bits());
+                }
+            }
+        }
+        let not_pd = [1.0, 2.0, 2.0, 1.0];
+        assert!(model::Factor::new(2, &not_pd, &Silent).unwrap().is_none());
+    }
+
+    #[test]
     fn bad_input_is_an_error() {
         let design = Design::new(2, 2, None, 0, None, 0, true, 1.0).unwrap();
-        assert!(fit_map(&[0.0, 1.0, 2.0, f32::NAN], 1, &design, 10, 1e-8, &Silent).is_err());
-        assert!(fit_map(&[0.0, 1.0, 1.0], 1, &design, 10, 1e-8, &Silent).is_err());
+        assert!(
+            fit_map(
+                &[0.0, 1.0, 2.0, f32::NAN],
+                1,
+                &design,
+                10,
+                1e-8,
+                true,
+                &Silent
+            )
+            .is_err()
+        );
+        assert!(fit_map(&[0.0, 1.0, 1.0], 1, &design, 10, 1e-8, true, &Silent).is_err());
         assert!(Design::new(2, 2, None, 0, None, 0, true, 0.0).is_err());
         assert!(Design::new(2, 2, Some(&[1.0, f64::NAN]), 1, None, 0, true, 1.0).is_err());
     }

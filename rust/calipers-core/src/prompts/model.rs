@@ -17,11 +17,115 @@ use crate::error::{Error, Result};
 use crate::fastmath::{sigmoid, softplus};
 use crate::linalg;
 use crate::mem;
+use crate::par::Monitor;
 
 /// Fix named in memory errors.
 const MEM_FIX: &str = "pass fewer templates, examples or covariates";
 /// Step halvings tried before a Newton step is declared stalled.
 const MAX_HALVINGS: usize = 40;
+/// Columns (of the factor, or examples in the Schur complement) between two looks at the stop
+/// flag in the loops whose columns cost O(F) to O(F²) each.
+const STOP_POLL: usize = 32;
+
+/// The Cholesky factor L (L Lᵀ = the Newton system) of a symmetric positive-definite matrix.
+///
+/// Bit-identical to [`linalg::cholesky`] / [`linalg::cholesky_solve`]: every entry is the same
+/// sequence of operations (start from the matrix entry, subtract the products L[i][k]·L[j][k]
+/// for k ascending, then divide), so the results do not change. Two things make it faster:
+/// the factor is stored by columns, so column j is updated by whole columns k (a vectorised
+/// loop over the rows i, each row keeping its own order), and only the columns k with
+/// L[j][k] ≠ 0 are visited. Without template covariates the system is F × F and mostly zero
+/// (two templates interact only through an example both were evaluated on), so this also
+/// skips most of the O(F³) work. Leaving out a product with an exact-zero factor changes
+/// nothing: the running sums never hold −0 (they start from +0 or a nonzero value, and x − x
+/// rounds to +0), so subtracting ±0 leaves them as they are.
+pub(crate) struct Factor {
+    n: usize,
+    /// L by columns: `lt[k * n + i]` = L[i][k] for i ≥ k (zero above the diagonal).
+    lt: Vec<f64>,
+}
+
+impl Factor {
+    /// Factorises the row-major n × n matrix `m` (lower triangle read); None when it is not
+    /// (numerically) positive definite. Polls `monitor` every few columns (a dense system of
+    /// thousands of templates takes seconds).
+    pub(crate) fn new(n: usize, m: &[f64], monitor: &dyn Monitor) -> Result<Option<Self>> {
+        let mut lt = vec![0.0; n * n];
+        for j in 0..n {
+            for i in j..n {
+                lt[j * n + i] = m[i * n + j];
+            }
+        }
+        for j in 0..n {
+            if j % STOP_POLL == 0 && monitor.stop_requested() {
+                return Err(Error::Interrupted);
+            }
+            let (done, rest) = lt.split_at_mut(j * n);
+            let col = &mut rest[j..n];
+            for k in 0..j {
+                let col_k = &done[k * n + j..(k + 1) * n];
+                let ljk = col_k[0];
+                if ljk != 0.0 {
+                    for (c, &lik) in col.iter_mut().zip(col_k) {
+                        *c -= lik * ljk;
+                    }
+                }
+            }
+            let d = col[0];
+            if d <= 0.0 || !d.is_finite() {
+                return Ok(None);
+            }
+            let d = d.sqrt();
+            col[0] = d;
+            for c in &mut col[1..] {
+                *c /= d;
+            }
+        }
+        Ok(Some(Self { n, lt }))
+    }
+
+    /// L[i][j] (i ≥ j).
+    #[cfg(test)]
+    pub(crate) fn entry(&self, i: usize, j: usize) -> f64 {
+        self.lt[j * self.n + i]
+    }
+
+    /// Solves (L Lᵀ) x = rhs in place.
+    pub(crate) fn solve(&self, x: &mut [f64]) {
+        self.forward(x);
+        self.backward(x);
+    }
+
+    /// x ← L⁻¹ x, by columns: row i still subtracts L[i][k]·x[k] for k ascending, then divides.
+    fn forward(&self, x: &mut [f64]) {
+        let n = self.n;
+        for k in 0..n {
+            let col = &self.lt[k * n + k..(k + 1) * n];
+            let xk = x[k] / col[0];
+            x[k] = xk;
+            if xk != 0.0 {
+                for (xi, &lik) in x[k + 1..].iter_mut().zip(&col[1..]) {
+                    *xi -= lik * xk;
+                }
+            }
+        }
+    }
+
+    /// x ← L⁻ᵀ x: x[i] minus L[k][i]·x[k] for k ascending (column i of L), then divided.
+    pub(crate) fn backward(&self, x: &mut [f64]) {
+        let n = self.n;
+        for i in (0..n).rev() {
+            let col = &self.lt[i * n..(i + 1) * n];
+            let mut s = x[i];
+            for (&lki, &xk) in col[i + 1..].iter().zip(&x[i + 1..]) {
+                if lki != 0.0 {
+                    s -= lki * xk;
+                }
+            }
+            x[i] = s / col[i];
+        }
+    }
+}
 
 /// The covariate design shared by every job.
 #[derive(Clone, Copy)]
@@ -104,6 +208,14 @@ impl<'a> Design<'a> {
         })
     }
 
+    /// Checks the per-job Newton systems (F × F and P × P, P dense coefficients) against the
+    /// memory budget: once per call, so the solver allocates them without asking again.
+    pub fn check_memory(&self) -> Result<()> {
+        let nf = self.n_formats as u128;
+        let np = self.dense() as u128;
+        mem::ensure_fits("Y", nf * nf + np * np, 8, MEM_FIX)
+    }
+
     /// Number of dense coefficients.
     pub fn dense(&self) -> usize {
         self.p + self.q
@@ -159,7 +271,8 @@ pub struct Cells {
 impl Cells {
     /// Collects the observed cells of a row-major F × J block (NaN = not evaluated).
     pub fn from_block(block: &[f32], n_formats: usize, n_examples: usize) -> Result<Self> {
-        let mut counts = mem::try_filled("Y", n_examples + 1, 0usize, MEM_FIX)?;
+        // J + 1 counts: smaller than the block itself, no budget check needed.
+        let mut counts = vec![0usize; n_examples + 1];
         for f in 0..n_formats {
             for (j, &v) in block[f * n_examples..(f + 1) * n_examples]
                 .iter()
@@ -184,8 +297,10 @@ impl Cells {
             counts[j + 1] += counts[j];
         }
         let n = counts[n_examples];
-        let mut fmt = mem::try_filled("Y", n, 0u32, MEM_FIX)?;
-        let mut y = mem::try_filled("Y", n, 0.0f64, MEM_FIX)?;
+        // One look at the budget for both arrays (it reads /proc/meminfo: not per array).
+        mem::ensure_fits("Y", n as u128, 12, MEM_FIX)?;
+        let mut fmt = vec![0u32; n];
+        let mut y = vec![0.0f64; n];
         let mut fill = counts.clone();
         for f in 0..n_formats {
             for (j, &v) in block[f * n_examples..(f + 1) * n_examples]
@@ -305,7 +420,7 @@ impl State {
 /// The Laplace approximation of the posterior (see [`Problem::posterior`]).
 pub struct Posterior {
     state: State,
-    chol: Vec<f64>,
+    chol: Factor,
     dvec: Vec<f64>,
     w: Vec<f64>,
     h_c: Vec<f64>,
@@ -329,6 +444,8 @@ struct Work {
     g_f: Vec<f64>,
     r_c: Vec<f64>,
     h_c: Vec<f64>,
+    /// Per observed cell: the logit, then what is summed over the cells.
+    cell: Vec<f64>,
 }
 
 /// The problem: a design and the observed cells.
@@ -348,6 +465,18 @@ impl Problem<'_, '_> {
             g_f: vec![0.0; nf],
             r_c: vec![0.0; nc],
             h_c: vec![0.0; nc],
+            cell: vec![0.0; self.cells.n_cells()],
+        }
+    }
+
+    /// The logit of every observed cell into `work.cell` (predictors already in `work`).
+    fn cell_logits(&self, work: &mut Work) {
+        let cells = self.cells;
+        for c in 0..cells.n_columns() {
+            let b = work.col[c];
+            for k in cells.ptr[c]..cells.ptr[c + 1] {
+                work.cell[k] = work.eta[cells.fmt[k] as usize] + b;
+            }
         }
     }
 
@@ -375,14 +504,14 @@ impl Problem<'_, '_> {
     /// Penalised log-likelihood of `state` (predictors refreshed in `work`).
     fn objective(&self, state: &State, work: &mut Work) -> f64 {
         self.predictors(state, work);
+        self.cell_logits(work);
+        // Each cell's term in a loop that vectorises, then the sum in cell order.
+        for (t, &y) in work.cell.iter_mut().zip(&self.cells.y) {
+            *t = y * *t - softplus(*t);
+        }
         let mut ll = 0.0;
-        let cells = self.cells;
-        for c in 0..cells.n_columns() {
-            let b = work.col[c];
-            for k in cells.ptr[c]..cells.ptr[c + 1] {
-                let t = work.eta[cells.fmt[k] as usize] + b;
-                ll += cells.y[k] * t - softplus(t);
-            }
+        for &v in &work.cell {
+            ll += v;
         }
         ll - self.penalty(state)
     }
@@ -390,14 +519,17 @@ impl Problem<'_, '_> {
     /// Residuals and weights at the predictors in `work`.
     fn derivatives(&self, work: &mut Work) {
         let cells = self.cells;
+        self.cell_logits(work);
+        for t in work.cell.iter_mut() {
+            *t = sigmoid(*t);
+        }
         work.r_f.fill(0.0);
         work.g_f.fill(0.0);
         for c in 0..cells.n_columns() {
-            let b = work.col[c];
             let (mut rc, mut hc) = (0.0, 0.0);
             for k in cells.ptr[c]..cells.ptr[c + 1] {
                 let f = cells.fmt[k] as usize;
-                let pr = sigmoid(work.eta[f] + b);
+                let pr = work.cell[k];
                 let r = cells.y[k] - pr;
                 let w = pr * (1.0 - pr);
                 work.w[k] = w;
@@ -417,19 +549,24 @@ impl Problem<'_, '_> {
     }
 
     /// The Schur complement `A − B D⁻¹ Bᵀ` (dense, P × P, row-major) at the weights in `work`.
-    fn schur(&self, work: &Work, dvec: &[f64]) -> Result<Vec<f64>> {
+    fn schur(&self, work: &Work, dvec: &[f64], monitor: &dyn Monitor) -> Result<Vec<f64>> {
         let d = self.design;
         let (nf, p, q) = (d.n_formats, d.p, d.q);
         let np = p + q;
         let cells = self.cells;
-        let mut s = mem::try_filled("format_covariates", np * np, 0.0, MEM_FIX)?;
+        // Sizes checked against the budget once per call (Design::check_memory).
+        let mut s = vec![0.0; np * np];
         // E = diag(g) − M (F × F), then Xᵀ E X.
-        let mut e = mem::try_filled("Y", nf * nf, 0.0, MEM_FIX)?;
+        let mut e = vec![0.0; nf * nf];
         for f in 0..nf {
             e[f * nf + f] = work.g_f[f];
         }
         if d.onehot {
             for (c, dc) in dvec.iter().enumerate() {
+                // k² updates per column: thousands of templates per example take seconds.
+                if c % STOP_POLL == 0 && monitor.stop_requested() {
+                    return Err(Error::Interrupted);
+                }
                 let r = cells.ptr[c]..cells.ptr[c + 1];
                 let inv = 1.0 / dc;
                 for k in r.clone() {
@@ -565,8 +702,15 @@ impl Problem<'_, '_> {
             .collect()
     }
 
-    /// Penalised Newton from `start` until the largest step is below `tol`.
-    pub fn solve(&self, start: State, max_iter: usize, tol: f64) -> Result<Solved> {
+    /// Penalised Newton from `start` until the largest step is below `tol`; stops with
+    /// `Error::Interrupted` when `monitor` asks.
+    pub fn solve(
+        &self,
+        start: State,
+        max_iter: usize,
+        tol: f64,
+        monitor: &dyn Monitor,
+    ) -> Result<Solved> {
         let d = self.design;
         let np = d.dense();
         let mut state = start;
@@ -575,6 +719,9 @@ impl Problem<'_, '_> {
         let mut converged = false;
         let mut n_iter = 0;
         while n_iter < max_iter {
+            if monitor.stop_requested() {
+                return Err(Error::Interrupted);
+            }
             n_iter += 1;
             self.derivatives(&mut work);
             let dvec = self.diag(&work);
@@ -605,14 +752,13 @@ impl Problem<'_, '_> {
                 Vec::new()
             };
             // Newton direction through the Schur complement.
-            let mut l = self.schur(&work, &dvec)?;
-            if !linalg::cholesky(np, &mut l) {
+            let Some(l) = Factor::new(np, &self.schur(&work, &dvec, monitor)?, monitor)? else {
                 return Err(Error::Numerical(
                     "the Newton system of the template model is not positive definite; \
                      check format_covariates/example_covariates for huge or collinear values"
                         .into(),
                 ));
-            }
+            };
             let mut step = g_dense.clone();
             if d.onehot {
                 let mut corr = vec![0.0; np];
@@ -621,7 +767,7 @@ impl Problem<'_, '_> {
                     *s -= c;
                 }
             }
-            linalg::cholesky_solve(np, &l, &mut step);
+            l.solve(&mut step);
             let step_beta: Vec<f64> = if d.onehot {
                 let bt = self.bt(&work, &step);
                 g_beta
@@ -691,18 +837,17 @@ impl Problem<'_, '_> {
     /// The Laplace (Gaussian) approximation of the posterior at the MAP `state`, for drawing
     /// parameters: the Cholesky factor of the dense block's marginal precision (the Schur
     /// complement) and the example block.
-    pub fn posterior(&self, state: &State) -> Result<Posterior> {
+    pub fn posterior(&self, state: &State, monitor: &dyn Monitor) -> Result<Posterior> {
         let np = self.design.dense();
         let mut work = self.work();
         self.predictors(state, &mut work);
         self.derivatives(&mut work);
         let dvec = self.diag(&work);
-        let mut chol = self.schur(&work, &dvec)?;
-        if !linalg::cholesky(np, &mut chol) {
+        let Some(chol) = Factor::new(np, &self.schur(&work, &dvec, monitor)?, monitor)? else {
             return Err(Error::Numerical(
                 "the information matrix of the template model is not positive definite".into(),
             ));
-        }
+        };
         Ok(Posterior {
             state: state.clone(),
             chol,
@@ -717,15 +862,8 @@ impl Problem<'_, '_> {
     /// predictors (η, ζ + β) of the draw.
     pub fn draw(&self, post: &Posterior, rng: &mut crate::rng::Rng) -> (Vec<f64>, Vec<f64>) {
         let np = self.design.dense();
-        let l = &post.chol;
         let mut u: Vec<f64> = (0..np).map(|_| rng.normal()).collect();
-        for i in (0..np).rev() {
-            let mut v = u[i];
-            for k in i + 1..np {
-                v -= l[k * np + i] * u[k];
-            }
-            u[i] = v / l[i * np + i];
-        }
+        post.chol.backward(&mut u);
         let dense: Vec<f64> = post
             .state
             .dense
@@ -768,11 +906,16 @@ impl Problem<'_, '_> {
         self.predictors(state, &mut work);
         let nc = self.cells.n_columns();
         let mut acc = vec![0.0; d.n_formats];
+        // The probabilities first (a loop that vectorises), then their sum in column order.
+        let mut prob = vec![0.0; nc];
         for (f, a) in acc.iter_mut().enumerate() {
             let ef = work.eta[f];
+            for (p, &b) in prob.iter_mut().zip(&work.col) {
+                *p = sigmoid(ef + b);
+            }
             let mut s = 0.0;
-            for &b in &work.col {
-                s += sigmoid(ef + b);
+            for &p in &prob {
+                s += p;
             }
             *a = s;
         }
@@ -792,7 +935,7 @@ impl Problem<'_, '_> {
     /// Standard errors of the per-template accuracies: the delta method through the inverse
     /// information (parameter uncertainty) plus the Bernoulli variance of the cells not
     /// evaluated (the target is the realised accuracy over these examples).
-    pub fn accuracy_se(&self, state: &State) -> Result<Vec<f64>> {
+    pub fn accuracy_se(&self, state: &State, monitor: &dyn Monitor) -> Result<Vec<f64>> {
         let d = self.design;
         let np = d.dense();
         let cells = self.cells;
@@ -801,12 +944,11 @@ impl Problem<'_, '_> {
         self.predictors(state, &mut work);
         self.derivatives(&mut work);
         let dvec = self.diag(&work);
-        let mut l = self.schur(&work, &dvec)?;
-        if !linalg::cholesky(np, &mut l) {
+        let Some(l) = Factor::new(np, &self.schur(&work, &dvec, monitor)?, monitor)? else {
             return Err(Error::Numerical(
                 "the information matrix of the template model is not positive definite".into(),
             ));
-        }
+        };
         // Observed columns per template (row-wise index).
         let mut observed = vec![Vec::new(); d.n_formats];
         for c in 0..nc {
@@ -820,6 +962,9 @@ impl Problem<'_, '_> {
         let mut xf = vec![0.0; d.p];
         let mut unit = vec![0.0; d.n_formats];
         for f in 0..d.n_formats {
+            if f % STOP_POLL == 0 && monitor.stop_requested() {
+                return Err(Error::Interrupted);
+            }
             let ef = work.eta[f];
             let mut u = 0.0;
             let mut bern = 0.0;
@@ -852,7 +997,7 @@ impl Problem<'_, '_> {
                     *s -= c;
                 }
             }
-            linalg::cholesky_solve(np, &l, &mut rhs);
+            l.solve(&mut rhs);
             let mut var = linalg::dot(&g_dense, &rhs);
             if d.onehot {
                 let bt = self.bt(&work, &rhs);
