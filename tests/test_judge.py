@@ -357,6 +357,13 @@ def test_cli_judge_fit_matches_the_library(tmp_path, capsys):
     assert [c["name"] for c in result["covariates"]] == ["len", "rep"]
     assert main([*argv, "--covariates", "nope"]) == 1
     assert "lacks column" in capsys.readouterr().err
+    pytest.importorskip("matplotlib")
+    html = tmp_path / "fit.html"
+    assert main([*argv, "--covariates", "len,rep", "--html", str(html)]) == 0
+    text = html.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64," in text
+    biggest = ["len", "rep"][int(np.argmax(np.abs(result["discrepancy_test"]["z"])))]
+    assert f"coloured by {biggest}" in text
 
 
 def test_hanna_held_out_protocol_over_30_cells():
