@@ -447,6 +447,26 @@ def test_fit_is_bit_identical_across_blas_thread_counts():
     assert fits[0][2] == fits[1][2]
 
 
+def test_fit_is_bit_identical_across_core_thread_counts():
+    """Several row chunks of the core's fused pass (8,192 rows each), spread over 1 and 2
+    threads: the same bits, the sandwich included."""
+    import calipers
+
+    y, z, X, items = simulate(7_000, seed=22)  # 21,000 ratings: 3 chunks
+    before = calipers.get_num_threads()
+    fits = []
+    try:
+        for threads in (1, 2):
+            calipers.set_num_threads(threads)
+            br = Bridge().fit(y, z, X, items=items)
+            fits.append((br.theta_.copy(), br.covariance_cluster_.copy(), br.loglik_))
+    finally:
+        calipers.set_num_threads(before)
+    np.testing.assert_array_equal(fits[0][0], fits[1][0])
+    np.testing.assert_array_equal(fits[0][1], fits[1][1])
+    assert fits[0][2] == fits[1][2]
+
+
 # ---------------------------------------------------------------------------------------------
 # The bootstrap in the core: seeded, thread-count independent; sampled judge ratings
 
