@@ -357,6 +357,13 @@ def test_cli_judge_fit_matches_the_library(tmp_path, capsys):
     assert [c["name"] for c in result["covariates"]] == ["len", "rep"]
     assert main([*argv, "--covariates", "nope"]) == 1
     assert "lacks column" in capsys.readouterr().err
+    pytest.importorskip("matplotlib")
+    html = tmp_path / "fit.html"
+    assert main([*argv, "--covariates", "len,rep", "--html", str(html)]) == 0
+    text = html.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64," in text
+    biggest = ["len", "rep"][int(np.argmax(np.abs(result["discrepancy_test"]["z"])))]
+    assert f"coloured by {biggest}" in text
 
 
 def test_hanna_held_out_protocol_over_30_cells():
@@ -435,6 +442,26 @@ def test_fit_is_bit_identical_across_blas_thread_counts():
         with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
             br = Bridge().fit(y, z, X, items=items)
             fits.append((br.theta_.copy(), br.covariance_.copy(), br.loglik_))
+    np.testing.assert_array_equal(fits[0][0], fits[1][0])
+    np.testing.assert_array_equal(fits[0][1], fits[1][1])
+    assert fits[0][2] == fits[1][2]
+
+
+def test_fit_is_bit_identical_across_core_thread_counts():
+    """Several row chunks of the core's fused pass (8,192 rows each), spread over 1 and 2
+    threads: the same bits, the sandwich included."""
+    import calipers
+
+    y, z, X, items = simulate(7_000, seed=22)  # 21,000 ratings: 3 chunks
+    before = calipers.get_num_threads()
+    fits = []
+    try:
+        for threads in (1, 2):
+            calipers.set_num_threads(threads)
+            br = Bridge().fit(y, z, X, items=items)
+            fits.append((br.theta_.copy(), br.covariance_cluster_.copy(), br.loglik_))
+    finally:
+        calipers.set_num_threads(before)
     np.testing.assert_array_equal(fits[0][0], fits[1][0])
     np.testing.assert_array_equal(fits[0][1], fits[1][1])
     assert fits[0][2] == fits[1][2]

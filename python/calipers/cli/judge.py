@@ -52,6 +52,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--cov-type", choices=["cluster", "model"], default="cluster")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a report page (HTML, one file): the tables and a plot of the judge "
+        "latent against the humans' mean label, coloured by the covariate with the largest "
+        "|z| (needs matplotlib)",
+    )
     p.set_defaults(handler=_fit)
     parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
 
@@ -89,7 +96,94 @@ def _fit(args: argparse.Namespace) -> int:
     print(_format(summary))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
+    if args.html:
+        page = _html(summary, rows, covariates, args)
+        Path(args.html).write_text(page, encoding="utf-8")
     return 0
+
+
+def _html(summary: dict[str, Any], rows: Any, covariates: list[str], args: Any) -> str:
+    """The fit as a one-file page in the style of ``calipers report``."""
+    from .._optional import require
+
+    require("matplotlib", "calipers judge fit --html")
+    from ..report.html import esc, figure, fmt, fmt_p, page, table
+    from ..report.plots import to_img
+
+    s = summary
+    scale = s["scale_test"]
+    coef_rows = [["a (judge latent)", fmt(s["a"], 4), fmt(s["a_se"], 4), "", ""]]
+    test = s.get("discrepancy_test")
+    for k, c in enumerate(s["covariates"]):
+        adjusted = fmt_p(test["pvalues_adjusted"][k]) if test else ""
+        coef_rows.append(
+            [
+                esc(c["name"]),
+                fmt(c["delta"], 4),
+                fmt(c["delta_se"], 4),
+                f"{fmt(c['gamma'], 4)} ({fmt(c['gamma_se'], 4)})",
+                adjusted,
+            ]
+        )
+    coefficients = table(
+        ["term", "coefficient", "se", "judge shift gamma (se)", "Holm p"],
+        coef_rows,
+        numeric=[False, True, True, True, True],
+        caption=f"Covariance: {esc(s['cov_type'])}. gamma > 0: the judge over-rewards the "
+        "covariate at fixed human preference.",
+    )
+    summary_lines = [
+        f"{s['n_ratings']} human ratings of {s['n_items']} items; labels {esc(s['classes'])}.",
+        f"Judge scale beta = {fmt(s['beta'], 3)} (se {fmt(s['beta_se'], 3)}); "
+        f"H0 beta = 1: p = {fmt_p(scale['pvalue'])}.",
+    ]
+    if test:
+        summary_lines.append(
+            f"Systematic discrepancy (H0 gamma = 0): Wald {fmt(test['wald_statistic'], 2)} "
+            f"(p {fmt_p(test['wald_pvalue'])}), LR {fmt(test['lr_statistic'], 2)} "
+            f"(p {fmt_p(test['lr_pvalue'])}) on {test['df']} df."
+        )
+    if "position_bias" in s:
+        pb = s["position_bias"]
+        summary_lines.append(f"Position bias c = {fmt(pb['beta'], 3)} (p {fmt_p(pb['pvalue'])}).")
+    colour = None
+    if test:
+        colour = covariates[int(max(range(len(covariates)), key=lambda j: abs(test["z"][j])))]
+    plot = figure(
+        to_img(_latent_plot(rows, colour), "judge latent against the human mean label"),
+        "Each point an item: the judge latent against the mean of its human labels"
+        + (f", coloured by {esc(colour)} (the covariate with the largest |z|)." if colour else "."),
+    )
+    return page(
+        "Bridge: the LLM judge against human raters",
+        f"<code>calipers judge fit {esc(args.human_labels)} {esc(args.judge_scores)}</code>",
+        summary_lines,
+        [
+            ("coefficients", "Coefficients and tests", coefficients),
+            ("plot", "Judge vs humans", plot),
+        ],
+        "calipers.judge.Bridge (Maia Polo et al., NeurIPS 2025).",
+    )
+
+
+def _latent_plot(rows: Any, colour: str | None) -> Any:
+    from matplotlib.figure import Figure
+
+    per_item = rows.groupby("item", sort=False)
+    items = per_item.agg(score=("score", "first"), label=("label", "mean"))
+    fig = Figure(figsize=(6.0, 4.2))
+    ax = fig.subplots()
+    if colour is None:
+        ax.scatter(items["score"], items["label"], s=10, color="#1f5f99", alpha=0.6)
+    else:
+        values = per_item[colour].first()
+        points = ax.scatter(
+            items["score"], items["label"], s=10, c=values, cmap="viridis", alpha=0.7
+        )
+        fig.colorbar(points, ax=ax, label=colour)
+    ax.set_xlabel("judge latent")
+    ax.set_ylabel("mean human label")
+    return fig
 
 
 def _summary(model: Any, n_rows: int) -> dict[str, Any]:

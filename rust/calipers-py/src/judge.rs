@@ -52,11 +52,13 @@ fn judge_fit<'py>(
     let clusters = items.as_ref().map(|a| a.as_slice()).transpose()?;
     let (fit, meat) = detach::run(py, None, |monitor| {
         let p = problem(ys, ws, q, ts, n_t, n_categories)?;
-        let fit = judge::fit(&p, None, true, monitor)?;
-        let meat = clusters
-            .map(|c| judge::cluster_meat(&p, &fit.theta, c, n_items, true, monitor))
-            .transpose()?;
-        Ok((fit, meat))
+        match clusters {
+            // the meat mostly from the last Newton pass over the rows
+            Some(c) => {
+                judge::fit_clustered(&p, c, n_items, true, monitor).map(|(f, m)| (f, Some(m)))
+            }
+            None => judge::fit(&p, None, true, monitor).map(|f| (f, None)),
+        }
     })?;
     let np = fit.theta.len();
     Ok((

@@ -10,15 +10,17 @@
 //! ```
 //!
 //! (from σ(u) − σ(l) = σ(u)·σ(−l)·(1 − e^{l−u})), which loses no digits in either tail, and the
-//! derivatives as ratios of σ's taken through softplus differences (no 0/0 far in a tail).
+//! derivatives as ratios of σ's taken without dividing tiny numbers (no 0/0 far in a tail); the
+//! row loop itself is in `kernel` (one fused, vectorised pass for the log-likelihood, gradient
+//! and Hessian).
 //!
 //! Sums over rows run over fixed chunks of [`ROW_CHUNK`] rows; chunk sums are added in chunk
 //! order, so a parallel and a sequential evaluation give the same bits on any thread count.
 
 use std::ops::Range;
 
+use super::kernel::{Categories, RunScores, Sums, chunk_pass};
 use crate::error::{Error, Result, ensure_finite};
-use crate::fastmath::{exp, softplus};
 use crate::linalg::{cholesky, dot};
 use crate::mem;
 use crate::par::{Monitor, chunk_ranges, map_chunks};
@@ -139,190 +141,6 @@ impl<'a> Problem<'a> {
     }
 }
 
-/// Log-likelihood of one row and the first and second derivatives with respect to (u, l).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct RowTerms {
-    pub ll: f64,
-    pub du: f64,
-    pub dl: f64,
-    pub duu: f64,
-    pub dll: f64,
-    pub dul: f64,
-}
-
-/// σ(x), σ(−x), softplus(x) and softplus(−x), from one exp and one log.
-#[derive(Clone, Copy)]
-struct Logistic {
-    s: f64,
-    sm: f64,
-    sp: f64,
-    spm: f64,
-}
-
-#[inline(always)]
-fn logistic(x: f64) -> Logistic {
-    let a = x.abs();
-    let e = exp(-a);
-    let lg = softplus(-a); // log(1 + e^{−|x|}): the same exp, merged by the compiler
-    let r = 1.0 / (1.0 + e);
-    let (hi, lo) = (r, e * r); // σ(|x|), σ(−|x|)
-    let pos = x >= 0.0;
-    Logistic {
-        s: if pos { hi } else { lo },
-        sm: if pos { lo } else { hi },
-        sp: x.max(0.0) + lg,
-        spm: (-x).max(0.0) + lg,
-    }
-}
-
-/// Below this a σ is too small to divide by accurately (fastmath's exp stops at e^−708);
-/// ratios of σ's are then taken as exponentials of softplus differences.
-const TINY: f64 = 1e-280;
-
-/// The terms of a row with label `y` (0-based) given the thresholds and its linear predictor.
-/// An interior row whose two thresholds coincide has likelihood 0 (ll = −∞).
-#[inline]
-pub(crate) fn row_terms(y: usize, tau: &[f64], eta: f64) -> RowTerms {
-    let k1 = tau.len();
-    if y == 0 {
-        // log σ(u)
-        let u = logistic(tau[0] - eta);
-        return RowTerms {
-            ll: -u.spm,
-            du: u.sm,
-            duu: -u.s * u.sm,
-            ..RowTerms::default()
-        };
-    }
-    if y == k1 {
-        // log σ(−l)
-        let l = logistic(tau[k1 - 1] - eta);
-        return RowTerms {
-            ll: -l.sp,
-            dl: -l.s,
-            dll: -l.s * l.sm,
-            ..RowTerms::default()
-        };
-    }
-    let gap = tau[y - 1] - tau[y];
-    if gap.is_nan() || gap >= 0.0 {
-        return RowTerms {
-            ll: f64::NEG_INFINITY,
-            ..RowTerms::default()
-        };
-    }
-    let (u, l) = (logistic(tau[y] - eta), logistic(tau[y - 1] - eta));
-    let m = -gap.exp_m1(); // 1 − e^{l−u} ∈ (0, 1]
-    // du = σ(u)σ(−u)/p = σ(−u)/(σ(−l)·m);  dl = −σ(l)σ(−l)/p = −σ(l)/(σ(u)·m)
-    let (ru, rl) = if u.s > TINY && l.sm > TINY {
-        (u.sm / l.sm, l.s / u.s)
-    } else {
-        (exp(l.sp - u.sp), exp(u.spm - l.spm))
-    };
-    let (du, dl) = (ru / m, -rl / m);
-    RowTerms {
-        ll: -u.spm - l.sp + m.ln(),
-        du,
-        dl,
-        duu: du * (1.0 - 2.0 * u.s) - du * du,
-        dll: dl * (1.0 - 2.0 * l.s) - dl * dl,
-        dul: -du * dl,
-    }
-}
-
-/// Sums over a set of rows in τ-space: the log-likelihood, the gradient with respect to
-/// (τ, b) and the Hessian blocks ττ, τb and bb (bb upper triangle only).
-#[derive(Clone, Debug)]
-struct Sums {
-    ll: f64,
-    g_tau: Vec<f64>,
-    g_b: Vec<f64>,
-    h_tt: Vec<f64>,
-    h_tb: Vec<f64>,
-    h_bb: Vec<f64>,
-}
-
-impl Sums {
-    fn zeros(k1: usize, q: usize, hessian: bool) -> Self {
-        let h = usize::from(hessian);
-        Sums {
-            ll: 0.0,
-            g_tau: vec![0.0; k1],
-            g_b: vec![0.0; q],
-            h_tt: vec![0.0; h * k1 * k1],
-            h_tb: vec![0.0; h * k1 * q],
-            h_bb: vec![0.0; h * q * q],
-        }
-    }
-
-    fn add(&mut self, other: &Sums) {
-        self.ll += other.ll;
-        let pairs = [
-            (&mut self.g_tau, &other.g_tau),
-            (&mut self.g_b, &other.g_b),
-            (&mut self.h_tt, &other.h_tt),
-            (&mut self.h_tb, &other.h_tb),
-            (&mut self.h_bb, &other.h_bb),
-        ];
-        for (a, b) in pairs {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += y;
-            }
-        }
-    }
-}
-
-fn sum_rows(p: &Problem<'_>, tau: &[f64], b: &[f64], rows: Range<usize>, hessian: bool) -> Sums {
-    let (k1, q) = (p.k - 1, p.q);
-    let mut s = Sums::zeros(k1, q, hessian);
-    for r in rows {
-        let y = p.y[r] as usize;
-        let w = &p.w[r * q..(r + 1) * q];
-        let t = row_terms(y, tau, dot(w, b));
-        s.ll += t.ll;
-        if y < k1 {
-            s.g_tau[y] += t.du;
-        }
-        if y > 0 {
-            s.g_tau[y - 1] += t.dl;
-        }
-        let g = t.du + t.dl;
-        for (gb, &x) in s.g_b.iter_mut().zip(w) {
-            *gb -= g * x;
-        }
-        if !hessian {
-            continue;
-        }
-        if y < k1 {
-            s.h_tt[y * k1 + y] += t.duu;
-            let c = t.duu + t.dul;
-            for (h, &x) in s.h_tb[y * q..(y + 1) * q].iter_mut().zip(w) {
-                *h -= c * x;
-            }
-        }
-        if y > 0 {
-            s.h_tt[(y - 1) * k1 + y - 1] += t.dll;
-            let c = t.dll + t.dul;
-            for (h, &x) in s.h_tb[(y - 1) * q..y * q].iter_mut().zip(w) {
-                *h -= c * x;
-            }
-        }
-        if y > 0 && y < k1 {
-            s.h_tt[y * k1 + y - 1] += t.dul;
-            s.h_tt[(y - 1) * k1 + y] += t.dul;
-        }
-        let c = t.duu + t.dll + 2.0 * t.dul;
-        for i in 0..q {
-            let ci = c * w[i];
-            let row = &mut s.h_bb[i * q..(i + 1) * q];
-            for j in i..q {
-                row[j] += ci * w[j];
-            }
-        }
-    }
-    s
-}
-
 /// Log-likelihood, gradient (length P) and Hessian (P × P, row-major) at θ = (t, b).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Derivatives {
@@ -380,6 +198,19 @@ pub fn derivatives(
     parallel: bool,
     monitor: &dyn Monitor,
 ) -> Result<Option<Derivatives>> {
+    Ok(derivatives_and_scores(p, theta, hessian, None, parallel, monitor)?.map(|(d, _)| d))
+}
+
+/// [`derivatives`], and with `clusters` (checked by [`check_clusters`]) the cluster score sums
+/// of the meat of the sandwich from the same pass over the rows (one entry per row chunk).
+pub(crate) fn derivatives_and_scores(
+    p: &Problem<'_>,
+    theta: &[f64],
+    hessian: bool,
+    clusters: Option<&[u32]>,
+    parallel: bool,
+    monitor: &dyn Monitor,
+) -> Result<Option<(Derivatives, Option<Vec<RunScores>>)>> {
     if theta.len() != p.n_params() {
         return Err(Error::shape(
             "theta",
@@ -389,17 +220,19 @@ pub fn derivatives(
     let Some((tau, b)) = split(p, theta) else {
         return Ok(None);
     };
+    let cats = Categories::new(&tau);
     let parts = over_chunks(p.n_rows(), parallel, monitor, |rows| {
-        sum_rows(p, &tau, b, rows, hessian)
+        chunk_pass(p, &cats, b, rows, hessian, clusters)
     })?;
     let mut s = Sums::zeros(p.k - 1, p.q, hessian);
-    for part in &parts {
+    for (part, _) in &parts {
         s.add(part);
     }
     if !s.ll.is_finite() {
         return Ok(None);
     }
-    Ok(Some(to_theta_space(p, &s, hessian)))
+    let runs = clusters.map(|_| parts.into_iter().filter_map(|(_, r)| r).collect());
+    Ok(Some((to_theta_space(p, &s, hessian), runs)))
 }
 
 /// Chain rule from (τ, b) to θ = (t, b): g_t = Tᵀ g_τ, H_tt = Tᵀ H_ττ T, H_tb = Tᵀ H_τb.
@@ -446,56 +279,8 @@ fn to_theta_space(p: &Problem<'_>, s: &Sums, hessian: bool) -> Derivatives {
     }
 }
 
-/// Score sums per cluster (run-length compressed within a chunk: rows of one item are usually
-/// adjacent) for one chunk of rows.
-fn chunk_cluster_scores(
-    p: &Problem<'_>,
-    tau: &[f64],
-    b: &[f64],
-    clusters: &[u32],
-    rows: Range<usize>,
-) -> (Vec<u32>, Vec<f64>) {
-    let (k1, q, n_t) = (p.k - 1, p.q, p.n_t);
-    let np = n_t + q;
-    let mut ids: Vec<u32> = Vec::new();
-    let mut sums: Vec<f64> = Vec::new();
-    for r in rows {
-        let y = p.y[r] as usize;
-        let w = &p.w[r * q..(r + 1) * q];
-        let t = row_terms(y, tau, dot(w, b));
-        if ids.last() != Some(&clusters[r]) {
-            ids.push(clusters[r]);
-            sums.extend(std::iter::repeat_n(0.0, np));
-        }
-        let s = &mut sums[(ids.len() - 1) * np..];
-        for (j, sj) in s[..n_t].iter_mut().enumerate() {
-            let mut v = 0.0;
-            if y < k1 {
-                v += p.tmap[y * n_t + j] * t.du;
-            }
-            if y > 0 {
-                v += p.tmap[(y - 1) * n_t + j] * t.dl;
-            }
-            *sj += v;
-        }
-        let g = t.du + t.dl;
-        for (sc, &x) in s[n_t..np].iter_mut().zip(w) {
-            *sc -= g * x;
-        }
-    }
-    (ids, sums)
-}
-
-/// The "meat" of the cluster-robust sandwich, Σ_g s_g s_gᵀ with s_g the score of θ summed
-/// over the rows of cluster g (P × P, row-major). `clusters[r]` in 0..n_clusters.
-pub fn cluster_meat(
-    p: &Problem<'_>,
-    theta: &[f64],
-    clusters: &[u32],
-    n_clusters: usize,
-    parallel: bool,
-    monitor: &dyn Monitor,
-) -> Result<Vec<f64>> {
+/// Checks the cluster of every row: one per row, each in 0..n_clusters.
+pub(crate) fn check_clusters(p: &Problem<'_>, clusters: &[u32], n_clusters: usize) -> Result<()> {
     if clusters.len() != p.n_rows() {
         return Err(Error::shape(
             "items",
@@ -515,41 +300,107 @@ pub fn cluster_meat(
             ),
         ));
     }
-    let Some((tau, b)) = split(p, theta) else {
+    Ok(())
+}
+
+/// The "meat" of the cluster-robust sandwich, Σ_g s_g s_gᵀ with s_g the score of θ summed
+/// over the rows of cluster g (P × P, row-major). `clusters[r]` in 0..n_clusters.
+pub fn cluster_meat(
+    p: &Problem<'_>,
+    theta: &[f64],
+    clusters: &[u32],
+    n_clusters: usize,
+    parallel: bool,
+    monitor: &dyn Monitor,
+) -> Result<Vec<f64>> {
+    check_clusters(p, clusters, n_clusters)?;
+    if split(p, theta).is_none() {
         return Err(Error::invalid(
             "theta",
             "its thresholds are not increasing; pass a fitted theta",
         ));
+    }
+    let found = derivatives_and_scores(p, theta, false, Some(clusters), parallel, monitor)?;
+    let Some((_, Some(runs))) = found else {
+        return Err(Error::Numerical(
+            "judge: the likelihood is 0 at theta; pass a fitted theta".into(),
+        ));
     };
-    let np = p.n_params();
+    meat_from_runs(&runs, n_clusters, p.n_params())
+}
+
+/// The meat from the run score sums of every chunk (in chunk order).
+pub(crate) fn meat_from_runs(runs: &[RunScores], n_clusters: usize, np: usize) -> Result<Vec<f64>> {
+    if np == 0 {
+        return Ok(Vec::new());
+    }
     let fix = "fit on fewer items";
-    mem::ensure_fits("items", n_clusters as u128 * np as u128, 8, fix)?;
-    let parts = over_chunks(p.n_rows(), parallel, monitor, |rows| {
-        chunk_cluster_scores(p, &tau, b, clusters, rows)
-    })?;
-    let mut per_cluster = mem::try_filled("items", n_clusters * np, 0.0, fix)?;
-    for (ids, sums) in &parts {
-        for (g, s) in ids.iter().zip(sums.chunks_exact(np)) {
-            let dst = &mut per_cluster[*g as usize * np..(*g as usize + 1) * np];
-            for (d, v) in dst.iter_mut().zip(s) {
-                *d += v;
+    let mut meat = match meat_of_adjacent_runs(runs, n_clusters, np) {
+        Some(meat) => meat,
+        None => {
+            let mut per_cluster = mem::try_filled("items", n_clusters * np, 0.0, fix)?;
+            for (ids, sums) in runs {
+                for (g, s) in ids.iter().zip(sums.chunks_exact(np)) {
+                    let dst = &mut per_cluster[*g as usize * np..(*g as usize + 1) * np];
+                    for (d, v) in dst.iter_mut().zip(s) {
+                        *d += v;
+                    }
+                }
             }
-        }
-    }
-    let mut meat = vec![0.0; np * np];
-    for s in per_cluster.chunks_exact(np.max(1)).take(n_clusters) {
-        for i in 0..np {
-            for j in i..np {
-                meat[i * np + j] += s[i] * s[j];
+            let mut meat = vec![0.0; np * np];
+            for s in per_cluster.chunks_exact(np) {
+                add_outer_product(&mut meat, s);
             }
+            meat
         }
-    }
+    };
     for i in 0..np {
         for j in 0..i {
             meat[i * np + j] = meat[j * np + i];
         }
     }
     Ok(meat)
+}
+
+/// Σ_g s_g s_gᵀ (upper triangle) from the run sums of the chunks, in row order, when the rows
+/// of each cluster are adjacent (the usual layout: one run per cluster, split at most by chunk
+/// boundaries), so that no n_clusters × P table is needed; None when some cluster's rows are
+/// not adjacent.
+fn meat_of_adjacent_runs(parts: &[RunScores], n_clusters: usize, np: usize) -> Option<Vec<f64>> {
+    let mut seen = vec![false; n_clusters];
+    let mut meat = vec![0.0; np * np];
+    let mut current: Option<u32> = None;
+    let mut score = vec![0.0; np];
+    for (ids, sums) in parts {
+        for (&g, s) in ids.iter().zip(sums.chunks_exact(np)) {
+            if current != Some(g) {
+                if current.is_some() {
+                    add_outer_product(&mut meat, &score);
+                    score.fill(0.0);
+                }
+                if std::mem::replace(&mut seen[g as usize], true) {
+                    return None;
+                }
+                current = Some(g);
+            }
+            score.iter_mut().zip(s).for_each(|(a, v)| *a += v);
+        }
+    }
+    if current.is_some() {
+        add_outer_product(&mut meat, &score);
+    }
+    Some(meat)
+}
+
+/// Adds s sᵀ to the upper triangle of `meat`.
+fn add_outer_product(meat: &mut [f64], s: &[f64]) {
+    let np = s.len();
+    for i in 0..np {
+        let row = &mut meat[i * np..(i + 1) * np];
+        for j in i..np {
+            row[j] += s[i] * s[j];
+        }
+    }
 }
 
 /// Solves (−H) x = g for the Newton direction (−H positive definite for a log-likelihood that
@@ -573,6 +424,7 @@ pub(crate) fn newton_direction(hessian: &[f64], gradient: &[f64]) -> Option<Vec<
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernel::row_terms;
     use super::*;
     use crate::par::Silent;
     use crate::rng::Rng;
@@ -720,6 +572,32 @@ mod tests {
         let m1 = cluster_meat(&p, &theta, &clusters, g, false, &Silent).unwrap();
         let m2 = cluster_meat(&p, &theta, &clusters, g, true, &Silent).unwrap();
         assert_eq!(m1, m2);
+    }
+
+    #[test]
+    fn meat_does_not_depend_on_the_order_of_rows() {
+        // clusters interleaved (each cluster split over many runs) against the same rows
+        // sorted by cluster (one run each)
+        let (y, w) = simulate(2 * ROW_CHUNK + 5, 4, &[0.5, -0.3], 5);
+        let t = free_map(4);
+        let theta = [-1.0, 0.1, 1.2, 0.4, -0.2];
+        let g = 97;
+        let scattered: Vec<u32> = (0..y.len() as u32).map(|r| r % g as u32).collect();
+        let p = Problem::new(&y, &w, 2, &t, 3, 4).unwrap();
+        let m1 = cluster_meat(&p, &theta, &scattered, g, true, &Silent).unwrap();
+        let mut order: Vec<usize> = (0..y.len()).collect();
+        order.sort_by_key(|&r| scattered[r]);
+        let ys: Vec<u32> = order.iter().map(|&r| y[r]).collect();
+        let ws: Vec<f64> = order
+            .iter()
+            .flat_map(|&r| [w[2 * r], w[2 * r + 1]])
+            .collect();
+        let cs: Vec<u32> = order.iter().map(|&r| scattered[r]).collect();
+        let p = Problem::new(&ys, &ws, 2, &t, 3, 4).unwrap();
+        let m2 = cluster_meat(&p, &theta, &cs, g, true, &Silent).unwrap();
+        for (a, b) in m1.iter().zip(&m2) {
+            assert!((a - b).abs() < 1e-10 * (1.0 + b.abs()), "{a} vs {b}");
+        }
     }
 
     #[test]

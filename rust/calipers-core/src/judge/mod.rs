@@ -20,9 +20,10 @@
 //!   fixed chunks of replicates, each chunk with its own seeded stream.
 
 pub mod bootstrap;
+mod kernel;
 pub mod likelihood;
 pub mod newton;
 
 pub use bootstrap::{Samples, bootstrap, latent_from_counts};
 pub use likelihood::{Derivatives, Problem, cluster_meat, derivatives};
-pub use newton::{Fit, fit};
+pub use newton::{Fit, fit, fit_clustered};

@@ -1,6 +1,10 @@
 //! Damped Newton for the cumulative-logit likelihood (log-concave in θ = (t, b)).
 
-use super::likelihood::{Derivatives, Problem, derivatives, newton_direction};
+use super::kernel::RunScores;
+use super::likelihood::{
+    Derivatives, Problem, check_clusters, cluster_meat, derivatives_and_scores, meat_from_runs,
+    newton_direction,
+};
 use crate::error::{Error, Result};
 use crate::linalg::{cholesky, cholesky_solve, dot};
 use crate::par::Monitor;
@@ -8,11 +12,21 @@ use crate::par::Monitor;
 /// Newton steps at most.
 pub const MAX_NEWTON: usize = 100;
 /// Converged when the Newton decrement gᵀ(−H)⁻¹g (twice the log-likelihood still to gain, to
-/// second order; invariant to the units of the regressors) is below this times max(1, rows).
-const DECREMENT_TOL: f64 = 1e-20;
+/// second order; invariant to the units of the regressors) is below this times max(1, rows):
+/// the gain left is then below the rounding error of the log-likelihood sum itself (~1e-16
+/// per row), and θ is within √(1e-17 · rows) standard errors of the maximum. (Newton's
+/// quadratic convergence usually jumps from ~1e-4 to ~1e-14 in one step; a tighter bound
+/// would only buy one more pass over the rows.)
+const DECREMENT_TOL: f64 = 1e-17;
 /// A fit that stops (no ascent step found) with a decrement below this times max(1, rows) is
 /// accepted; above it, it failed (separation).
 const DECREMENT_ACCEPT: f64 = 1e-9;
+/// Once the decrement is below this times max(1, rows), the next iterate is almost surely the
+/// last (Newton's decrement then falls to about decrement² / rows, below [`DECREMENT_TOL`]), so
+/// its pass over the rows also collects the cluster scores of the sandwich's meat. When it is
+/// not the last after all, the meat costs one pass of its own at the end, as it otherwise
+/// would.
+const SPECULATE: f64 = 1e-9;
 
 /// A fitted cumulative-logit regression.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,17 +95,22 @@ fn diverged(p: &Problem<'_>, theta: &[f64]) -> Option<usize> {
     let (q, n) = (p.n_regressors(), p.n_rows() as f64);
     let b = &theta[p.n_thresholds()..];
     let w = p.regressors();
+    // column means, then variances, each in one pass over the rows
+    let mut mean = vec![0.0; q];
+    for row in w.chunks_exact(q.max(1)) {
+        mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![0.0; q];
+    for row in w.chunks_exact(q.max(1)) {
+        for ((v, x), m) in var.iter_mut().zip(row).zip(&mean) {
+            *v += (x - m) * (x - m);
+        }
+    }
     (0..q).find(|&j| {
-        let mean = w.iter().skip(j).step_by(q).sum::<f64>() / n;
-        let var = w
-            .iter()
-            .skip(j)
-            .step_by(q)
-            .map(|x| (x - mean) * (x - mean))
-            .sum::<f64>()
-            / n;
+        let var = var[j] / n;
         // a constant column (the pairwise position constant) is judged by its value
-        let spread = if var > 0.0 { var.sqrt() } else { mean.abs() };
+        let spread = if var > 0.0 { var.sqrt() } else { mean[j].abs() };
         b[j].abs() * spread > SEPARATED
     })
 }
@@ -109,16 +128,50 @@ pub fn fit(
     parallel: bool,
     monitor: &dyn Monitor,
 ) -> Result<Fit> {
-    let eval = |th: &[f64]| derivatives(p, th, true, parallel, monitor);
+    Ok(newton(p, warm, None, parallel, monitor)?.0)
+}
+
+/// [`fit`] from the marginal start, and the meat of the item-clustered sandwich at the fit
+/// ([`cluster_meat`]), usually from the last Newton pass over the rows rather than a pass of
+/// its own.
+pub fn fit_clustered(
+    p: &Problem<'_>,
+    clusters: &[u32],
+    n_clusters: usize,
+    parallel: bool,
+    monitor: &dyn Monitor,
+) -> Result<(Fit, Vec<f64>)> {
+    check_clusters(p, clusters, n_clusters)?;
+    let (fit, runs) = newton(p, None, Some(clusters), parallel, monitor)?;
+    let meat = match runs {
+        Some(runs) => meat_from_runs(&runs, n_clusters, p.n_params())?,
+        None => cluster_meat(p, &fit.theta, clusters, n_clusters, parallel, monitor)?,
+    };
+    Ok((fit, meat))
+}
+
+/// The Newton iteration of [`fit`]; with `clusters`, also the cluster score sums at the fit
+/// when the last pass collected them.
+fn newton(
+    p: &Problem<'_>,
+    warm: Option<&[f64]>,
+    clusters: Option<&[u32]>,
+    parallel: bool,
+    monitor: &dyn Monitor,
+) -> Result<(Fit, Option<Vec<RunScores>>)> {
+    let eval = |th: &[f64], scores: bool| {
+        let clusters = if scores { clusters } else { None };
+        derivatives_and_scores(p, th, true, clusters, parallel, monitor)
+    };
     let warm = match warm {
-        Some(w) if w.len() == p.n_params() => eval(w)?.map(|d| (w.to_vec(), d)),
+        Some(w) if w.len() == p.n_params() => eval(w, false)?.map(|(d, _)| (w.to_vec(), d)),
         _ => None,
     };
     let (mut theta, mut d) = match warm {
         Some(found) => found,
         None => {
             let theta = start(p)?;
-            let Some(d) = eval(&theta)? else {
+            let Some((d, _)) = eval(&theta, false)? else {
                 return Err(Error::Numerical(
                     "judge fit: the starting point has likelihood 0".into(),
                 ));
@@ -128,6 +181,7 @@ pub fn fit(
     };
     let scale = (p.n_rows() as f64).max(1.0);
     let mut steps = 0;
+    let mut runs = None;
     let decrement = loop {
         if monitor.stop_requested() {
             return Err(Error::Interrupted);
@@ -145,27 +199,29 @@ pub fn fit(
             break decrement;
         }
         steps += 1;
+        let speculate = clusters.is_some() && decrement <= SPECULATE * scale;
         let mut step = 1.0;
-        let mut accepted: Option<(Vec<f64>, Derivatives)> = None;
+        let mut accepted: Option<(Vec<f64>, Derivatives, Option<Vec<RunScores>>)> = None;
         while step > 1e-12 {
             let candidate: Vec<f64> = theta
                 .iter()
                 .zip(&direction)
                 .map(|(t, dx)| t + step * dx)
                 .collect();
-            if let Some(dc) = eval(&candidate)? {
+            if let Some((dc, rc)) = eval(&candidate, speculate)? {
                 if dc.loglik >= d.loglik - 1e-12 * d.loglik.abs() {
-                    accepted = Some((candidate, dc));
+                    accepted = Some((candidate, dc, rc));
                     break;
                 }
             }
             step /= 2.0;
         }
-        let Some((candidate, dc)) = accepted else {
+        let Some((candidate, dc, rc)) = accepted else {
             break decrement;
         };
         theta = candidate;
         d = dc;
+        runs = rc;
     };
     if decrement.is_nan() || decrement > DECREMENT_ACCEPT * scale {
         return Err(Error::Numerical(format!(
@@ -180,17 +236,19 @@ pub fn fit(
              both sides"
         )));
     }
-    Ok(Fit {
+    let fit = Fit {
         theta,
         loglik: d.loglik,
         n_iter: steps,
         gradient: d.gradient,
         hessian: d.hessian,
-    })
+    };
+    Ok((fit, runs))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::likelihood::derivatives;
     use super::*;
     use crate::par::Silent;
 
@@ -241,6 +299,16 @@ mod tests {
         }
         let seq = fit(&p, None, false, &Silent).unwrap();
         assert_eq!(seq, f);
+        // the meat collected in the last Newton pass is the meat of a pass of its own
+        let clusters: Vec<u32> = (0..20_000u32).map(|r| r / 4).collect();
+        for parallel in [true, false] {
+            let (fc, meat) = fit_clustered(&p, &clusters, 5_000, parallel, &Silent).unwrap();
+            assert_eq!(fc, f);
+            let want = cluster_meat(&p, &f.theta, &clusters, 5_000, parallel, &Silent).unwrap();
+            assert_eq!(meat, want);
+        }
+        assert!(fit_clustered(&p, &clusters[1..], 5_000, true, &Silent).is_err());
+        assert!(fit_clustered(&p, &clusters, 4_000, true, &Silent).is_err());
     }
 
     #[test]
