@@ -795,12 +795,12 @@ def test_models_needed_for_a_lone_item():
 # ============================================================================ prompt templates
 
 
-def test_prompt_template_section_matches_prompteval(monkeypatch):
+def test_prompt_template_section_matches_prompteval(monkeypatch, tmp_path, capsys):
     """A long table with a template column adds the PromptEval section: its numbers are
-    PromptEval's on the same cells (same seed), its JSON validates, and it is absent without
-    template data."""
-    from calipers.cli.prompts import _matrix
+    PromptEval's on the same cells (same seed), its JSON validates, `calipers report` on the
+    table's file writes the same section, and it is absent without template data."""
     from calipers.io import EvalData
+    from calipers.io.tables import prompt_cells
     from calipers.prompts import PromptEval, balanced_design
     from calipers.report import PromptData
 
@@ -814,7 +814,7 @@ def test_prompt_template_section_matches_prompteval(monkeypatch):
             p = 1 / (1 + np.exp(-(theta[f] + beta[j])))
             rows.append((f"m{m}", f"t{f}", f"q{j:02d}", float(rng.random() < p)))
     frame = pd.DataFrame(rows, columns=["model", "template", "item", "score"])
-    Y, models, templates, examples = _matrix(frame, "<synthetic>")
+    Y, models, templates, examples = prompt_cells(frame, "<synthetic>")
     prompts = PromptData(Y, models, [str(t) for t in templates], [str(e) for e in examples])
     mean = np.nanmean(Y, axis=1)
     data = EvalData(scores=mean, models=models, items=prompts.examples, source="cells.csv")
@@ -846,3 +846,14 @@ def test_prompt_template_section_matches_prompteval(monkeypatch):
 
     plain = build_report(data, options=options)
     assert "prompts" not in plain.json["sections"] and 'id="prompts"' not in plain.html
+
+    # the command line on the same cells, as a file
+    frame.to_csv(tmp_path / "cells.csv", index=False)
+    args = ["--seed", "3", "--n-resamples", "200", "--dominance-resamples", "100", "--quiet"]
+    out = tmp_path / "out"
+    assert main(["report", str(tmp_path / "cells.csv"), "--out", str(out), *args]) == 0
+    written = json.loads((out / "report.json").read_text())
+    assert written["sections"]["prompts"] == json.loads(json.dumps(section))
+    cells = str(tmp_path / "cells.csv")
+    assert main(["report", cells, "--risk-metric", "x", "--out", str(out), "--quiet"]) == 1
+    assert "--risk-metric: a table with prompt templates" in capsys.readouterr().err

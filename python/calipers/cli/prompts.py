@@ -63,47 +63,6 @@ def _read(path: str, name: str):
     return io.read_table(path, argument=name)
 
 
-def _column(frame: Any, names: tuple[str, ...], what: str, path: str) -> str:
-    for n in names:
-        if n in frame.columns:
-            return n
-    raise InvalidArgumentError(
-        f"TABLE: {path} has no {what} column (one of {list(names)}); it has {list(frame.columns)}"
-    )
-
-
-def _matrix(frame: Any, path: str) -> tuple[np.ndarray, list[str], list[Any], list[Any]]:
-    t_col = _column(frame, ("template", "prompt"), "template", path)
-    e_col = _column(frame, ("example", "item"), "example", path)
-    if "score" not in frame.columns:
-        raise InvalidArgumentError(f"TABLE: {path} has no `score` column")
-    models = sorted(frame["model"].astype(str).unique()) if "model" in frame.columns else ["model"]
-    templates = sorted(frame[t_col].unique(), key=str)
-    examples = sorted(frame[e_col].unique(), key=str)
-    t_index = {t: i for i, t in enumerate(templates)}
-    e_index = {e: i for i, e in enumerate(examples)}
-    m_index = {m: i for i, m in enumerate(models)}
-    keys = [t_col, e_col] + (["model"] if "model" in frame.columns else [])
-    if frame.duplicated(subset=keys).any():
-        raise InvalidArgumentError(
-            f"TABLE: {path} lists a (template, example{', model' if len(keys) == 3 else ''}) "
-            "cell twice; give one row per evaluated cell"
-        )
-    Y = np.full((len(models), len(templates), len(examples)), np.nan)
-    mi = (
-        frame["model"].astype(str).map(m_index).to_numpy()
-        if "model" in frame.columns
-        else np.zeros(len(frame), dtype=int)
-    )
-    ti = frame[t_col].map(t_index).to_numpy()
-    ei = frame[e_col].map(e_index).to_numpy()
-    scores = frame["score"].to_numpy(dtype=float)
-    if np.isnan(scores).any():
-        raise InvalidArgumentError("TABLE: `score` has missing values; drop those rows")
-    Y[mi, ti, ei] = scores
-    return Y, models, templates, examples
-
-
 def _covariates(path: str, templates: list[Any]) -> np.ndarray:
     frame = _read(path, "--format-covariates")
     if "template" not in frame.columns:
@@ -118,10 +77,11 @@ def _covariates(path: str, templates: list[Any]) -> np.ndarray:
 
 
 def _estimate(args: argparse.Namespace) -> int:
+    from ..io.tables import prompt_cells
     from ..prompts import PromptEval
 
     frame = _read(args.table, "TABLE")
-    Y, models, templates, examples = _matrix(frame, args.table)
+    Y, models, templates, examples = prompt_cells(frame, args.table)
     X = _covariates(args.format_covariates, templates) if args.format_covariates else None
     try:
         q = [float(v) for v in args.quantiles.split(",") if v.strip()]

@@ -25,6 +25,9 @@ RESULTS is one of:
     scenario, subscenario, metric (one row per model and item);
   * a wide matrix (.csv, .tsv or .parquet): one row per model (names in a 'model' column or
     the first column), one column per item;
+  * a long table with a 'template' (or 'prompt') column: model, template, item, score, one
+    row per evaluated cell; the report ranks each model's mean over its templates and adds a
+    section on the score distribution over templates (PromptEval);
   * an lm-evaluation-harness --log_samples output folder (one sub-folder per model), or Open
     LLM Leaderboard details (samples_leaderboard_*.jsonl);
   * a HELM suite folder (benchmark_output/runs/<suite>);
@@ -154,9 +157,10 @@ def run(args: argparse.Namespace) -> int:
             args.title or "calipers report: the example (32 classifiers on scikit-learn's digits)"
         )
         options = dataclasses.replace(options, title=title)
+        prompts = None
     else:
-        data, risk = _load_results(args)
-    report = build_report(data, risk, options)
+        data, risk, prompts = _load_results(args)
+    report = build_report(data, risk, options, prompts=prompts)
     out = write_report(report, args.out)
     print(f"calipers report: wrote {out / 'report.html'} and {out / 'report.json'}")
     return 0
@@ -172,18 +176,51 @@ def _load_example(args: argparse.Namespace) -> tuple[Any, Any]:
     return data, risk
 
 
-def _load_results(args: argparse.Namespace) -> tuple[Any, Any]:
+def _load_results(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     path = Path(args.results)
     if not path.exists():
         raise InvalidArgumentError(
             f"RESULTS: {path} does not exist; pass a results table (.csv/.tsv/.parquet), a "
             "harness output folder or log (see calipers report --help), or --example"
         )
+    columns = _header_columns(path) or []
+    if args.format is None and {"template", "prompt"} & set(columns):
+        if args.risk_metric is not None:
+            raise InvalidArgumentError(
+                "--risk-metric: a table with prompt templates holds one metric; drop the option"
+            )
+        data, prompts = _read_prompt_table(path)
+        return data, None, prompts
     data = _read(path, args.metric, args.format)
     risk = None
     if args.risk_metric is not None and args.risk_metric != args.metric:
         risk = _read(path, args.risk_metric, args.format)
-    return data, risk
+    return data, risk, None
+
+
+def _read_prompt_table(path: Path) -> tuple[Any, Any]:
+    """A long table with a template column: the report's models × items matrix is each
+    (model, item)'s mean score over the templates it was run with; the cells themselves go to
+    the PromptEval section."""
+    import warnings
+
+    import numpy as np
+
+    from ..io import EvalData, read_table
+    from ..io.tables import prompt_cells
+    from ..report.data import PromptData
+
+    frame = read_table(path, argument="RESULTS")
+    cells, models, templates, examples = prompt_cells(frame, path)
+    with warnings.catch_warnings():  # items a model never ran stay NaN (missing)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scores = np.nanmean(cells, axis=1)
+    names = [str(e) for e in examples]
+    data = EvalData(scores=scores, models=list(models), items=names, source=str(path))
+    prompts = PromptData(
+        scores=cells, models=list(models), templates=[str(t) for t in templates], examples=names
+    )
+    return data, prompts
 
 
 def _read(path: Path, metric: str | None, fmt: str | None = None) -> Any:
@@ -204,24 +241,31 @@ def _read(path: Path, metric: str | None, fmt: str | None = None) -> Any:
 _LONG = ("model", "item", "score")
 
 
-def _check_long_header(path: Path) -> None:
-    """A table with two of the long format's columns but not the third is a long table with a
-    misnamed column; without this check it would be read as a wide matrix and fail on text
-    cells with a confusing message."""
+def _header_columns(path: Path) -> list[str] | None:
+    """The column names of a table file, or None for folders, other files and files that
+    cannot be read (the reader gives those their own error)."""
     import pandas as pd
 
     suffix = path.suffix.lower()
     if path.is_dir() or suffix not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
-        return
+        return None
     try:
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
-            columns = [str(c) for c in pq.read_schema(path).names]
-        else:
-            sep = "\t" if suffix == ".tsv" else ","
-            columns = [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
+            return [str(c) for c in pq.read_schema(path).names]
+        sep = "\t" if suffix == ".tsv" else ","
+        return [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
     except Exception:  # noqa: BLE001 - unreadable files get the reader's own error next
+        return None
+
+
+def _check_long_header(path: Path) -> None:
+    """A table with two of the long format's columns but not the third is a long table with a
+    misnamed column; without this check it would be read as a wide matrix and fail on text
+    cells with a confusing message."""
+    columns = _header_columns(path)
+    if columns is None:
         return
     present = [c for c in _LONG if c in columns]
     if len(present) == 2:

@@ -402,3 +402,57 @@ def _numeric_column(
             f"{where}: {what} mixes booleans and numbers; use one type (e.g. 0/1) throughout"
         )
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-prompt cells (template x example per model)
+
+
+def _prompt_column(frame: Any, names: tuple[str, ...], what: str, path: str) -> str:
+    for n in names:
+        if n in frame.columns:
+            return n
+    raise InvalidArgumentError(
+        f"TABLE: {path} has no {what} column (one of {list(names)}); it has {list(frame.columns)}"
+    )
+
+
+def prompt_cells(
+    frame: pd.DataFrame, path: Any = "TABLE"
+) -> tuple[np.ndarray, list[str], list[Any], list[Any]]:
+    """The cells of a multi-prompt long table as ``(Y, models, templates, examples)``, ``Y``
+    being models × templates × examples with NaN for cells not evaluated.
+
+    Columns: ``template`` (or ``prompt``), ``example`` (or ``item``), ``score`` and
+    optionally ``model`` (one model called "model" otherwise); one row per evaluated cell.
+    Used by ``calipers prompts estimate`` and by ``calipers report`` on such a table.
+    """
+    t_col = _prompt_column(frame, ("template", "prompt"), "template", path)
+    e_col = _prompt_column(frame, ("example", "item"), "example", path)
+    if "score" not in frame.columns:
+        raise InvalidArgumentError(f"TABLE: {path} has no `score` column")
+    models = sorted(frame["model"].astype(str).unique()) if "model" in frame.columns else ["model"]
+    templates = sorted(frame[t_col].unique(), key=str)
+    examples = sorted(frame[e_col].unique(), key=str)
+    t_index = {t: i for i, t in enumerate(templates)}
+    e_index = {e: i for i, e in enumerate(examples)}
+    m_index = {m: i for i, m in enumerate(models)}
+    keys = [t_col, e_col] + (["model"] if "model" in frame.columns else [])
+    if frame.duplicated(subset=keys).any():
+        raise InvalidArgumentError(
+            f"TABLE: {path} lists a (template, example{', model' if len(keys) == 3 else ''}) "
+            "cell twice; give one row per evaluated cell"
+        )
+    Y = np.full((len(models), len(templates), len(examples)), np.nan)
+    mi = (
+        frame["model"].astype(str).map(m_index).to_numpy()
+        if "model" in frame.columns
+        else np.zeros(len(frame), dtype=int)
+    )
+    ti = frame[t_col].map(t_index).to_numpy()
+    ei = frame[e_col].map(e_index).to_numpy()
+    scores = frame["score"].to_numpy(dtype=float)
+    if np.isnan(scores).any():
+        raise InvalidArgumentError("TABLE: `score` has missing values; drop those rows")
+    Y[mi, ti, ei] = scores
+    return Y, models, templates, examples
