@@ -59,7 +59,15 @@ fn build(
     monitor: &dyn Monitor,
 ) -> Result<StoredOperator> {
     let n = x.n;
-    let mut a = crate::mem::try_filled("X", n * n, 0.0f64, "use method='nystrom' or fewer points")?;
+    crate::mem::ensure_fits(
+        "X",
+        (n * n) as u128,
+        8,
+        "use method='nystrom' or fewer points",
+    )?;
+    // `vec!` of zeros takes lazily zeroed pages from the system: no multi-second zeroing pass
+    // at n = 30,000 before the first stop check (the budget was checked above).
+    let mut a = vec![0.0f64; n * n];
     let centred = centred(x);
     let norms: Vec<f64> = centred.chunks_exact(x.dim).map(|r| dot(r, r)).collect();
     let direct = DenseOperator::new(x, 1.0);
@@ -74,7 +82,8 @@ fn build(
     let median = kernel::median_of_pairs(&Upper { a: &a, n }, monitor);
     stopped(monitor)?;
     let bandwidth = kernel::bandwidth(sigma, median)?;
-    mirror_upper(&mut a, n);
+    mirror_upper(&mut a, n, monitor);
+    stopped(monitor)?;
     monitor.tick(2, 5)?;
     let q = kernel_and_row_sums(&mut a, n, 1.0 / bandwidth, monitor);
     stopped(monitor)?;
@@ -84,6 +93,7 @@ fn build(
         .zip(&inv_q)
         .map(|(row, iq)| iq * dot4(row, &inv_q))
         .collect();
+    stopped(monitor)?;
     if let Some(i) = p.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
         return Err(Error::Numerical(format!(
             "degree of point {i} is {} after density normalisation; the data's scale is \
@@ -210,8 +220,11 @@ impl PairDistances for Upper<'_> {
 
 /// Copies the strict upper triangle onto the lower one, in square tiles: for each block of
 /// rows, the tiles below it are written in parallel from the (read-only) rows above the split.
-fn mirror_upper(a: &mut [f64], n: usize) {
+fn mirror_upper(a: &mut [f64], n: usize, monitor: &dyn Monitor) {
     for r0 in (0..n).step_by(TILE) {
+        if monitor.stop_requested() {
+            return;
+        }
         let r1 = (r0 + TILE).min(n);
         // Diagonal tile, in place.
         for i in r0..r1 {
