@@ -223,13 +223,14 @@ def bench_slow_decay(rng: np.random.Generator, n: int = 5000, draws: int = 3) ->
         "",
         "| data | calipers wall med / worst (s) | CPU med / worst (s) | scipy eigsh wall med / "
         "worst (s) | reference wall med / worst (s) | scipy / calipers | reference / calipers "
-        "| max ‖desc − eigsh‖∞ | ‖ref − calipers‖₂ |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| max ‖desc − eigsh‖∞ | ‖ref − calipers‖₂ | load avg (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ref = reference_les()
     for name, make in SLOW_DECAY_CASES.items():
-        ours, cpu, peer, theirs, err, ref_err = [], [], [], [], [], []
+        ours, cpu, peer, theirs, err, ref_err, load = [], [], [], [], [], [], []
         for _ in range(draws):
+            load.append(os.getloadavg()[0])
             x = make(n, rng)
             desc, wall, c = _cpu_and_wall(les_exact, x)
             ours.append(wall)
@@ -250,7 +251,8 @@ def bench_slow_decay(rng: np.random.Generator, n: int = 5000, draws: int = 3) ->
             f"| {name} | {med['o']:.2f} / {max(ours):.2f} | {np.median(cpu):.2f} / {max(cpu):.2f} "
             f"| {med['p']:.2f} / {max(peer):.2f} | {med['r']:.2f} / {worst_r:.2f} "
             f"| {med['p'] / med['o']:.1f}× | {med['r'] / med['o']:.1f}× | {max(err):.1e} "
-            f"| {max(ref_err) if ref_err else float('nan'):.2f} |"
+            f"| {max(ref_err) if ref_err else float('nan'):.2f} "
+            f"| {min(load):.1f}–{max(load):.1f} |"
         )
         print(lines[-1], flush=True)
     return "\n".join(lines) + "\n"

@@ -115,6 +115,26 @@ def test_exact_mode_matches_dense_eigh_on_gaussian_clouds(d):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_gram_distance_path_with_a_large_offset_matches_dense_eigh(offset):
+    # d >= 8 builds the stored operator from a Gram product of the centred points; a large
+    # common offset must not cost accuracy (the reference uses direct differences, pdist).
+    x = np.random.default_rng(31).normal(size=(1000, 16))
+    want = dense_les_spectrum(x, 200)
+    got = geometry.diffusion_spectrum(x + offset, 200)
+    np.testing.assert_allclose(np.log(got + 1e-8), np.log(want + 1e-8), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def test_far_points_in_high_dimension_use_direct_differences_and_match():
+    # Two points 1e4 away make the Gram product's rounding bound too large: the operator falls
+    # back to direct differences and still equals the plain formula.
+    x = np.random.default_rng(32).normal(size=(800, 16))
+    x[:2] += 1e4
+    want = dense_les_spectrum(x, 100)
+    np.testing.assert_allclose(geometry.diffusion_spectrum(x, 100), want, rtol=0, atol=1e-10)
+
+
 def test_exact_mode_matches_dense_eigh_on_embedding_like_data():
     x = embedding_like(1200, 384, np.random.default_rng(5))
     want = dense_les_spectrum(x, 200)

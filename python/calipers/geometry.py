@@ -15,7 +15,8 @@ dimensions through the spectra of their diffusion operators:
 Two ways to get the eigenvalues:
 
 ``method="exact"``
-    Evaluates the dense operator matrix-free (refused above n = 30,000) and factors it by
+    In dimension d < 8, evaluates the dense operator matrix-free (refused above n = 30,000)
+    and factors it by
     pivoted Cholesky until the trace of the remainder is at most ``1e-6 · gamma``. The
     remainder is positive semi-definite, so every returned eigenvalue is within that bound of
     the true one (Weyl), i.e. each descriptor entry is exact to 1e-6. The kernel is never
@@ -23,11 +24,16 @@ Two ways to get the eigenvalues:
     ``p`` come from two symmetric sweeps (each kernel value computed once for both of its
     entries), and the pivoted Cholesky recomputes only the rows it pivots on. Fast-decaying
     spectra (manifold-like data such as the tori) need a rank of a few hundred, so this costs
-    ``O(n² d + n r²)`` time in ``O(n r)`` memory. Slowly decaying spectra (Gaussian clouds in
-    d ≥ 8, embeddings) are detected from the decay of that trace; the operator is then stored
-    (``8 n²`` bytes, 200 MB at n = 5,000; refused with ``MemoryBudgetError`` beyond the memory
-    budget, see ``CALIPERS_MAX_MEMORY``) and its top ``n_eigs`` eigenvalues come from a
-    thick-restart block Krylov iteration (blocks of 64 vectors, matrix–matrix products). It
+    ``O(n² d + n r²)`` time in ``O(n r)`` memory. In dimension d ≥ 8 (where spectra usually
+    decay slowly: Gaussian clouds, embeddings) the operator is stored at once when it fits the
+    memory budget (``8 n²`` bytes, 200 MB at n = 5,000, plus the Krylov basis), its squared
+    distances taken from one Gram product ``‖x_i‖² + ‖x_j‖² − 2 x_iᵀx_j`` of the centred points
+    (a GEMM), unless a worst-case bound on that product's rounding exceeds 1e-12 of any kernel
+    entry (far outliers), in which case direct differences are used; the pivoted Cholesky then
+    reads its rows. Slowly decaying spectra are detected from the decay of that trace; the
+    operator is then stored (if it is not already; refused with ``MemoryBudgetError`` beyond the
+    memory budget, see ``CALIPERS_MAX_MEMORY``) and its top ``n_eigs`` eigenvalues come from a
+    thick-restart block Krylov iteration (blocks of 32 vectors, matrix–matrix products). It
     stops when the residual of the Ritz pairs certifies every eigenvalue to
     ``1e-6 · (gamma + λ_n_eigs)`` (Kahan's bound ``|θ_i − λ_i| ≤ ‖A Y − Y Θ‖₂``, confirmed on
     explicit products), so each descriptor entry is again exact to about 1e-6; like any Krylov

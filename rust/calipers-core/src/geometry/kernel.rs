@@ -231,7 +231,7 @@ impl pulp::WithSimd for Bracket<'_> {
 
 /// Sum with four interleaved accumulators (vectorisable, fixed order).
 #[inline(always)]
-fn sum4(v: &[f64]) -> f64 {
+pub(super) fn sum4(v: &[f64]) -> f64 {
     let mut acc = [0.0f64; 4];
     let chunks = v.chunks_exact(4);
     let rest = chunks.remainder();
@@ -277,7 +277,7 @@ impl pulp::WithSimd for SymmetricUpdate<'_> {
 }
 
 impl DenseOperator {
-    fn new(x: &Points<'_>, bandwidth: f64) -> Self {
+    pub(super) fn new(x: &Points<'_>, bandwidth: f64) -> Self {
         let (n, dim) = (x.n, x.dim);
         let mut coords = vec![0.0f64; n * dim];
         for (j, row) in x.data.chunks_exact(dim).enumerate() {
@@ -295,7 +295,7 @@ impl DenseOperator {
         }
     }
 
-    fn distance_row(&self, i: usize, j0: usize, out: &mut [f64]) {
+    pub(super) fn distance_row(&self, i: usize, j0: usize, out: &mut [f64]) {
         self.row(i, j0, out, None);
     }
 
@@ -307,19 +307,6 @@ impl DenseOperator {
             s += t * t;
         }
         s
-    }
-
-    /// The rows of group `g` of the symmetric sweeps: rows `i` and `n − 1 − i` are paired so
-    /// that every group holds about the same number of pairs.
-    fn group_rows(&self, g: usize) -> impl Iterator<Item = usize> + use<> {
-        let n = self.n;
-        let pairs = n.div_ceil(2);
-        let per = pairs.div_ceil(SWEEP_GROUPS);
-        let (lo, hi) = ((g * per).min(pairs), ((g + 1) * per).min(pairs));
-        (lo..hi).flat_map(move |p| {
-            let mirror = n - 1 - p;
-            std::iter::once(p).chain((mirror != p).then_some(mirror))
-        })
     }
 
     /// `Σ_{j≠i} K_ij w_j` for every `i` (`w = 1` when `weights` is `None`), from one sweep over
@@ -336,8 +323,7 @@ impl DenseOperator {
                 }
                 let mut col = vec![0.0f64; n];
                 let mut buf = vec![0.0f64; n];
-                let rows: Vec<(usize, f64)> = self
-                    .group_rows(g)
+                let rows: Vec<(usize, f64)> = group_rows(n, g)
                     .map(|i| {
                         let k = &mut buf[..n - 1 - i];
                         self.kernel_row(i, i + 1, k);
@@ -410,8 +396,8 @@ pub fn dense_operator(x: &Points<'_>, sigma: f64, monitor: &dyn Monitor) -> Resu
 /// wanted order statistics, one sweep counts the pairs below the bracket and collects those
 /// inside, and the answer is selected among those few. Falls back to selecting over all pairs
 /// if the bracket misses (exact either way).
-fn median_of_pairs(op: &DenseOperator, monitor: &dyn Monitor) -> f64 {
-    let n = op.n;
+pub(super) fn median_of_pairs(op: &impl PairDistances, monitor: &dyn Monitor) -> f64 {
+    let n = op.n();
     if n < 2 {
         return 0.0;
     }
@@ -430,12 +416,12 @@ fn median_of_pairs(op: &DenseOperator, monitor: &dyn Monitor) -> f64 {
 
 /// Order statistics `first..=last` (0-based ranks) of the squared distances of pairs `i < j`.
 fn upper_order_stats(
-    op: &DenseOperator,
+    op: &impl PairDistances,
     first: usize,
     last: usize,
     monitor: &dyn Monitor,
 ) -> Vec<f64> {
-    let n = op.n;
+    let n = op.n();
     let count = n * (n - 1) / 2;
     // Deterministic sample: about 2^16 pairs at a fixed stride through the upper triangle.
     let stride = (count / 65_536).max(1);
@@ -445,7 +431,7 @@ fn upper_order_stats(
             let start = (stride - (i * (2 * n - i - 1) / 2) % stride) % stride;
             (i + 1 + start..n)
                 .step_by(stride)
-                .map(move |j| op.pair_sq_dist(i, j))
+                .map(move |j| op.pair(i, j))
         })
         .collect();
     sample.sort_unstable_by(f64::total_cmp);
@@ -470,9 +456,8 @@ fn upper_order_stats(
             if monitor.stop_requested() {
                 return (below, inside);
             }
-            for i in op.group_rows(g) {
-                let row = &mut buf[..n - 1 - i];
-                op.distance_row(i, i + 1, row);
+            for i in group_rows(n, g) {
+                let row = op.upper_row(i, &mut buf);
                 below += pulp::Arch::new().dispatch(Bracket {
                     row,
                     a,
@@ -492,9 +477,8 @@ fn upper_order_stats(
         inside = (0..n)
             .into_par_iter()
             .flat_map_iter(|i| {
-                let mut row = vec![0.0f64; n - 1 - i];
-                op.distance_row(i, i + 1, &mut row);
-                row
+                let mut buf = vec![0.0f64; n];
+                op.upper_row(i, &mut buf).to_vec()
             })
             .collect();
         return select_range(inside, first, last);
@@ -512,8 +496,46 @@ fn select_range(mut v: Vec<f64>, first: usize, last: usize) -> Vec<f64> {
     v[first..=last].to_vec()
 }
 
+/// The rows of group `g` of the symmetric sweeps: rows `i` and `n − 1 − i` are paired so that
+/// every group holds about the same number of pairs.
+fn group_rows(n: usize, g: usize) -> impl Iterator<Item = usize> {
+    let pairs = n.div_ceil(2);
+    let per = pairs.div_ceil(SWEEP_GROUPS);
+    let (lo, hi) = ((g * per).min(pairs), ((g + 1) * per).min(pairs));
+    (lo..hi).flat_map(move |p| {
+        let mirror = n - 1 - p;
+        std::iter::once(p).chain((mirror != p).then_some(mirror))
+    })
+}
+
+/// Squared distances of the pairs `i < j`, from the points or from a stored matrix: what the
+/// exact median selection reads.
+pub(super) trait PairDistances: Sync {
+    fn n(&self) -> usize;
+    /// `D²(i, j)` for `i < j`, the same bits as the entry of [`Self::upper_row`].
+    fn pair(&self, i: usize, j: usize) -> f64;
+    /// `D²(i, i + 1..n)`, written into `buf` if it has to be computed.
+    fn upper_row<'s>(&'s self, i: usize, buf: &'s mut [f64]) -> &'s [f64];
+}
+
+impl PairDistances for DenseOperator {
+    fn n(&self) -> usize {
+        self.n
+    }
+
+    fn pair(&self, i: usize, j: usize) -> f64 {
+        self.pair_sq_dist(i, j)
+    }
+
+    fn upper_row<'s>(&'s self, i: usize, buf: &'s mut [f64]) -> &'s [f64] {
+        let row = &mut buf[..self.n - 1 - i];
+        self.distance_row(i, i + 1, row);
+        row
+    }
+}
+
 /// `Err(Interrupted)` once a stop has been asked for.
-fn stopped(monitor: &dyn Monitor) -> Result<()> {
+pub(super) fn stopped(monitor: &dyn Monitor) -> Result<()> {
     if monitor.stop_requested() {
         Err(Error::Interrupted)
     } else {

@@ -13,6 +13,7 @@ pub mod lanczos;
 pub mod linalg;
 pub mod nystrom;
 pub mod pivchol;
+pub mod stored;
 
 use rayon::prelude::*;
 
@@ -142,40 +143,60 @@ fn exact_spectrum(
             ),
         ));
     }
+    // Past this rank the spectrum decays too slowly for the low-rank route to pay off.
+    let max_rank = x.n.min((x.n / 8).max(4 * n_eigs).max(512));
     par::install(|| {
+        if stores_operator(x, n_eigs) {
+            let op = stored::stored_operator(x, sigma, monitor)?;
+            let (n, eps) = (op.n, op.bandwidth);
+            let diagonal: Vec<f64> = (0..n).map(|i| op.a[i * n + i]).collect();
+            let row_of = |i: usize, out: &mut [f64]| out.copy_from_slice(&op.a[i * n..(i + 1) * n]);
+            if let Some(s) = pivchol::top_eigenvalues(&diagonal, row_of, tol, max_rank, monitor)? {
+                return Ok(low_rank_spectrum(s, eps));
+            }
+            return dense_spectrum(op.a, n, eps, n_eigs, tol, monitor);
+        }
         let op = kernel::dense_operator(x, sigma, monitor)?;
         let eps = op.bandwidth;
-        // Past this rank the spectrum decays too slowly for the low-rank route to pay off.
-        let max_rank = x.n.min((x.n / 8).max(4 * n_eigs).max(512));
         let row_of = |i: usize, out: &mut [f64]| op.row_into(i, out);
         if let Some(s) = pivchol::top_eigenvalues(&op.diagonal(), row_of, tol, max_rank, monitor)? {
-            return Ok(Spectrum {
-                eigenvalues: s.eigenvalues,
-                bandwidth: eps,
-                rank: s.rank,
-                error_bound: s.residual_trace,
-            });
+            return Ok(low_rank_spectrum(s, eps));
         }
-        dense_spectrum(op, n_eigs, tol, monitor)
+        let n = op.n;
+        ensure_dense_fits(n, n_eigs)?;
+        let a = op.into_matrix()?;
+        dense_spectrum(a, n, eps, n_eigs, tol, monitor)
     })?
+}
+
+/// Below this dimension the matrix-free operator is as cheap to evaluate as a Gram product, and
+/// low-dimensional data (manifolds such as the tori) mostly have fast-decaying spectra that the
+/// pivoted Cholesky solves in `O(n)` memory.
+pub const STORED_MIN_DIM: usize = 8;
+
+/// Whether to build the operator as a stored matrix from a Gram product at once: in dimension
+/// ≥ [`STORED_MIN_DIM`], when the dense route's memory fits the budget. The pivoted Cholesky
+/// still runs first on it (reading stored rows), so fast-decaying spectra keep that route.
+fn stores_operator(x: &Points<'_>, n_eigs: usize) -> bool {
+    x.dim >= STORED_MIN_DIM && crate::mem::ensure_fits("X", dense_bytes(x.n, n_eigs), 1, "").is_ok()
+}
+
+fn low_rank_spectrum(s: pivchol::PivotedSpectrum, bandwidth: f64) -> Spectrum {
+    Spectrum {
+        eigenvalues: s.eigenvalues,
+        bandwidth,
+        rank: s.rank,
+        error_bound: s.residual_trace,
+    }
 }
 
 /// Bytes of the dense route: the `n × n` operator plus the Krylov basis and its image.
 fn dense_bytes(n: usize, n_eigs: usize) -> u128 {
     let n = n as u128;
-    8 * n * n + 16 * n * (2 * n_eigs as u128 + 5 * krylov::BLOCK as u128)
+    8 * n * n + 16 * n * krylov::basis_columns(n_eigs) as u128
 }
 
-/// The spectrum of the stored operator: block Krylov, or a full eigendecomposition when the
-/// matrix is too small for Krylov to pay off (or, should it ever happen, Krylov runs out of
-/// iterations).
-fn dense_spectrum(
-    op: kernel::DenseOperator,
-    n_eigs: usize,
-    tol: f64,
-    monitor: &dyn Monitor,
-) -> Result<Spectrum> {
-    let (n, eps) = (op.n, op.bandwidth);
+fn ensure_dense_fits(n: usize, n_eigs: usize) -> Result<()> {
     crate::mem::ensure_fits(
         "X",
         dense_bytes(n, n_eigs),
@@ -184,8 +205,20 @@ fn dense_spectrum(
             "the spectrum of X decays slowly, so method='exact' stores the n × n operator \
              (n = {n}); use method='nystrom' or fewer points"
         ),
-    )?;
-    let a = op.into_matrix()?;
+    )
+}
+
+/// The spectrum of the stored operator `a`: block Krylov, or a full eigendecomposition when
+/// the matrix is too small for Krylov to pay off (or, should it ever happen, Krylov runs out
+/// of iterations).
+fn dense_spectrum(
+    a: Vec<f64>,
+    n: usize,
+    eps: f64,
+    n_eigs: usize,
+    tol: f64,
+    monitor: &dyn Monitor,
+) -> Result<Spectrum> {
     monitor.tick(0, 1)?;
     let tol = krylov::Tolerance {
         abs: tol,
