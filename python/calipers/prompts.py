@@ -660,9 +660,6 @@ def _plot(
     model_names: Any,
     true: Any,
 ) -> Any:
-    from ._optional import require
-
-    figure = require("matplotlib.figure", "PromptEval.plot")
     levels = np.linspace(0.0, 100.0, 41)
     res = pe.quantiles(levels, confidence_level=confidence_level, n_resamples=n_resamples)
     stat = np.atleast_2d(res.statistic)
@@ -677,39 +674,62 @@ def _plot(
             raise ShapeError(
                 f"true: has shape {np.shape(true)}; pass one accuracy per template and model"
             )
-    fig = figure.Figure(figsize=(3.4 * n_models + 0.6, 3.0))
-    axes = fig.subplots(1, n_models, squeeze=False)[0]
+    ci = res.confidence_interval
+    lows = None if ci is None else np.atleast_2d(ci.low)
+    highs = None if ci is None else np.atleast_2d(ci.high)
+    return quantile_panels(names, levels, stat, lows, highs, confidence_level, truth)
+
+
+def quantile_panels(
+    names: Any,
+    levels: np.ndarray,
+    quantiles: np.ndarray,
+    lows: np.ndarray | None,
+    highs: np.ndarray | None,
+    confidence_level: float,
+    truth: np.ndarray | None = None,
+) -> Any:
+    """One panel per model (up to four per row): the quantile function of the accuracy over
+    templates drawn as a CDF, with the pointwise band of the quantiles and, when given, the
+    true accuracies (``truth``: n_models × templates). ``quantiles``, ``lows``, ``highs`` are
+    n_models × len(levels), ``levels`` in percent. Shared by :meth:`PromptEval.plot` and the
+    report's section."""
+    from ._optional import require
+
+    figure = require("matplotlib.figure", "PromptEval.plot")
+    n = len(names)
+    n_cols = min(n, 4)
+    n_rows = -(-n // n_cols)
+    fig = figure.Figure(figsize=(3.2 * n_cols + 0.6, 2.8 * n_rows + 0.4))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    share = levels / 100
     for m, ax in enumerate(axes):
-        if res.confidence_interval is not None:
-            low = np.atleast_2d(res.confidence_interval.low)[m]
-            high = np.atleast_2d(res.confidence_interval.high)[m]
+        if m >= n:
+            ax.set_visible(False)
+            continue
+        if lows is not None and highs is not None:
             ax.fill_betweenx(
-                levels / 100,
-                low,
-                high,
-                color="#1f5f99",
-                alpha=0.2,
+                share, lows[m], highs[m], color=_BLUE, alpha=0.2, lw=0,
                 label=f"{confidence_level:.0%} band",
-            )
-        ax.plot(stat[m], levels / 100, color="#1f5f99", lw=2, label="estimated")
+            )  # fmt: skip
+        ax.plot(quantiles[m], share, color=_BLUE, lw=2, label="estimated")
         if truth is not None:
-            ax.plot(
-                np.sort(truth[m]),
-                (np.arange(pe.n_formats_) + 0.5) / pe.n_formats_,
-                "o",
-                ms=3,
-                color="#8a96a3",
-                label="true",
-            )
-        ax.set_title(names[m], fontsize=10)
+            k = truth.shape[1]
+            ax.plot(np.sort(truth[m]), (np.arange(k) + 0.5) / k, "o", ms=3, color="#8a96a3",
+                    label="true")  # fmt: skip
+        ax.set_title(str(names[m]), fontsize=10)
         ax.set_xlabel("accuracy", fontsize=9)
-        ax.set_ylabel("share of templates below", fontsize=9)
+        if m % n_cols == 0:
+            ax.set_ylabel("share of templates below", fontsize=9)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
     axes[0].legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+_BLUE = "#1f5f99"  # the report's accent colour
 
 
 def prompt_quantiles(

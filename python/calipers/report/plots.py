@@ -226,28 +226,6 @@ def prompt_distributions(
     """One panel per model: the estimated distribution of the accuracy over prompt templates
     (its quantile function drawn as a CDF) with the pointwise confidence band of the
     quantiles. ``quantiles``, ``lows``, ``highs`` are n_models × len(levels) (percent)."""
-    n = len(names)
-    n_cols = min(n, 4)
-    n_rows = -(-n // n_cols)
-    fig = Figure(figsize=(3.0 * n_cols + 0.6, 2.5 * n_rows + 0.4))
-    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
-    share = levels / 100
-    for m, ax in enumerate(axes):
-        if m >= n:
-            ax.set_visible(False)
-            continue
-        if lows is not None and highs is not None:
-            ax.fill_betweenx(
-                share, lows[m], highs[m], color=_ACCENT, alpha=0.2, lw=0, label=f"{level:.0%} band"
-            )
-        ax.plot(quantiles[m], share, color=_ACCENT, lw=2, label="estimated")
-        ax.set_title(str(names[m]), fontsize=10)
-        ax.set_xlabel("accuracy", fontsize=9)
-        if m % n_cols == 0:
-            ax.set_ylabel("share of templates below", fontsize=9)
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=8)
-    axes[0].legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    return fig
+    from ..prompts import quantile_panels
+
+    return quantile_panels(names, levels, quantiles, lows, highs, level)
