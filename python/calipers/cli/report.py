@@ -183,8 +183,10 @@ def _load_results(args: argparse.Namespace) -> tuple[Any, Any, Any]:
             f"RESULTS: {path} does not exist; pass a results table (.csv/.tsv/.parquet), a "
             "harness output folder or log (see calipers report --help), or --example"
         )
-    columns = _header_columns(path) or []
-    if args.format is None and {"template", "prompt"} & set(columns):
+    columns = set(_header_columns(path) or [])
+    # a long table (it has a score column) with a template axis; a wide matrix may well have
+    # an item called "prompt"
+    if args.format is None and "score" in columns and {"template", "prompt"} & columns:
         if args.risk_metric is not None:
             raise InvalidArgumentError(
                 "--risk-metric: a table with prompt templates holds one metric; drop the option"
