@@ -43,6 +43,7 @@ from .._validation import as_float_array, check_scalar, seed_from_rng
 from ..exceptions import ConvergenceWarning, InvalidArgumentError, ShapeError
 from . import _objective as obj
 from ._fixed_beta import fit_fixed_beta
+from ._huber_se import huber_covariances
 from ._protocol import GUESSING_FLOORS
 from ._random import (
     RandomEffectsFit,
@@ -58,6 +59,7 @@ _COARSE_ITER = 100  # L-BFGS iterations of each coarse continuation stage
 _SE_KINDS = ("hessian", "opg", "sandwich")
 _LIKELIHOOD_ATTRIBUTES = (
     "random_effects_", "fixed_beta_", "coef_se_", "loglik_", "aic_", "precision_",
+    "_huber_covariances",
 )  # fmt: skip
 _BETA_CLIP = 1e-3  # scores are clipped to [this, 1 − this] for the Beta likelihood
 _LINK_EPS = 1e-5  # floors are learned on the logit scale from logit(c ± eps), as the paper
@@ -659,6 +661,7 @@ class SkillScalingLaw(Estimator):
             if self.link == "monotone":
                 model._fit_monotone()
             model._identify()
+            model._set_huber_se()
             models.append(model)
         return models
 
@@ -701,6 +704,23 @@ class SkillScalingLaw(Estimator):
         self.start_losses_ = np.asarray(losses)
         self._converged = np.asarray(converged)
         self._log_range = (X[:, 1].min(), X[:, 1].max(), X[:, 0].min(), X[:, 0].max())
+
+    def _set_huber_se(self) -> None:
+        """Standard errors of ``coef_`` for the Huber fit (``_huber_se``): in the anchored
+        view only (the rotated one is computed from the fitted skills, and the learned link
+        absorbs affine changes of each benchmark's index, so neither view is identified by
+        these formulas)."""
+        self.coef_se_ = None
+        if self.identification != "anchors" or self.link != "logistic":
+            return
+        sol = self._solution
+        theta = self._layout.pack(sol.slopes, sol.family_effects, sol.loadings.T, sol.bias,
+                                  self._raw()["kappa"])  # fmt: skip
+        anchors = tuple(int(a) for a in self._anchor_indices(self.benchmarks_))
+        cov = huber_covariances(theta, self._layout, self._X, self._fam_idx, self._Y,
+                                self._floor0, float(self.delta), anchors)  # fmt: skip
+        self._huber_covariances = cov
+        self.coef_se_ = cov.slope_se(self._layout.p, self.n_skills)
 
     def _fit_monotone(self) -> None:
         """Stage 2: learned monotone links (and floors), warm-started at the logistic fit."""
