@@ -25,7 +25,8 @@ cells, p = dim θ, G the number of families and J_c = ∂μ_c/∂θ.
   only, so its summed score is zero at the optimum: B carries no information on the
   intercepts. Profiling them out leaves the other parameters' scores unchanged, so the OPG
   covariance of the shared parameters is the scaled inverse of B's shared block; the
-  intercepts' OPG entries are NaN.
+  intercepts' OPG entries are NaN, and so is everything when there are no more families
+  than shared parameters (the summed scores add to zero, so B has rank ≤ G − 1).
 
 A's first term and the scores use the analytic Jacobian J_c; the curvature term
 Σ ψ(r̂_c) ∂²μ_c/∂θ² is a central difference of the smooth map θ ↦ Σ_c ψ(r̂_c) J_c(θ) with the
@@ -218,7 +219,7 @@ def m_estimator_covariances(
     factor = n_clusters / (n_clusters - 1) if n_clusters > 1 else float("nan")
     cov_s = factor * (a_inv @ outer @ a_inv)
     cov_o = np.full((p, p), np.nan)
-    if mean_dpsi > 0:
+    if mean_dpsi > 0 and n_clusters > shared.size:  # else the shared block is singular
         ratio = sum_psi2 / float(dpsi.sum())
         block = np.linalg.pinv(outer[np.ix_(shared, shared)], hermitian=True)
         cov_o[np.ix_(shared, shared)] = ratio * ratio * block

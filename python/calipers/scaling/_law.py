@@ -15,7 +15,9 @@ g_j(u) = σ(a_j + Σ_k w_jk tanh(v_jk u + c_jk)) with w, v ≥ 0, fitted jointly
 other parameter by bound-constrained L-BFGS-B, warm-started at the logistic fit, with learned
 floors (as in the paper's "Sloth" model). With ``loss="beta"`` the fixed effects are fitted
 by maximum likelihood (``_fixed_beta``); ``family_effect="random"`` integrates Gaussian
-family effects out (``_random``).
+family effects out (``_random``). Standard errors of the slopes (``coef_se_``) exist in the
+anchored view: likelihood ones for the Beta fits, M-estimator ones (``_huber_se``: clustered
+sandwich, Huber's model-based H1, scaled OPG) for the logistic Huber fit.
 
 Only predictions are identified: (W, α, Λ, b) → (W M, (α − μ) M, M⁻¹Λ, b + μΛ) leaves them
 unchanged for any invertible M and vector μ. The fit is stored raw; the reported skills,
@@ -164,13 +166,15 @@ class SkillScalingSummary(Result):
                 f"identification: {self.identification}; training Huber loss {self.loss:.6g} "
                 f"({self.converged_starts}/{self.n_starts} starts converged)"
             )
+        huber = self.family_effect == "fixed" and self.loglik is None
+        se_label = "model-based (Huber H1)" if huber else "Hessian"
         lines = [
             f"SkillScalingLaw: {self.n_models} models, {self.n_families} families, "
             f"{len(self.benchmarks)} benchmarks, {d} skills, {self.link} link",
             fit_line,
             "",
             "slopes (feature x skill)"
-            + (", Hessian standard errors in ()" if self.slope_se is not None else ""),
+            + (f", {se_label} standard errors in ()" if self.slope_se is not None else ""),
         ]
         head = "".join(f"{'skill ' + str(k):>12}" for k in range(d))
         lines.append(f"{'':>16}{head}")
@@ -188,11 +192,11 @@ class SkillScalingSummary(Result):
             lines.append(
                 f"{name[:16]:>16}" + "".join(f"{v:12.4f}" for v in row) + f"{b:10.4f}{c:10.4f}"
             )
-        if self.slope_se is None and self.loglik is None:
+        if self.slope_se is None and huber:
             lines += [
                 "",
-                "standard errors: not available for the fixed-effect Huber fit (an M-estimator "
-                "with an unidentified rotation); use family_effect='random' for likelihood SEs",
+                "standard errors: the Huber fit has them in the anchored view only "
+                "(identification='anchors', logistic link); see coef_se_",
             ]
         return "\n".join(lines)
 
@@ -293,9 +297,23 @@ class SkillScalingLaw(Estimator):
     start_losses_ : ndarray, shape (n_starts,)
         Final loss of every start of the logistic fit.
     coef_se_ : dict of str to ndarray, shape (3, d), or None
-        Beta likelihood only: standard errors of ``coef_`` from the observed information
-        ("hessian"), the outer product of per-family scores ("opg") and the sandwich. None
-        for fixed effects reported in a rotated view (``identification="rotate"``).
+        Standard errors of ``coef_`` in the anchored view, by kind. Beta likelihood: the
+        observed information ("hessian"), the outer product of per-family scores ("opg") and
+        the sandwich. Huber fit (an M-estimator; logistic link; formulas in
+        ``calipers.scaling._huber_se``), with r the residuals of the n observed scores,
+        ψ = clip(r/δ, −1, 1), ψ' = 1{|r| < δ}/δ, J_c = ∂μ_c/∂θ over the p identified
+        parameters θ, G families and s_f = Σ_{c ∈ f} ψ(r_c) J_c: "sandwich" =
+        G/(G − 1) · A⁻¹ (Σ_f s_f s_fᵀ) A⁻¹ with A the Hessian of the total loss Σ_c ρ(r_c)
+        (clustered by family); "hessian" = K² s² (Σ_c J_c J_cᵀ)⁻¹, the nonlinear analogue of
+        statsmodels RLM's "H1", s² = [Σψ²/(n − p)] / [Σψ'/n]², K = 1 + (p/n) var(ψ')/mean(ψ')²;
+        "opg" = (Σψ² / Σψ')² · (Σ_f s_f s_fᵀ)⁻¹ over the parameters other than the family
+        intercepts (whose summed scores vanish at the fit). The clustered kinds need many more
+        families than shared parameters (3d + (J − d)(d + 1), plus J learned floors): "opg" is
+        NaN unless there are more, and biased upwards when there are barely more (the
+        inverse of a near-singular outer product). None for a rotated
+        view (``identification="rotate"``: the rotation is estimated from the skills and is
+        not part of these formulas) and for the learned monotone link (it absorbs affine
+        changes of each benchmark's index, so the anchored slopes are not identified).
     loglik_, aic_ : float
         Beta likelihood only: (marginal) log-likelihood and AIC (``loss_`` is −loglik_ for
         random effects, −loglik_ per observed score for fixed ones).
