@@ -737,7 +737,7 @@ def test_huber_sandwich_covers_in_a_simulation_and_shrinks_with_families():
     assert np.all((model_based > 0.62) & (model_based < 0.80)), model_based
 
 
-def test_huber_standard_errors_only_in_the_anchored_logistic_view():
+def test_huber_standard_errors_only_in_the_anchored_logistic_view(monkeypatch):
     X, fam, Y, floor = simulate(n_fam=10, per_fam=5, seed=22, noise=0.02)
     rotated = SkillScalingLaw(2, floor=floor, n_starts=2, random_state=0).fit(X, fam, Y)
     assert rotated.coef_se_ is None
@@ -756,6 +756,13 @@ def test_huber_standard_errors_only_in_the_anchored_logistic_view():
     assert np.all(np.isnan(law.coef_se_["opg"]))
     text = str(law.summary())
     assert "Huber H1" in text and f"({law.coef_se_['hessian'][0, 0]:.4f})" in text
+    # the dense covariances are checked against the memory budget (109 kB here)
+    from calipers.exceptions import MemoryBudgetError
+
+    monkeypatch.setenv("CALIPERS_MAX_MEMORY", "60K")
+    with pytest.raises(MemoryBudgetError, match="^families: .*identification='rotate'"):
+        law.fit(X, fam, Y)
+    monkeypatch.delenv("CALIPERS_MAX_MEMORY")
     # a refit in the rotated view drops the earlier SEs
     law.set_params(identification="rotate").fit(X, fam, Y)
     assert law.coef_se_ is None and not hasattr(law, "_huber_covariances")

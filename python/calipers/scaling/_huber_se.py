@@ -35,6 +35,9 @@ also be valid (ψ is continuous), but cells whose residual crosses ±δ within t
 the result by one cell's share; holding ψ' at the fit gives the almost-everywhere Hessian
 exactly. A rotated view (``identification="rotate"``) has no standard errors: the rotation is
 computed from the fitted skills, and its uncertainty is not part of these formulas.
+
+Memory: about 8·(n_models·(n_params + n_free) + 8·n_free²) bytes (dense p × p matrices; the
+family intercepts count d each), checked against the budget first.
 """
 
 from __future__ import annotations
@@ -44,11 +47,10 @@ import dataclasses
 import numpy as np
 from scipy.special import expit
 
+from .._validation import check_memory
 from . import _objective as obj
 from ._fixed_beta import anchored_base, anchored_free_index
 from ._random import _neg_hessian
-
-SE_KINDS = ("hessian", "opg", "sandwich")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +141,10 @@ def huber_covariances(
     if layout.fix_loadings or layout.n_knots:
         raise ValueError("huber_covariances: logistic link with free loadings only")
     index = huber_free_index(layout, anchors)
+    n_rows = X.shape[0]
+    check_memory(8.0 * (n_rows * (layout.size + index.size) + 8 * index.size**2), "families",
+                 "dense covariances over every family intercept do not fit; fit with "
+                 "identification='rotate' (no standard errors) or family_effect='random'")  # fmt: skip
     base = anchored_base(layout.size, (layout.p + layout.n_families) * layout.d, layout.J,
                          anchors)  # fmt: skip
     free = theta[index].copy()
@@ -151,7 +157,7 @@ def huber_covariances(
     n_free = index.size
     psi_cells = np.zeros(Y.shape)  # ψ(r̂) per cell, 0 where the score is missing
     dpsi_cells = np.zeros(Y.shape)
-    row_scores = np.zeros((X.shape[0], n_free))
+    row_scores = np.zeros((n_rows, n_free))
     gauss_newton = np.zeros((n_free, n_free))
     weighted_gn = np.zeros((n_free, n_free))
     for j in range(layout.J):
@@ -170,6 +176,7 @@ def huber_covariances(
         th[index] = v
         return weighted_mean_gradient(th, layout, X, fam, floor, psi_cells)[index]
 
+    # central differences, step 1e-5·max(1, |θ_k|), symmetrised
     curvature = -_neg_hessian(weighted_jacobian_sum, free, None, central=True)
     hessian = 0.5 * (weighted_gn + weighted_gn.T) + curvature
     family_scores = np.zeros((layout.n_families, n_free))
