@@ -40,6 +40,36 @@ class FixedBetaFit:
     slope_se: dict[str, np.ndarray]  # kind → P × K
 
 
+def anchored_free_index(
+    n_lead: int, k: int, n_bench: int, anchors: tuple[int, ...], *, n_tail: int
+) -> np.ndarray:
+    """Positions of the free parameters of an anchored fit in a flat vector laid out as
+    [lead (n_lead) | Λ (k × n_bench, row-major) | b (n_bench) | tail (n_tail) | ...].
+
+    Anchor benchmark ``anchors[a]`` loads on skill a only, with loading 1 and bias 0, so its
+    column of Λ and its bias are fixed; everything else in lead, Λ, b and tail is free."""
+    others = [c for c in range(n_bench) if c not in anchors]
+    o_lam = n_lead
+    o_b = o_lam + k * n_bench
+    return np.concatenate(
+        [
+            np.arange(n_lead),
+            [o_lam + a * n_bench + c for a in range(k) for c in others],
+            [o_b + c for c in others],
+            o_b + n_bench + np.arange(n_tail),
+        ]
+    ).astype(np.intp)
+
+
+def anchored_base(n_full: int, n_lead: int, n_bench: int, anchors: tuple[int, ...]) -> np.ndarray:
+    """The fixed entries of an anchored vector (layout of :func:`anchored_free_index`): the
+    anchors' loadings 1, zero elsewhere (free entries are written over it)."""
+    base = np.zeros(n_full)
+    for a, c in enumerate(anchors):
+        base[n_lead + a * n_bench + c] = 1.0
+    return base
+
+
 class _FixedProblem:
     """The core's likelihood with family one-hot features and Σ = 0, over the free
     parameters (W, A, free loadings, free biases, log φ): a selection of the full layout."""
@@ -57,23 +87,10 @@ class _FixedProblem:
         self.layout = layout  # read by the (zero-weight) penalty only
         self.k, self.n_families = k, n_families
         self.anchors = tuple(anchors)
-        others = [c for c in range(j) if c not in anchors]
-        # positions in the core's flat layout [β, Λ, b, log φ, L] of the free parameters
-        o_lam = self.p_aug * k
-        o_b = o_lam + k * j
-        self.index = np.concatenate(
-            [
-                np.arange(self.p_aug * k),
-                [o_lam + a * j + c for a in range(k) for c in others],
-                [o_b + c for c in others],
-                o_b + j + np.arange(j),
-            ]
-        ).astype(np.intp)
+        # the core's flat layout is [β, Λ, b, log φ, L]: log φ is the free tail, L stays 0
+        self.index = anchored_free_index(self.p_aug * k, k, j, self.anchors, n_tail=j)
         self.n_full = layout.n_full
-        base = np.zeros(self.n_full)
-        for a, c in enumerate(anchors):
-            base[o_lam + a * j + c] = 1.0
-        self.base = base
+        self.base = anchored_base(self.n_full, self.p_aug * k, j, self.anchors)
 
     def full(self, free: np.ndarray) -> np.ndarray:
         out = self.base.copy()

@@ -15,7 +15,9 @@ g_j(u) = σ(a_j + Σ_k w_jk tanh(v_jk u + c_jk)) with w, v ≥ 0, fitted jointly
 other parameter by bound-constrained L-BFGS-B, warm-started at the logistic fit, with learned
 floors (as in the paper's "Sloth" model). With ``loss="beta"`` the fixed effects are fitted
 by maximum likelihood (``_fixed_beta``); ``family_effect="random"`` integrates Gaussian
-family effects out (``_random``).
+family effects out (``_random``). Standard errors of the slopes (``coef_se_``) exist in the
+anchored view: likelihood ones for the Beta fits, M-estimator ones (``_huber_se``: clustered
+sandwich, Huber's model-based H1, scaled OPG) for the logistic Huber fit.
 
 Only predictions are identified: (W, α, Λ, b) → (W M, (α − μ) M, M⁻¹Λ, b + μΛ) leaves them
 unchanged for any invertible M and vector μ. The fit is stored raw; the reported skills,
@@ -43,6 +45,7 @@ from .._validation import as_float_array, check_scalar, seed_from_rng
 from ..exceptions import ConvergenceWarning, InvalidArgumentError, ShapeError
 from . import _objective as obj
 from ._fixed_beta import fit_fixed_beta
+from ._huber_se import huber_covariances
 from ._protocol import GUESSING_FLOORS
 from ._random import (
     RandomEffectsFit,
@@ -58,6 +61,7 @@ _COARSE_ITER = 100  # L-BFGS iterations of each coarse continuation stage
 _SE_KINDS = ("hessian", "opg", "sandwich")
 _LIKELIHOOD_ATTRIBUTES = (
     "random_effects_", "fixed_beta_", "coef_se_", "loglik_", "aic_", "precision_",
+    "_huber_covariances",
 )  # fmt: skip
 _BETA_CLIP = 1e-3  # scores are clipped to [this, 1 − this] for the Beta likelihood
 _LINK_EPS = 1e-5  # floors are learned on the logit scale from logit(c ± eps), as the paper
@@ -162,13 +166,15 @@ class SkillScalingSummary(Result):
                 f"identification: {self.identification}; training Huber loss {self.loss:.6g} "
                 f"({self.converged_starts}/{self.n_starts} starts converged)"
             )
+        huber = self.family_effect == "fixed" and self.loglik is None
+        se_label = "model-based (Huber H1)" if huber else "Hessian"
         lines = [
             f"SkillScalingLaw: {self.n_models} models, {self.n_families} families, "
             f"{len(self.benchmarks)} benchmarks, {d} skills, {self.link} link",
             fit_line,
             "",
             "slopes (feature x skill)"
-            + (", Hessian standard errors in ()" if self.slope_se is not None else ""),
+            + (f", {se_label} standard errors in ()" if self.slope_se is not None else ""),
         ]
         head = "".join(f"{'skill ' + str(k):>12}" for k in range(d))
         lines.append(f"{'':>16}{head}")
@@ -186,11 +192,11 @@ class SkillScalingSummary(Result):
             lines.append(
                 f"{name[:16]:>16}" + "".join(f"{v:12.4f}" for v in row) + f"{b:10.4f}{c:10.4f}"
             )
-        if self.slope_se is None and self.loglik is None:
+        if self.slope_se is None and huber:
             lines += [
                 "",
-                "standard errors: not available for the fixed-effect Huber fit (an M-estimator "
-                "with an unidentified rotation); use family_effect='random' for likelihood SEs",
+                "standard errors: the Huber fit has them in the anchored view only "
+                "(identification='anchors', logistic link); see coef_se_",
             ]
         return "\n".join(lines)
 
@@ -291,9 +297,23 @@ class SkillScalingLaw(Estimator):
     start_losses_ : ndarray, shape (n_starts,)
         Final loss of every start of the logistic fit.
     coef_se_ : dict of str to ndarray, shape (3, d), or None
-        Beta likelihood only: standard errors of ``coef_`` from the observed information
-        ("hessian"), the outer product of per-family scores ("opg") and the sandwich. None
-        for fixed effects reported in a rotated view (``identification="rotate"``).
+        Standard errors of ``coef_`` in the anchored view, by kind. Beta likelihood: the
+        observed information ("hessian"), the outer product of per-family scores ("opg") and
+        the sandwich. Huber fit (an M-estimator; logistic link; formulas in
+        ``calipers.scaling._huber_se``), with r the residuals of the n observed scores,
+        ψ = clip(r/δ, −1, 1), ψ' = 1{|r| < δ}/δ, J_c = ∂μ_c/∂θ over the p identified
+        parameters θ, G families and s_f = Σ_{c ∈ f} ψ(r_c) J_c: "sandwich" =
+        G/(G − 1) · A⁻¹ (Σ_f s_f s_fᵀ) A⁻¹ with A the Hessian of the total loss Σ_c ρ(r_c)
+        (clustered by family); "hessian" = K² s² (Σ_c J_c J_cᵀ)⁻¹, the nonlinear analogue of
+        statsmodels RLM's "H1", s² = [Σψ²/(n − p)] / [Σψ'/n]², K = 1 + (p/n) var(ψ')/mean(ψ')²;
+        "opg" = (Σψ² / Σψ')² · (Σ_f s_f s_fᵀ)⁻¹ over the parameters other than the family
+        intercepts (whose summed scores vanish at the fit). The clustered kinds need many more
+        families than shared parameters (3d + (J − d)(d + 1), plus J learned floors): "opg" is
+        NaN unless there are more, and biased upwards when there are barely more (the
+        inverse of a near-singular outer product). None for a rotated
+        view (``identification="rotate"``: the rotation is estimated from the skills and is
+        not part of these formulas) and for the learned monotone link (it absorbs affine
+        changes of each benchmark's index, so the anchored slopes are not identified).
     loglik_, aic_ : float
         Beta likelihood only: (marginal) log-likelihood and AIC (``loss_`` is −loglik_ for
         random effects, −loglik_ per observed score for fixed ones).
@@ -659,6 +679,7 @@ class SkillScalingLaw(Estimator):
             if self.link == "monotone":
                 model._fit_monotone()
             model._identify()
+            model._set_huber_se()
             models.append(model)
         return models
 
@@ -701,6 +722,23 @@ class SkillScalingLaw(Estimator):
         self.start_losses_ = np.asarray(losses)
         self._converged = np.asarray(converged)
         self._log_range = (X[:, 1].min(), X[:, 1].max(), X[:, 0].min(), X[:, 0].max())
+
+    def _set_huber_se(self) -> None:
+        """Standard errors of ``coef_`` for the Huber fit (``_huber_se``): in the anchored
+        view only (the rotated one is computed from the fitted skills, and the learned link
+        absorbs affine changes of each benchmark's index, so neither view is identified by
+        these formulas)."""
+        self.coef_se_ = None
+        if self.identification != "anchors" or self.link != "logistic":
+            return
+        sol = self._solution
+        theta = self._layout.pack(sol.slopes, sol.family_effects, sol.loadings.T, sol.bias,
+                                  self._raw()["kappa"])  # fmt: skip
+        anchors = tuple(int(a) for a in self._anchor_indices(self.benchmarks_))
+        cov = huber_covariances(theta, self._layout, self._X, self._fam_idx, self._Y,
+                                self._floor0, float(self.delta), anchors)  # fmt: skip
+        self._huber_covariances = cov
+        self.coef_se_ = cov.slope_se(self._layout.p, self.n_skills)
 
     def _fit_monotone(self) -> None:
         """Stage 2: learned monotone links (and floors), warm-started at the logistic fit."""
