@@ -404,6 +404,24 @@ def test_leaderboard_v2_protocol_sloth_basic_and_baselines(v2):
 
 
 @needs_data
+def test_leave_family_out_fits_the_beta_likelihood_when_asked(v2):
+    """A loss='beta' law in the protocol is the same fit as calling .fit on each group (the
+    batched path is the Huber one only)."""
+    law = SkillScalingLaw(1, floor=GUESSING_FLOORS, loss="beta", identification="anchors",
+                          anchors=[v2.benchmarks[0]], random_state=0)  # fmt: skip
+    groups = TEST_GROUPS[("v2", 1)][:2]
+    cv = leave_family_out(law, v2.features, v2.families, v2.scores, groups=groups,
+                          benchmarks=v2.benchmarks)  # fmt: skip
+    splits = split_family_groups(v2.families, groups, 1, v2.features[:, 1])
+    for (_, train, test), pred in zip(splits, cv.predictions, strict=True):
+        alone = SkillScalingLaw(**law.get_params()).fit(
+            v2.features[train], v2.families[train], v2.scores[train], benchmarks=v2.benchmarks
+        )
+        assert alone.loglik_ is not None
+        np.testing.assert_array_equal(pred, alone.predict(v2.features[test], v2.families[test]))
+
+
+@needs_data
 @pytest.mark.slow
 def test_leaderboard_v2_protocol_learned_link(v2):
     law = SkillScalingLaw(2, floor=GUESSING_FLOORS, link="monotone", n_starts=10, random_state=0)
