@@ -340,7 +340,11 @@ def leave_family_out(
     results = {}
     for name, est in methods.items():
         # One Rust batch for the Huber fits of every group; any other kind fits group by group.
-        if isinstance(est, SkillScalingLaw) and est.family_effect == "fixed" and est.loss == "huber":
+        if (
+            isinstance(est, SkillScalingLaw)
+            and est.family_effect == "fixed"
+            and est.loss == "huber"
+        ):
             from .._validation import seed_from_rng
 
             seed = seed_from_rng(est.random_state, "random_state")
