@@ -301,7 +301,7 @@ class SkillScalingLaw(Estimator):
         observed information ("hessian"), the outer product of per-family scores ("opg") and
         the sandwich. Huber fit (an M-estimator; logistic link; formulas in
         ``calipers.scaling._huber_se``), with r the residuals of the n observed scores,
-        ψ = clip(r/δ, −1, 1), ψ' = 1{|r| < δ}/δ, J_c = ∂μ_c/∂θ over the p identified
+        ψ = clip(r/δ, −1, 1), ψ' = 1{abs(r) < δ}/δ, J_c = ∂μ_c/∂θ over the p identified
         parameters θ, G families and s_f = Σ_{c ∈ f} ψ(r_c) J_c: "sandwich" =
         G/(G − 1) · A⁻¹ (Σ_f s_f s_fᵀ) A⁻¹ with A the Hessian of the total loss Σ_c ρ(r_c)
         (clustered by family); "hessian" = K² s² (Σ_c J_c J_cᵀ)⁻¹, the nonlinear analogue of
