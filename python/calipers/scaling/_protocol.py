@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array
+from .._validation import as_float_array, as_labels
 from ..exceptions import InvalidArgumentError, ShapeError
 
 BENCHMARKS_V1 = ("MMLU", "ARC", "HellaSwag", "Winogrande", "TruthfulQA", "GSM8K")
@@ -158,7 +158,7 @@ def split_family_groups(
     of its families are trained on with every row of the other families; the group's remaining
     models are the test rows. Groups without test rows are dropped.
     """
-    fam = np.asarray(families)
+    fam = as_labels(families, "families", what="model")
     n = fam.shape[0]
     key = np.arange(n, dtype=np.float64) if order is None else as_float_array(order, "order")
     if key.shape != (n,):
@@ -324,7 +324,7 @@ def leave_family_out(
     names = tuple(benchmarks) if benchmarks is not None else columns
     if names is None:
         names = tuple(f"benchmark {j}" for j in range(Y.shape[1]))
-    fam = np.asarray(families)
+    fam = as_labels(families, "families", what="model")
     if fam.shape != (X.shape[0],) or Y.shape[0] != X.shape[0]:
         raise ShapeError("features, families and scores must have the same number of rows")
     from .._validation import check_scalar
