@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import special
 
 from calipers._multitest import holm as _holm
-from calipers.exceptions import InvalidArgumentError, NotFittedError, ShapeError
+from calipers.exceptions import InvalidArgumentError, NotFittedError, NumericalError, ShapeError
 from calipers.judge import Bridge, judge_latent, judge_latent_from_samples
 from conftest import SHARED_DATA
 
@@ -602,3 +602,40 @@ def test_fit_is_scale_equivariant_at_extreme_magnitudes(scale):
     )
     ci = big.bootstrap(y, z * scale, X * scale, items=items, n_resamples=20, random_state=0)
     assert np.isfinite(ci["a"].low) and ci["a"].low * scale < base.a_ < ci["a"].high * scale
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input
+
+
+@pytest.mark.parametrize(
+    "items, match",
+    [
+        ([[0, 1], [2]], "items.*ragged"),
+        ("nan", "items.*NaN"),
+        ("inf", "items.*NaN/inf"),
+        ("complex", "items.*complex"),
+        ("short", "items.*one label per rating"),
+    ],
+)
+def test_item_ids_must_be_one_finite_label_per_rating(items, match):
+    y, z, X, ids = simulate(60, seed=3)
+    if isinstance(items, str):
+        bad = ids.astype(float)
+        if items in ("nan", "inf"):
+            bad[4] = float(items)
+        items = {"complex": ids + 1j, "short": ids[:-1]}.get(items, bad)
+    with pytest.raises(InvalidArgumentError, match=match):
+        Bridge().fit(y, z, X, items=items)
+    fitted = Bridge().fit(y, z, X, items=ids)
+    with pytest.raises(InvalidArgumentError, match=match):
+        fitted.score(y, z, X, items=items)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300])
+def test_covariance_that_underflows_is_refused_not_reported_as_zero(scale):
+    """A judge latent near 1e300 makes the variance of its coefficient ~1e-600: it underflows
+    to 0, which gave beta_se_ = 0 and gamma_se_ = inf; now the fit says to rescale."""
+    y, z, X, items = simulate(200, seed=41)
+    with pytest.raises(NumericalError, match="rescale z and X"):
+        Bridge().fit(y, z * scale, X, items=items)
