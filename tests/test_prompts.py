@@ -10,9 +10,16 @@ import pytest
 from scipy import optimize, special
 
 import calipers
-from calipers.exceptions import InvalidArgumentError, NotFittedError, ShapeError
+from calipers.exceptions import (
+    InvalidArgumentError,
+    MemoryBudgetError,
+    NonFiniteError,
+    NotFittedError,
+    ShapeError,
+)
 from calipers.prompts import (
     PromptEval,
+    adaptive_evaluate,
     average_accuracy,
     balanced_design,
     prompt_quantiles,
@@ -561,3 +568,21 @@ def test_plot_draws_one_panel_per_model():
     assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
     with pytest.raises(ShapeError, match="model_names"):
         pe.plot(n_resamples=50, model_names=["a"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_average_accuracy_refuses_infinite_scores(value):
+    Y = np.array([[1.0, 0.0, np.nan], [np.nan, 1.0, 1.0]])
+    Y[0, 1] = value
+    with pytest.raises(NonFiniteError, match=r"Y: has an infinite value at index \(0, 1\)"):
+        average_accuracy(Y)
+
+
+@pytest.mark.parametrize("n_formats, n_examples", [(10**12, 30), (5, 10**12)])
+def test_adaptive_evaluate_checks_the_memory_of_its_score_matrix(n_formats, n_examples):
+    with pytest.raises(MemoryBudgetError, match="n_examples"):
+        adaptive_evaluate(lambda c: np.ones(len(c)), n_formats, n_examples, rng=0)
