@@ -639,3 +639,46 @@ def test_covariance_that_underflows_is_refused_not_reported_as_zero(scale):
     y, z, X, items = simulate(200, seed=41)
     with pytest.raises(NumericalError, match="rescale z and X"):
         Bridge().fit(y, z * scale, X, items=items)
+
+
+def _cli_tables(tmp_path, score_scale=1.0):
+    pd = pytest.importorskip("pandas")
+    y, z, X, items = simulate(60, seed=12)
+    pd.DataFrame({"item": items, "label": y}).to_csv(tmp_path / "humans.csv", index=False)
+    first = np.unique(items, return_index=True)[1]
+    pd.DataFrame(
+        {"item": items[first], "score": z[first] * score_scale, "len": X[first, 0]}
+    ).to_csv(tmp_path / "judge.csv", index=False)
+    return tmp_path / "humans.csv", tmp_path / "judge.csv"
+
+
+@pytest.mark.parametrize(
+    "table, column, value, message",
+    [
+        ("humans", "label", "good", "HUMAN_LABELS: column `label`: row 3 .* holds 'good'"),
+        ("judge", "score", "high", "JUDGE_SCORES: column `score`: row 3 .* holds 'high'"),
+        ("judge", "len", "long", "JUDGE_SCORES: column `len`: row 3 .* holds 'long'"),
+    ],
+)
+def test_cli_judge_fit_names_a_non_numeric_entry(tmp_path, capsys, table, column, value, message):
+    pd = pytest.importorskip("pandas")
+    from calipers.cli import main
+
+    paths = dict(zip(("humans", "judge"), _cli_tables(tmp_path), strict=True))
+    frame = pd.read_csv(paths[table])
+    frame[column] = frame[column].astype(object)
+    frame.loc[3, column] = value
+    frame.to_csv(paths[table], index=False)
+    argv = ["judge", "fit", str(paths["humans"]), str(paths["judge"]), "--covariates", "len"]
+    assert main(argv) == 1
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_cli_judge_fit_reports_a_latent_beyond_the_float_range(tmp_path, capsys):
+    """A judge score near 1e300 ended in an internal ZeroDivisionError (a zero standard
+    error); it is now the fit's own error with the fix."""
+    from calipers.cli import main
+
+    humans, judge = _cli_tables(tmp_path, score_scale=1e300)
+    assert main(["judge", "fit", str(humans), str(judge)]) == 1
+    assert "rescale z and X" in capsys.readouterr().err

@@ -586,3 +586,32 @@ def test_average_accuracy_refuses_infinite_scores(value):
 def test_adaptive_evaluate_checks_the_memory_of_its_score_matrix(n_formats, n_examples):
     with pytest.raises(MemoryBudgetError, match="n_examples"):
         adaptive_evaluate(lambda c: np.ones(len(c)), n_formats, n_examples, rng=0)
+
+
+@pytest.mark.parametrize("where", ["score", "covariate"])
+def test_cli_prompts_estimate_names_a_non_numeric_entry(tmp_path, capsys, where):
+    pd = pytest.importorskip("pandas")
+    from calipers.cli import main
+
+    rows = [
+        {"template": f"t{f}", "example": j, "score": (f + j) % 2}
+        for f in range(3)
+        for j in range(8)
+    ]
+    cells = pd.DataFrame(rows)
+    covariates = pd.DataFrame({"template": ["t0", "t1", "t2"], "a": [0.1, -0.3, 0.2]})
+    if where == "score":
+        cells["score"] = cells["score"].astype(object)
+        cells.loc[5, "score"] = "right"
+        message = "TABLE: column `score`: row 5 .* holds 'right'"
+    else:
+        covariates["a"] = covariates["a"].astype(object)
+        covariates.loc[1, "a"] = "bold"
+        message = "--format-covariates: column `a`: row 1 .* holds 'bold'"
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    covariates.to_csv(tmp_path / "cov.csv", index=False)
+    argv = ["prompts", "estimate", str(tmp_path / "cells.csv"), "--resamples", "0"]
+    assert main([*argv, "--format-covariates", str(tmp_path / "cov.csv")]) == 1
+    import re
+
+    assert re.search(message, capsys.readouterr().err)

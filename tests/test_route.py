@@ -738,3 +738,58 @@ def test_cross_validated_r2_is_scale_invariant_at_extreme_magnitudes(scale):
         assert np.all(np.isfinite(big.cv_results_[key]))
         np.testing.assert_allclose(big.cv_results_[key], base.cv_results_[key], rtol=1e-9)
     assert (big.k_score_, big.k_cost_) == (base.k_score_, base.k_cost_)
+
+
+def _cli_inputs(tmp_path):
+    pd = pytest.importorskip("pandas")
+    x, y = _route_data(seed=6, n=40)
+    models = ["small", "mid", "large"]
+    rows = [
+        {"model": m, "item": f"q{i}", "score": y[i, j]}
+        for j, m in enumerate(models)
+        for i in range(40)
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
+    feats = pd.DataFrame(x, columns=[f"f{k}" for k in range(4)])
+    feats.insert(0, "item", [f"q{i}" for i in range(40)])
+    feats.to_csv(tmp_path / "feats.csv", index=False)
+    return x, feats
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("object_npy", r"--features: .*x\.npy is not a numeric \.npy array"),
+        ("text_column", "--features: column `f2` .*row 7 .*holds 'wide'"),
+        ("prices_twice_inline", "--prices: model 'small' is priced twice"),
+        ("prices_twice_file", "--prices: model 'small' has two prices"),
+        ("negative_seed", r"--seed: seed must be in \[0, 2\*\*64\)"),
+    ],
+)
+def test_cli_route_evaluate_names_the_bad_option(tmp_path, capsys, case, message):
+    import re
+
+    from calipers.cli import main
+
+    x, feats = _cli_inputs(tmp_path)
+    features, prices, extra = str(tmp_path / "feats.csv"), "small=0.1,mid=0.5,large=1", []
+    if case == "object_npy":
+        np.save(tmp_path / "x.npy", x.astype(object), allow_pickle=True)
+        features = str(tmp_path / "x.npy")
+    elif case == "text_column":
+        feats["f2"] = feats["f2"].astype(object)
+        feats.loc[7, "f2"] = "wide"
+        feats.to_csv(tmp_path / "feats.csv", index=False)
+    elif case == "prices_twice_inline":
+        prices = "small=0.1,small=0.2,mid=0.5,large=1"
+    elif case == "prices_twice_file":
+        (tmp_path / "prices.csv").write_text(
+            "model,price\nsmall,0.1\nsmall,0.2\nmid,0.5\nlarge,1\n"
+        )
+        prices = str(tmp_path / "prices.csv")
+    else:
+        extra = ["--seed", "-1"]
+    argv = ["route", "evaluate", str(tmp_path / "results.csv"), "--features", features]
+    code = main([*argv, "--prices", prices, "--out", str(tmp_path / "out"), *extra])
+    assert code == 1
+    assert re.search(message, capsys.readouterr().err)

@@ -101,6 +101,24 @@ def as_labels(x: Any, name: str, n: int | None = None, *, what: str = "row") -> 
     return arr
 
 
+def numeric_column(values: Any, name: str, fix: str) -> np.ndarray:
+    """One column of a table (pandas, Arrow or object-backed) as float64; an entry that is not
+    a number is reported by row and value (float conversion only says it could not convert)."""
+    column = np.asarray(values, dtype=object)
+    try:
+        return np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    for row, value in enumerate(column):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"{name}: row {row} (counting from 0) holds {value!r}, not a number; {fix}"
+            ) from None
+    raise AssertionError("unreachable: every entry converted on its own")
+
+
 def check_ndim(arr: np.ndarray, name: str, ndim: int | tuple[int, ...] | None) -> None:
     """Raise ShapeError unless ``arr.ndim`` is one of ``ndim``."""
     if ndim is None:
