@@ -763,6 +763,7 @@ def _cli_inputs(tmp_path):
         ("text_column", "--features: column `f2` .*row 7 .*holds 'wide'"),
         ("prices_twice_inline", "--prices: model 'small' is priced twice"),
         ("prices_twice_file", "--prices: model 'small' has two prices"),
+        ("price_without_model", "--prices: '=1' is not name=price"),
         ("negative_seed", r"--seed: seed must be in \[0, 2\*\*64\)"),
     ],
 )
@@ -782,6 +783,8 @@ def test_cli_route_evaluate_names_the_bad_option(tmp_path, capsys, case, message
         feats.to_csv(tmp_path / "feats.csv", index=False)
     elif case == "prices_twice_inline":
         prices = "small=0.1,small=0.2,mid=0.5,large=1"
+    elif case == "price_without_model":
+        prices = "=1,small=0.1,mid=0.5,large=1"
     elif case == "prices_twice_file":
         (tmp_path / "prices.csv").write_text(
             "model,price\nsmall,0.1\nsmall,0.2\nmid,0.5\nlarge,1\n"

@@ -136,7 +136,7 @@ def _prices(spec: str, models: list[str]) -> np.ndarray:
         table = {}
         for part in spec.split(","):
             name, sep, value = part.rpartition("=")
-            if not sep:
+            if not sep or not name.strip():
                 raise InvalidArgumentError(f"--prices: {part!r} is not name=price")
             if name.strip() in table:
                 raise InvalidArgumentError(f"--prices: model {name.strip()!r} is priced twice")
