@@ -835,3 +835,33 @@ def test_partial_fit_family_takes_one_label_of_the_fitted_kind(family, match):
     law = SkillScalingLaw(1, n_starts=1, max_iter=100, random_state=0).fit(X, fam, Y)
     with pytest.raises(InvalidArgumentError, match=f"family: .*{match}"):
         law.partial_fit_family(X[:2], Y[:2], family)
+
+
+@pytest.mark.parametrize(
+    "make, bad",
+    [
+        (lambda: FlopsScalingLaw(), "one_column"),
+        (lambda: PCAFlopsScalingLaw(1), "one_column"),
+        (lambda: SkillScalingLaw(1, n_starts=1, max_iter=50), "one_column"),
+        (lambda: PCAFlopsScalingLaw(1), "short_scores"),
+    ],
+)
+def test_baselines_check_features_and_scores_shapes(make, bad):
+    """One feature column raised an IndexError in log_flops, scores with other rows a bare
+    LinAlgError in the PCA baseline."""
+    X, fam, Y, _ = simulate(seed=3)
+    if bad == "one_column":
+        with pytest.raises(ShapeError, match="features: expected 3 columns"):
+            make().fit(X[:, :1], fam, Y)
+        with pytest.raises(ShapeError, match="features: expected 3 columns"):
+            leave_family_out(make(), X[:, :1], fam, Y, groups=[[0]])
+    else:
+        with pytest.raises(ShapeError, match="scores: has"):
+            make().fit(X, fam, Y[:-1])
+
+
+@pytest.mark.parametrize("n_train", [np.nan, 1.5, "1", 0, None])
+def test_split_family_groups_checks_n_train_per_family(n_train):
+    X, fam, Y, _ = simulate(seed=3)
+    with pytest.raises(InvalidArgumentError, match="n_train_per_family"):
+        split_family_groups(fam, [[0]], n_train)
