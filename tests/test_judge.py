@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import special
 
 from calipers._multitest import holm as _holm
-from calipers.exceptions import InvalidArgumentError, NotFittedError, ShapeError
+from calipers.exceptions import InvalidArgumentError, NotFittedError, NumericalError, ShapeError
 from calipers.judge import Bridge, judge_latent, judge_latent_from_samples
 from conftest import SHARED_DATA
 
@@ -602,3 +602,83 @@ def test_fit_is_scale_equivariant_at_extreme_magnitudes(scale):
     )
     ci = big.bootstrap(y, z * scale, X * scale, items=items, n_resamples=20, random_state=0)
     assert np.isfinite(ci["a"].low) and ci["a"].low * scale < base.a_ < ci["a"].high * scale
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input
+
+
+@pytest.mark.parametrize(
+    "items, match",
+    [
+        ([[0, 1], [2]], "items.*ragged"),
+        ("nan", "items.*NaN"),
+        ("inf", "items.*NaN/inf"),
+        ("complex", "items.*complex"),
+        ("short", "items.*one label per rating"),
+    ],
+)
+def test_item_ids_must_be_one_finite_label_per_rating(items, match):
+    y, z, X, ids = simulate(60, seed=3)
+    if isinstance(items, str):
+        bad = ids.astype(float)
+        if items in ("nan", "inf"):
+            bad[4] = float(items)
+        items = {"complex": ids + 1j, "short": ids[:-1]}.get(items, bad)
+    with pytest.raises(InvalidArgumentError, match=match):
+        Bridge().fit(y, z, X, items=items)
+    fitted = Bridge().fit(y, z, X, items=ids)
+    with pytest.raises(InvalidArgumentError, match=match):
+        fitted.score(y, z, X, items=items)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300])
+def test_covariance_that_underflows_is_refused_not_reported_as_zero(scale):
+    """A judge latent near 1e300 makes the variance of its coefficient ~1e-600: it underflows
+    to 0, which gave beta_se_ = 0 and gamma_se_ = inf; now the fit says to rescale."""
+    y, z, X, items = simulate(200, seed=41)
+    with pytest.raises(NumericalError, match="rescale z and X"):
+        Bridge().fit(y, z * scale, X, items=items)
+
+
+def _cli_tables(tmp_path, score_scale=1.0):
+    pd = pytest.importorskip("pandas")
+    y, z, X, items = simulate(60, seed=12)
+    pd.DataFrame({"item": items, "label": y}).to_csv(tmp_path / "humans.csv", index=False)
+    first = np.unique(items, return_index=True)[1]
+    pd.DataFrame(
+        {"item": items[first], "score": z[first] * score_scale, "len": X[first, 0]}
+    ).to_csv(tmp_path / "judge.csv", index=False)
+    return tmp_path / "humans.csv", tmp_path / "judge.csv"
+
+
+@pytest.mark.parametrize(
+    "table, column, value, message",
+    [
+        ("humans", "label", "good", "HUMAN_LABELS: column `label`: row 3 .* holds 'good'"),
+        ("judge", "score", "high", "JUDGE_SCORES: column `score`: row 3 .* holds 'high'"),
+        ("judge", "len", "long", "JUDGE_SCORES: column `len`: row 3 .* holds 'long'"),
+    ],
+)
+def test_cli_judge_fit_names_a_non_numeric_entry(tmp_path, capsys, table, column, value, message):
+    pd = pytest.importorskip("pandas")
+    from calipers.cli import main
+
+    paths = dict(zip(("humans", "judge"), _cli_tables(tmp_path), strict=True))
+    frame = pd.read_csv(paths[table])
+    frame[column] = frame[column].astype(object)
+    frame.loc[3, column] = value
+    frame.to_csv(paths[table], index=False)
+    argv = ["judge", "fit", str(paths["humans"]), str(paths["judge"]), "--covariates", "len"]
+    assert main(argv) == 1
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_cli_judge_fit_reports_a_latent_beyond_the_float_range(tmp_path, capsys):
+    """A judge score near 1e300 ended in an internal ZeroDivisionError (a zero standard
+    error); it is now the fit's own error with the fix."""
+    from calipers.cli import main
+
+    humans, judge = _cli_tables(tmp_path, score_scale=1e300)
+    assert main(["judge", "fit", str(humans), str(judge)]) == 1
+    assert "rescale z and X" in capsys.readouterr().err

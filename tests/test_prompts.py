@@ -10,9 +10,16 @@ import pytest
 from scipy import optimize, special
 
 import calipers
-from calipers.exceptions import InvalidArgumentError, NotFittedError, ShapeError
+from calipers.exceptions import (
+    InvalidArgumentError,
+    MemoryBudgetError,
+    NonFiniteError,
+    NotFittedError,
+    ShapeError,
+)
 from calipers.prompts import (
     PromptEval,
+    adaptive_evaluate,
     average_accuracy,
     balanced_design,
     prompt_quantiles,
@@ -561,3 +568,50 @@ def test_plot_draws_one_panel_per_model():
     assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
     with pytest.raises(ShapeError, match="model_names"):
         pe.plot(n_resamples=50, model_names=["a"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_average_accuracy_refuses_infinite_scores(value):
+    Y = np.array([[1.0, 0.0, np.nan], [np.nan, 1.0, 1.0]])
+    Y[0, 1] = value
+    with pytest.raises(NonFiniteError, match=r"Y: has an infinite value at index \(0, 1\)"):
+        average_accuracy(Y)
+
+
+@pytest.mark.parametrize("n_formats, n_examples", [(10**12, 30), (5, 10**12)])
+def test_adaptive_evaluate_checks_the_memory_of_its_score_matrix(n_formats, n_examples):
+    with pytest.raises(MemoryBudgetError, match="n_examples"):
+        adaptive_evaluate(lambda c: np.ones(len(c)), n_formats, n_examples, rng=0)
+
+
+@pytest.mark.parametrize("where", ["score", "covariate"])
+def test_cli_prompts_estimate_names_a_non_numeric_entry(tmp_path, capsys, where):
+    pd = pytest.importorskip("pandas")
+    from calipers.cli import main
+
+    rows = [
+        {"template": f"t{f}", "example": j, "score": (f + j) % 2}
+        for f in range(3)
+        for j in range(8)
+    ]
+    cells = pd.DataFrame(rows)
+    covariates = pd.DataFrame({"template": ["t0", "t1", "t2"], "a": [0.1, -0.3, 0.2]})
+    if where == "score":
+        cells["score"] = cells["score"].astype(object)
+        cells.loc[5, "score"] = "right"
+        message = "TABLE: column `score`: row 5 .* holds 'right'"
+    else:
+        covariates["a"] = covariates["a"].astype(object)
+        covariates.loc[1, "a"] = "bold"
+        message = "--format-covariates: column `a`: row 1 .* holds 'bold'"
+    cells.to_csv(tmp_path / "cells.csv", index=False)
+    covariates.to_csv(tmp_path / "cov.csv", index=False)
+    argv = ["prompts", "estimate", str(tmp_path / "cells.csv"), "--resamples", "0"]
+    assert main([*argv, "--format-covariates", str(tmp_path / "cov.csv")]) == 1
+    import re
+
+    assert re.search(message, capsys.readouterr().err)

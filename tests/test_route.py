@@ -676,3 +676,123 @@ def test_cli_on_the_digits_example(tmp_path):
     for row in res["auc"]:
         assert row["low"] <= row["statistic"] <= row["high"]
     assert res["auc"][1]["statistic"] >= max(r["statistic"] for r in res["auc"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input: every bad value gets a calipers error naming the argument
+
+
+def _route_data(seed=0, n=60):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    y = (rng.random((n, 3)) < [0.4, 0.6, 0.8]).astype(float)
+    return x, y
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, y: route.CostAwareRouter(k=3).fit(x, y, [[1.0, 2.0], [3.0]]),
+        lambda x, y: route.oracle_frontier(y, [[1.0, 2.0], [3.0]]),
+        lambda x, y: route.mu_path(y, [[1.0, 2.0], [3.0]]),
+    ],
+)
+def test_ragged_costs_name_the_argument(call):
+    x, y = _route_data()
+    with pytest.raises(InvalidArgumentError, match="costs.*ragged"):
+        call(x, y)
+
+
+@pytest.mark.parametrize(
+    "tasks, match",
+    [
+        ([[0, 1], [2]], "tasks.*ragged"),
+        (np.where(np.arange(60) == 5, np.nan, np.arange(60) % 3), "tasks.*NaN"),
+        (np.where(np.arange(60) == 5, np.inf, np.arange(60) % 3), "tasks.*NaN/inf"),
+        (np.arange(60) % 3 + 1j, "tasks.*complex"),
+    ],
+)
+def test_task_labels_must_be_labels(tasks, match):
+    x, y = _route_data()
+    with pytest.raises(InvalidArgumentError, match=match):
+        route.loto_predictor_accuracy(x, y, tasks, x[:5], k=4)
+
+
+@pytest.mark.parametrize("k_grid", ["ab", 5, (2, "4"), (2, 4.0)])
+def test_k_grid_must_be_a_sequence_of_ints(k_grid):
+    x, y = _route_data()
+    with pytest.raises(InvalidArgumentError, match="k_grid"):
+        route.CostAwareRouter(k_grid=k_grid, cv=3).fit(x, y, [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_cross_validated_r2_is_scale_invariant_at_extreme_magnitudes(scale):
+    """R² is unchanged when a target column is rescaled; squaring 1e300 must not overflow."""
+    x, y = _route_data(seed=4, n=90)
+    cost = np.random.default_rng(5).random((90, 3)) + [0.5, 1.0, 2.0]
+    base = route.CostAwareRouter(k_grid=(2, 4, 8), cv=3, random_state=0).fit(x, y, cost)
+    big = route.CostAwareRouter(k_grid=(2, 4, 8), cv=3, random_state=0).fit(
+        x, y * scale, cost * scale
+    )
+    for key in ("r2_score", "r2_cost"):
+        assert np.all(np.isfinite(big.cv_results_[key]))
+        np.testing.assert_allclose(big.cv_results_[key], base.cv_results_[key], rtol=1e-9)
+    assert (big.k_score_, big.k_cost_) == (base.k_score_, base.k_cost_)
+
+
+def _cli_inputs(tmp_path):
+    pd = pytest.importorskip("pandas")
+    x, y = _route_data(seed=6, n=40)
+    models = ["small", "mid", "large"]
+    rows = [
+        {"model": m, "item": f"q{i}", "score": y[i, j]}
+        for j, m in enumerate(models)
+        for i in range(40)
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
+    feats = pd.DataFrame(x, columns=[f"f{k}" for k in range(4)])
+    feats.insert(0, "item", [f"q{i}" for i in range(40)])
+    feats.to_csv(tmp_path / "feats.csv", index=False)
+    return x, feats
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("object_npy", r"--features: .*x\.npy is not a numeric \.npy array"),
+        ("text_column", "--features: column `f2` .*row 7 .*holds 'wide'"),
+        ("prices_twice_inline", "--prices: model 'small' is priced twice"),
+        ("prices_twice_file", "--prices: model 'small' has two prices"),
+        ("price_without_model", "--prices: '=1' is not name=price"),
+        ("negative_seed", r"--seed: seed must be in \[0, 2\*\*64\)"),
+    ],
+)
+def test_cli_route_evaluate_names_the_bad_option(tmp_path, capsys, case, message):
+    import re
+
+    from calipers.cli import main
+
+    x, feats = _cli_inputs(tmp_path)
+    features, prices, extra = str(tmp_path / "feats.csv"), "small=0.1,mid=0.5,large=1", []
+    if case == "object_npy":
+        np.save(tmp_path / "x.npy", x.astype(object), allow_pickle=True)
+        features = str(tmp_path / "x.npy")
+    elif case == "text_column":
+        feats["f2"] = feats["f2"].astype(object)
+        feats.loc[7, "f2"] = "wide"
+        feats.to_csv(tmp_path / "feats.csv", index=False)
+    elif case == "prices_twice_inline":
+        prices = "small=0.1,small=0.2,mid=0.5,large=1"
+    elif case == "price_without_model":
+        prices = "=1,small=0.1,mid=0.5,large=1"
+    elif case == "prices_twice_file":
+        (tmp_path / "prices.csv").write_text(
+            "model,price\nsmall,0.1\nsmall,0.2\nmid,0.5\nlarge,1\n"
+        )
+        prices = str(tmp_path / "prices.csv")
+    else:
+        extra = ["--seed", "-1"]
+    argv = ["route", "evaluate", str(tmp_path / "results.csv"), "--features", features]
+    code = main([*argv, "--prices", prices, "--out", str(tmp_path / "out"), *extra])
+    assert code == 1
+    assert re.search(message, capsys.readouterr().err)

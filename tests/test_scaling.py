@@ -784,3 +784,84 @@ def test_huber_standard_errors_only_in_the_anchored_logistic_view(monkeypatch):
     # a refit in the rotated view drops the earlier SEs
     law.set_params(identification="rotate").fit(X, fam, Y)
     assert law.coef_se_ is None and not hasattr(law, "_huber_covariances")
+
+
+# ---------------------------------------------------------------------------- hostile input
+
+
+@pytest.mark.parametrize(
+    "families, match",
+    [
+        ("ragged", "families.*ragged"),
+        ("nan", "families.*NaN"),
+        ("complex", "families.*complex"),
+        ("2d", "families.*1-D"),
+    ],
+)
+def test_family_labels_must_be_one_finite_label_per_model(families, match):
+    X, fam, Y, _ = simulate(seed=3)
+    bad = {
+        "ragged": [[0, 1], [2]],
+        "nan": np.where(np.arange(fam.size) == 2, np.nan, fam.astype(float)),
+        "complex": fam + 1j,
+        "2d": fam[:, None],
+    }[families]
+    with pytest.raises(InvalidArgumentError, match=match):
+        SkillScalingLaw(1, n_starts=1, max_iter=50).fit(X, bad, Y)
+    with pytest.raises(InvalidArgumentError, match=match):
+        split_family_groups(bad, [[0]])
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e300])
+def test_fixed_effect_fit_refuses_features_that_are_not_logs(scale):
+    """Raw sizes or tokens instead of their logs: the fit only found intercepts (or its
+    rotation hit a singular matrix at 1e300); it now says what to pass."""
+    X, fam, Y, _ = simulate(seed=3)
+    with pytest.raises(InvalidArgumentError, match="features.*translog_features"):
+        SkillScalingLaw(1, n_starts=1, max_iter=50).fit(X * scale, fam, Y)
+
+
+@pytest.mark.parametrize(
+    "family, match",
+    [
+        (None, "one family label"),
+        (np.nan, "one family label"),
+        ([1, 2], "one family label"),
+        ("new", "is a text but the fitted family labels are numbers"),
+    ],
+)
+def test_partial_fit_family_takes_one_label_of_the_fitted_kind(family, match):
+    X, fam, Y, _ = simulate(seed=5)
+    law = SkillScalingLaw(1, n_starts=1, max_iter=100, random_state=0).fit(X, fam, Y)
+    with pytest.raises(InvalidArgumentError, match=f"family: .*{match}"):
+        law.partial_fit_family(X[:2], Y[:2], family)
+
+
+@pytest.mark.parametrize(
+    "make, bad",
+    [
+        (lambda: FlopsScalingLaw(), "one_column"),
+        (lambda: PCAFlopsScalingLaw(1), "one_column"),
+        (lambda: SkillScalingLaw(1, n_starts=1, max_iter=50), "one_column"),
+        (lambda: PCAFlopsScalingLaw(1), "short_scores"),
+    ],
+)
+def test_baselines_check_features_and_scores_shapes(make, bad):
+    """One feature column raised an IndexError in log_flops, scores with other rows a bare
+    LinAlgError in the PCA baseline."""
+    X, fam, Y, _ = simulate(seed=3)
+    if bad == "one_column":
+        with pytest.raises(ShapeError, match="features: expected 3 columns"):
+            make().fit(X[:, :1], fam, Y)
+        with pytest.raises(ShapeError, match="features: expected 3 columns"):
+            leave_family_out(make(), X[:, :1], fam, Y, groups=[[0]])
+    else:
+        with pytest.raises(ShapeError, match="scores: has"):
+            make().fit(X, fam, Y[:-1])
+
+
+@pytest.mark.parametrize("n_train", [np.nan, 1.5, "1", 0, None])
+def test_split_family_groups_checks_n_train_per_family(n_train):
+    X, fam, Y, _ = simulate(seed=3)
+    with pytest.raises(InvalidArgumentError, match="n_train_per_family"):
+        split_family_groups(fam, [[0]], n_train)

@@ -542,3 +542,59 @@ def test_real_data_k4_slopes_within_two_se_of_the_authors():
     fit = authors_fits()[4][4]
     z = np.abs(fit.slopes_raw - REF_SLOPES) / (2 * fit.slope_se(raw=True))
     assert (z <= 1).all(), np.round(fit.slopes_raw, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile input
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"tol": "abc"}, "tol"),
+        ({"tol": None}, "tol"),
+        ({"tol": -1e-6}, "tol"),
+        ({"max_iter": 2.5}, "max_iter"),
+        ({"max_iter": float("nan")}, "max_iter"),
+        ({"max_iter": None}, "max_iter"),
+        ({"penalty": float("nan")}, "penalty"),
+        ({"penalty": float("inf")}, "penalty"),
+        ({"penalty": 1e300}, "penalty"),
+        ({"penalty": "1"}, "penalty"),
+        ({"anchors": [np.nan]}, "anchors"),
+        ({"anchors": [np.inf]}, "anchors"),
+        ({"anchors": ["a"]}, "anchors"),
+        ({"anchors": [0.5]}, "anchors"),
+        ({"anchors": [[0, 1], [2]]}, "anchors"),
+        ({"families": [[0, 1], [2]]}, "families"),
+    ],
+)
+def test_options_are_checked_by_name(kwargs, match):
+    rng = np.random.default_rng(0)
+    x, y, fam, _, _ = simulate(rng, n_families=5, k=1)
+    args = {"families": fam, **kwargs}
+    with pytest.raises(InvalidArgumentError, match=match):
+        R.fit_random_effects(x, y, n_skills=1, **args)
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.5, float("nan"), "x"])
+def test_add_families_checks_clip(clip):
+    rng = np.random.default_rng(1)
+    x, y, fam, _, _ = simulate(rng, n_families=5, k=1)
+    fit = R.fit_random_effects(x, y, fam, n_skills=1, n_nodes=3)
+    with pytest.raises(InvalidArgumentError, match="clip"):
+        R.add_families_random_effects(fit, x[:2], y[:2], [99, 99], clip=clip)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_standardisation_survives_extreme_feature_magnitudes(scale):
+    """The features are standardised internally, so a change of units must leave the fit
+    unchanged; the standard deviation of features near 1e300 overflowed (slopes were lost)."""
+    rng = np.random.default_rng(2)
+    x, y, fam, _, _ = simulate(rng, n_families=8, k=1)
+    base = R.fit_random_effects(x, y, fam, n_skills=1, n_nodes=3)
+    big = R.fit_random_effects(x * scale, y, fam, n_skills=1, n_nodes=3)
+    np.testing.assert_allclose(big.feature_scale / scale, base.feature_scale, rtol=1e-12)
+    np.testing.assert_allclose(big.feature_mean / scale, base.feature_mean, rtol=1e-12)
+    assert big.loglik == pytest.approx(base.loglik, rel=1e-6)
+    np.testing.assert_allclose(big.slopes, base.slopes, rtol=1e-3, atol=1e-6)

@@ -503,3 +503,22 @@ def test_calibration_bootstrap_widens_the_intervals_and_is_seeded():
     assert width(both.upper_ci) > width(fixed.upper_ci)
     with pytest.raises(InvalidArgumentError, match="calibration"):
         weak.frechet_bounds(yhat, z, q, n_resamples=10, calibration=(z, y, y))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input
+
+
+@pytest.mark.parametrize("eps", [1e200, 1e300])
+def test_general_bounds_intervals_stay_finite_for_a_huge_eps(eps):
+    """eps near 1e300 makes the per-row dual terms ~1e300; their standard deviation must be
+    taken on rescaled terms (squaring them overflowed to an infinite interval)."""
+    rng = np.random.default_rng(8)
+    n = 120
+    z = rng.integers(0, 3, size=n)
+    q = rng.dirichlet([1, 1, 1], size=3)
+    G = rng.normal(size=(n, 3))
+    res = weak.frechet_bounds_general(G, z, q, eps=eps)
+    for ci, value in ((res.lower_ci, res.lower), (res.upper_ci, res.upper)):
+        assert np.isfinite(ci.low) and np.isfinite(ci.high)
+        assert ci.low <= value <= ci.high

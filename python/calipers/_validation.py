@@ -69,6 +69,56 @@ def reject_complex(x: Any, name: str) -> None:
         )
 
 
+def as_labels(x: Any, name: str, n: int | None = None, *, what: str = "row") -> np.ndarray:
+    """A 1-D array of labels or ids (ints, strings, ...), one per ``what`` when ``n`` is given.
+
+    Labels are compared for equality, so a NaN or infinite float label (which never equals
+    itself, or marks a missing value) and complex values are refused by name.
+    """
+    if isinstance(x, list | tuple):
+        ndim_of(x, name)  # a ragged list gets its own message
+    reject_complex(x, name)
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"{name}: could not convert to an array of labels ({exc})"
+        ) from None
+    if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
+        want = f"one label per {what}" + (f" ({n})" if n is not None else "")
+        raise ShapeError(f"{name}: has shape {arr.shape}; pass a 1-D array with {want}")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+    elif arr.dtype.kind == "O":
+        bad = np.array([isinstance(v, float) and not np.isfinite(v) for v in arr], dtype=bool)
+    else:
+        return arr
+    if bad.any():
+        raise InvalidArgumentError(
+            f"{name}: has {int(bad.sum())} NaN/inf label(s), the first at index "
+            f"{int(np.argmax(bad))}; give every {what} a label (or drop the unlabelled ones)"
+        )
+    return arr
+
+
+def numeric_column(values: Any, name: str, fix: str) -> np.ndarray:
+    """One column of a table (pandas, Arrow or object-backed) as float64; an entry that is not
+    a number is reported by row and value (float conversion only says it could not convert)."""
+    column = np.asarray(values, dtype=object)
+    try:
+        return np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
+    for row, value in enumerate(column):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"{name}: row {row} (counting from 0) holds {value!r}, not a number; {fix}"
+            ) from None
+    raise AssertionError("unreachable: every entry converted on its own")
+
+
 def check_ndim(arr: np.ndarray, name: str, ndim: int | tuple[int, ...] | None) -> None:
     """Raise ShapeError unless ``arr.ndim`` is one of ``ndim``."""
     if ndim is None:

@@ -33,7 +33,14 @@ from ._estimator import Estimator
 from ._multitest import holm
 from ._progress import progress_callback
 from ._results import ConfidenceInterval, Result
-from ._validation import as_float_array, check_memory, check_open_unit, check_scalar, seed_from_rng
+from ._validation import (
+    as_float_array,
+    as_labels,
+    check_memory,
+    check_open_unit,
+    check_scalar,
+    seed_from_rng,
+)
 from .exceptions import InvalidArgumentError, NumericalError, ShapeError
 
 __all__ = [
@@ -209,6 +216,15 @@ def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return distinct, (np.cumsum(present) - 1).astype(np.uint32)[offset]
     distinct, index = np.unique(values, return_inverse=True)
     return distinct, index.reshape(-1).astype(np.uint32)
+
+
+def _left_float_range(scaled: np.ndarray, unscaled: np.ndarray) -> bool:
+    """Whether rescaling a covariance overflowed, or underflowed a positive variance to zero or
+    a subnormal (its standard errors and tests would then be 0 or infinite)."""
+    if not np.all(np.isfinite(unscaled)):
+        return True
+    lost = (np.diag(scaled) > 0) & (np.abs(np.diag(unscaled)) < np.finfo(np.float64).tiny)
+    return bool(lost.any())
 
 
 def _rowdot(a: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -401,10 +417,7 @@ class Bridge(Estimator):
     def _encode_items(items: Any, n: int) -> np.ndarray:
         if items is None:
             return np.arange(n, dtype=np.uint32)
-        arr = np.asarray(items)
-        if arr.ndim != 1 or arr.size != n:
-            raise ShapeError(f"items: has shape {arr.shape}; pass one item id per rating ({n})")
-        return _dense_codes(arr)[1]
+        return _dense_codes(as_labels(items, "items", n, what="rating"))[1]
 
     # -- fit ----------------------------------------------------------------------------------
 
@@ -472,15 +485,21 @@ class Bridge(Estimator):
         cov_model, cov_cluster = _covariances(design, hess, meat)
         unscale = np.concatenate([np.ones(T.shape[1]), 1 / scale])
         theta = theta * unscale
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            scaled = (cov_cluster, cov_model)
             cov_cluster = cov_cluster * np.outer(unscale, unscale)
             cov_model = cov_model * np.outer(unscale, unscale)
-            out_of_range = not (np.all(np.isfinite(cov_cluster)) and np.all(np.isfinite(cov_model)))
+            out_of_range = any(
+                _left_float_range(before, after)
+                for before, after in zip(scaled, (cov_cluster, cov_model), strict=True)
+            )
         if out_of_range:
+            size = np.abs(ws).max(axis=0) * scale
             raise NumericalError(
-                "z: the judge latent and covariates are so small or large (max |value| "
-                f"{np.max(np.abs(ws).max(axis=0) * scale):.3g}) that the covariance of the coefficients leaves the "
-                "floating-point range; rescale z and X (e.g. standardise them) before fitting"
+                "z: the judge latent and covariates are so small or large (largest |value| per "
+                f"column from {size.min():.3g} to {size.max():.3g}) that the covariance of the "
+                "coefficients leaves the floating-point range; rescale z and X (e.g. "
+                "standardise them) before fitting"
             )
         null_cols = [0] + ([w.shape[1] - 1] if self.kind == "pairwise" else [])
         if n_cov:

@@ -52,7 +52,7 @@ from ._validation import (
     reject_complex,
     seed_from_rng,
 )
-from .exceptions import InvalidArgumentError, ShapeError
+from .exceptions import InvalidArgumentError, NonFiniteError, ShapeError
 
 __all__ = [
     "AdaptiveResult",
@@ -197,6 +197,12 @@ def average_accuracy(Y: Any) -> np.ndarray:
     [0.5, 1.0]
     """
     y = as_float_array(Y, "Y", ndim=(2, 3), finite=False)
+    if np.isinf(y).any():
+        where = tuple(int(i) for i in np.argwhere(np.isinf(y))[0])
+        raise NonFiniteError(
+            f"Y: has an infinite value at index {where}; scores are finite (in [0, 1]) with NaN "
+            "for the cells not evaluated"
+        )
     seen = ~np.isnan(y)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(seen, y, 0.0).sum(axis=-1) / seen.sum(axis=-1)
@@ -871,6 +877,8 @@ def adaptive_evaluate(
         raise InvalidArgumentError(f"target: got {target!r}; use 'quantiles' or 'best'")
     nf = check_scalar(n_formats, "n_formats", kind=int, low=1)
     nj = check_scalar(n_examples, "n_examples", kind=int, low=1)
+    # the score matrix (float64) and the design's boolean copies of it
+    check_memory(10.0 * nf * nj, "n_examples", "pass fewer templates or examples")
     total = nf * nj
     prec = check_scalar(precision, "precision", low=0.0, low_inclusive=False)
     level = check_open_unit(confidence_level, "confidence_level")

@@ -39,8 +39,10 @@ from ._progress import progress_callback
 from ._results import ConfidenceInterval, Result
 from ._validation import (
     as_float_array,
+    as_labels,
     check_open_unit,
     check_scalar,
+    ndim_of,
     seed_from_rng,
 )
 from .exceptions import InvalidArgumentError, ShapeError
@@ -175,18 +177,16 @@ def _scores_matrix(x: Any, name: str, n: int | None = None) -> np.ndarray:
 
 def _cost_matrix(x: Any, name: str, n: int, m: int) -> np.ndarray:
     """A realised (n, m) cost matrix or per-model prices (m,) broadcast to (n, m)."""
-    arr = np.asarray(x, dtype=np.float64) if not isinstance(x, np.ndarray) else x
-    if np.ndim(arr) == 1 and np.size(arr) == m:
-        nan = ~np.isfinite(np.asarray(arr, dtype=np.float64))
+    arr = as_float_array(x, name, ndim=(1, 2), finite=False)
+    if arr.ndim == 1:
+        if arr.size != m:
+            raise ShapeError(f"{name}: has {arr.size} per-model costs but there are {m} models")
+        nan = ~np.isfinite(arr)
         if nan.any():
             raise InvalidArgumentError(
                 f"{name}: model {int(np.flatnonzero(nan)[0])} has no cost (NaN/inf); every "
                 "model needs a finite cost"
             )
-    arr = as_float_array(x, name, ndim=(1, 2), finite=False)
-    if arr.ndim == 1:
-        if arr.size != m:
-            raise ShapeError(f"{name}: has {arr.size} per-model costs but there are {m} models")
         arr = np.broadcast_to(arr, (n, m))
     if arr.shape != (n, m):
         raise ShapeError(f"{name}: has shape {arr.shape}, expected ({n}, {m}) or ({m},)")
@@ -392,7 +392,7 @@ class CostAwareRouter(Estimator):
                     "costs: every model needs a cost; pass realised costs (n_queries, "
                     "n_models), one price per model (n_models,), or cost=TokenCost(...)"
                 )
-            if np.ndim(costs) == 1:
+            if ndim_of(costs, "costs") == 1:
                 static = _cost_matrix(costs, "costs", 1, m)[0].copy()
                 cost_target = None
             else:
@@ -423,7 +423,11 @@ class CostAwareRouter(Estimator):
     ) -> tuple[int, int, dict[str, Any]]:
         n = x.shape[0]
         n_folds = check_scalar(self.cv, "cv", kind=int, low=2, high=n)
-        grid = sorted({check_scalar(int(k), "k_grid", kind=int, low=1) for k in self.k_grid})
+        if isinstance(self.k_grid, str) or not hasattr(self.k_grid, "__iter__"):
+            raise InvalidArgumentError(
+                f"k_grid: expected a sequence of ints (e.g. (2, 4, 8)), got {self.k_grid!r}"
+            )
+        grid = sorted({check_scalar(k, "k_grid", kind=int, low=1) for k in self.k_grid})
         if not grid:
             raise InvalidArgumentError("k_grid: is empty; pass at least one k")
         rng = np.random.default_rng(seed_from_rng(self.random_state, "random_state"))
@@ -436,6 +440,9 @@ class CostAwareRouter(Estimator):
                 f"k_grid: every k exceeds the {smallest_train} training queries of a fold; "
                 "pass smaller k or more queries"
             )
+        # R² is unchanged when a column is divided by a constant: a power of two near each
+        # column's largest magnitude keeps the squared errors of 1e-300..1e300 data in range.
+        targets = targets / np.array([_power_of_two_scale(col) for col in targets.T])
         with progress_callback(self.progress, "route: cross-validating k") as cb:
             sse = _core.route_knn_cv(
                 points=x, targets=targets, folds=folds, n_folds=n_folds, ks=grid, progress=cb
@@ -1024,7 +1031,7 @@ def bootstrap_frontier(
             )
     lo, hi = _check_range(model_cost_range(c) if cost_range is None else cost_range)
     level = check_open_unit(confidence_level, "confidence_level")
-    if np.ndim(grid) == 0:
+    if ndim_of(grid, "grid") == 0:
         g = check_scalar(grid, "grid", kind=int, low=0, high=10**5)
         grid_arr = np.linspace(lo, hi, g) if g else np.empty(0)
     else:
@@ -1364,9 +1371,7 @@ def loto_predictor_accuracy(
     y = as_float_array(correct, "correct", ndim=2)
     if y.shape[0] != x.shape[0]:
         raise ShapeError(f"correct: has {y.shape[0]} rows but features has {x.shape[0]}")
-    labels = np.asarray(tasks)
-    if labels.shape != (x.shape[0],):
-        raise ShapeError(f"tasks: has shape {labels.shape}, expected ({x.shape[0]},)")
+    labels = as_labels(tasks, "tasks", x.shape[0], what="query of features")
     names, task_of = np.unique(labels, return_inverse=True)
     if names.size < 2:
         raise InvalidArgumentError("tasks: leave-one-task-out needs at least two tasks")

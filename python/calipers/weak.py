@@ -589,7 +589,13 @@ def _sorted_upper_k2(g: np.ndarray, z: np.ndarray, q1: np.ndarray) -> np.ndarray
 
 
 def _normal_interval(terms: np.ndarray, value: float, level: float) -> ConfidenceInterval:
-    half = stats.norm.ppf((1 + level) / 2) * terms.std(ddof=1) / np.sqrt(terms.size)
+    # the standard deviation of terms / scale, scaled back: squares of terms near 1e300 (a
+    # huge eps) would overflow
+    scale = float(np.abs(terms).max()) if terms.size else 0.0
+    scale = scale if 0 < scale < np.inf else 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        sd = (terms / scale).std(ddof=1) * scale
+    half = stats.norm.ppf((1 + level) / 2) * sd / np.sqrt(terms.size)
     if not np.isfinite(half):
         half = np.inf
     return ConfidenceInterval(value - half, value + half)

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from ..exceptions import InvalidArgumentError
 
 FIT_EPILOG = """\
@@ -69,12 +71,28 @@ def _read(path: str, columns: list[str], name: str):
     return io.read_table(path, argument=name, columns=columns)
 
 
+def _numbers(column: Any, name: str, fix: str) -> np.ndarray:
+    from .._validation import numeric_column
+
+    return numeric_column(column.to_numpy(dtype=object), name, fix)
+
+
 def _fit(args: argparse.Namespace) -> int:
     from ..judge import Bridge
 
     covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
     humans = _read(args.human_labels, ["item", "label"], "HUMAN_LABELS")
     judge = _read(args.judge_scores, ["item", "score", *covariates], "JUDGE_SCORES")
+    # numbers checked per table, so that an error gives the row of that file
+    humans["label"] = _numbers(
+        humans["label"],
+        "HUMAN_LABELS: column `label`",
+        "labels are ordered numbers (e.g. 1..5; pairwise -1, 0, 1): recode text labels",
+    )
+    for column in ["score", *covariates]:
+        judge[column] = _numbers(
+            judge[column], f"JUDGE_SCORES: column `{column}`", "scores and covariates are numbers"
+        )
     if judge["item"].duplicated().any():
         raise InvalidArgumentError("JUDGE_SCORES: has an item twice; give one row per item")
     rows = humans.merge(judge, on="item", how="inner")

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import numeric_column
 from ..exceptions import InvalidArgumentError
 
 ESTIMATE_EPILOG = """\
@@ -73,7 +74,17 @@ def _covariates(path: str, templates: list[Any]) -> np.ndarray:
         raise InvalidArgumentError(
             f"--format-covariates: no row for template(s) {missing[:5]} of TABLE"
         )
-    return frame.loc[templates].to_numpy(dtype=float)
+    rows = frame.loc[templates]
+    return np.column_stack(
+        [
+            numeric_column(
+                rows[c].to_numpy(dtype=object),
+                f"--format-covariates: column `{c}`",
+                "covariates are numbers (one-hot encode categorical template features)",
+            )
+            for c in rows.columns
+        ]
+    )
 
 
 def _estimate(args: argparse.Namespace) -> int:
@@ -81,6 +92,12 @@ def _estimate(args: argparse.Namespace) -> int:
     from ..prompts import PromptEval
 
     frame = _read(args.table, "TABLE")
+    if "score" in frame.columns:  # named here: the float conversion below only says "could not"
+        numeric_column(
+            frame["score"].to_numpy(dtype=object),
+            "TABLE: column `score`",
+            "scores are numbers in [0, 1] (1 = correct)",
+        )
     Y, models, templates, examples = prompt_cells(frame, args.table)
     X = _covariates(args.format_covariates, templates) if args.format_covariates else None
     try:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import numeric_column, seed_from_rng
 from ..exceptions import InvalidArgumentError
 
 EPILOG = """\
@@ -72,7 +73,13 @@ def _features(spec: str, items: list[str], seed: int) -> np.ndarray:
     if path.suffix == ".npy":
         if not path.is_file():
             raise InvalidArgumentError(f"--features: no such file {spec}")
-        x = np.load(path, allow_pickle=False)
+        try:
+            x = np.load(path, allow_pickle=False)
+        except ValueError as exc:  # an object array (pickled) or a file that is not .npy
+            raise InvalidArgumentError(
+                f"--features: {spec} is not a numeric .npy array ({exc}); save the features "
+                "with np.save(path, np.asarray(x, dtype=float))"
+            ) from None
         if x.ndim != 2 or x.shape[0] != len(items):
             raise InvalidArgumentError(
                 f"--features: {spec} has shape {x.shape}; expected ({len(items)}, d), one row "
@@ -91,7 +98,22 @@ def _features(spec: str, items: list[str], seed: int) -> np.ndarray:
     frame = frame.loc[items]
     if "text" in frame.columns:
         return text_features(frame["text"].astype(str).tolist(), random_state=seed)
-    return frame.select_dtypes("number").to_numpy(dtype=np.float64)
+    if frame.shape[1] == 0:
+        raise InvalidArgumentError(
+            f"--features: {spec} has only an `item` column; add numeric feature columns or a "
+            "`text` column"
+        )
+    # every column is a feature: a non-numeric one is an error, not silently dropped
+    return np.column_stack(
+        [
+            numeric_column(
+                frame[c].to_numpy(dtype=object),
+                f"--features: column `{c}` of {spec}",
+                "feature columns are numbers (or give one `text` column instead)",
+            )
+            for c in frame.columns
+        ]
+    )
 
 
 def _prices(spec: str, models: list[str]) -> np.ndarray:
@@ -103,13 +125,21 @@ def _prices(spec: str, models: list[str]) -> np.ndarray:
         frame = _read_frame(Path(spec), "--prices")
         if not {"model", "price"} <= set(frame.columns):
             raise InvalidArgumentError("--prices: the table needs columns `model` and `price`")
-        table = dict(zip(frame["model"].astype(str), frame["price"], strict=True))
+        names = frame["model"].astype(str)
+        if names.duplicated().any():
+            raise InvalidArgumentError(
+                f"--prices: model {names[names.duplicated()].iloc[0]!r} has two prices; give "
+                "one row per model"
+            )
+        table = dict(zip(names, frame["price"], strict=True))
     else:
         table = {}
         for part in spec.split(","):
             name, sep, value = part.rpartition("=")
-            if not sep:
+            if not sep or not name.strip():
                 raise InvalidArgumentError(f"--prices: {part!r} is not name=price")
+            if name.strip() in table:
+                raise InvalidArgumentError(f"--prices: model {name.strip()!r} is priced twice")
             table[name.strip()] = value
     missing = [m for m in models if m not in table]
     if missing:
@@ -127,6 +157,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..report import html
     from ..report.plots import to_img
 
+    seed_from_rng(args.seed, "--seed")  # numpy's own message does not name the option
     data = io.read_results(args.table)
     y_all = np.asarray(data.scores, dtype=np.float64).T  # items x models
     if np.isnan(y_all).any():

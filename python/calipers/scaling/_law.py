@@ -41,7 +41,7 @@ from .. import _core
 from .._estimator import Estimator
 from .._progress import progress_callback
 from .._results import Result
-from .._validation import as_float_array, check_scalar, seed_from_rng
+from .._validation import as_float_array, as_labels, check_scalar, seed_from_rng
 from ..exceptions import ConvergenceWarning, InvalidArgumentError, ShapeError
 from . import _objective as obj
 from ._fixed_beta import fit_fixed_beta
@@ -57,6 +57,10 @@ from ._random import (
 from ._rotation import ROTATIONS, rotation_matrix
 
 _MAX_STARTS = 10_000
+# Translog features are logs (|log s · log t| stays near 1e3 for any real model); the
+# fixed-effect fit starts its slopes at order 1, so features far larger only fit the intercepts
+# (or make the rotation singular): they are refused, not fitted badly.
+_MAX_FEATURE = 1e4
 _COARSE_ITER = 100  # L-BFGS iterations of each coarse continuation stage
 _SE_KINDS = ("hessian", "opg", "sandwich")
 _LIKELIHOOD_ATTRIBUTES = (
@@ -202,12 +206,7 @@ class SkillScalingSummary(Result):
 
 
 def _labels(families: Any, n: int, name: str = "families") -> np.ndarray:
-    arr = np.asarray(families)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ShapeError(f"{name}: expected one label per row ({n}), got shape {arr.shape}")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise InvalidArgumentError(f"{name}: labels must not be NaN")
-    return arr
+    return as_labels(families, name, n, what="model")
 
 
 def _scores(scores: Any, name: str = "scores") -> tuple[np.ndarray, tuple[str, ...] | None]:
@@ -484,6 +483,12 @@ class SkillScalingLaw(Estimator):
             raise ShapeError(
                 f"features: expected 3 columns (log tokens, log size, their product; see "
                 f"translog_features), got {X.shape[1]}"
+            )
+        if self.family_effect == "fixed" and np.abs(X).max() > _MAX_FEATURE:
+            raise InvalidArgumentError(
+                f"features: has values up to {np.abs(X).max():.3g}; the law takes translog "
+                "features of natural logs (translog_features(size, tokens)), not raw sizes or "
+                "token counts; pass those (or rescale the features)"
             )
         labels = _labels(families, n)
         Y, columns = _scores(scores)
@@ -945,6 +950,7 @@ class SkillScalingLaw(Estimator):
         self
         """
         self._check_fitted()
+        family = self._family_label(family)
         X = self._check_features(features)
         Y, _ = _scores(scores)
         n_bench = len(self.benchmarks_)
@@ -1001,6 +1007,24 @@ class SkillScalingLaw(Estimator):
         self.family_effects_ = (A - sol.center) @ sol.transform
         self._solution = dataclasses.replace(sol, family_effects=self.family_effects_)
         return self
+
+    def _family_label(self, family: Any) -> Any:
+        """One family label of the fitted labels' kind (numbers or text): a label of the other
+        kind would be converted silently and match none of the training families."""
+        label = np.asarray(family)
+        kinds = {"i": "number", "u": "number", "f": "number", "U": "text", "S": "text"}
+        kind = kinds.get(label.dtype.kind)
+        if label.ndim != 0 or kind is None or (kind == "number" and not np.isfinite(label)):
+            raise InvalidArgumentError(
+                f"family: expected one family label (a string or a number), got {family!r}"
+            )
+        fitted = kinds.get(self.families_.dtype.kind)
+        if fitted is not None and fitted != kind:
+            raise InvalidArgumentError(
+                f"family: {family!r} is a {kind} but the fitted family labels are "
+                f"{fitted}s ({self.families_[:3].tolist()}...); pass a label of the same kind"
+            )
+        return label[()]
 
     def _partial_fit_random(self, X, Y, family) -> SkillScalingLaw:
         """The family's posterior mode given these rows, every other parameter frozen."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array
+from .._validation import as_float_array, as_labels, check_scalar
 from ..exceptions import InvalidArgumentError, ShapeError
 
 BENCHMARKS_V1 = ("MMLU", "ARC", "HellaSwag", "Winogrande", "TruthfulQA", "GSM8K")
@@ -158,8 +158,9 @@ def split_family_groups(
     of its families are trained on with every row of the other families; the group's remaining
     models are the test rows. Groups without test rows are dropped.
     """
-    fam = np.asarray(families)
+    fam = as_labels(families, "families", what="model")
     n = fam.shape[0]
+    n_train_per_family = check_scalar(n_train_per_family, "n_train_per_family", kind=int, low=1)
     key = np.arange(n, dtype=np.float64) if order is None else as_float_array(order, "order")
     if key.shape != (n,):
         raise ShapeError(f"order: expected one value per row ({n}), got shape {key.shape}")
@@ -319,16 +320,14 @@ def leave_family_out(
             raise InvalidArgumentError(
                 f"estimator: {name!r} has no fit/predict; pass an estimator or a dict of them"
             )
-    X = as_float_array(features, "features", ndim=2)
+    X = _translog(features)
     Y, columns = _scores(scores)
     names = tuple(benchmarks) if benchmarks is not None else columns
     if names is None:
         names = tuple(f"benchmark {j}" for j in range(Y.shape[1]))
-    fam = np.asarray(families)
+    fam = as_labels(families, "families", what="model")
     if fam.shape != (X.shape[0],) or Y.shape[0] != X.shape[0]:
         raise ShapeError("features, families and scores must have the same number of rows")
-    from .._validation import check_scalar
-
     n_train = check_scalar(n_train_per_family, "n_train_per_family", kind=int, low=1)
     key = X[:, 1] if order is None else order
     splits = split_family_groups(fam, groups, n_train, key)
@@ -381,6 +380,22 @@ def _clone_any(est: Any) -> Any:
 _LOG6 = float(np.log(6.0))
 
 
+def _translog(features: Any) -> np.ndarray:
+    """Translog features (n, 3): log t, log s, their product."""
+    X = as_float_array(features, "features", ndim=2)
+    if X.shape[1] != 3:
+        raise ShapeError(
+            f"features: expected 3 columns (log tokens, log size, their product; see "
+            f"translog_features), got {X.shape[1]}"
+        )
+    return X
+
+
+def _check_rows(Y: np.ndarray, n: int) -> None:
+    if Y.shape[0] != n:
+        raise ShapeError(f"scores: has {Y.shape[0]} rows but features has {n}; one per model")
+
+
 def log_flops(features: np.ndarray) -> np.ndarray:
     """log(6 · s · t) from translog features (columns log t, log s)."""
     return _LOG6 + features[:, 0] + features[:, 1]
@@ -402,8 +417,9 @@ class _PerBenchmarkBaseline:
         from .._validation import seed_from_rng
         from ._law import _labels, _scores, fit_per_benchmark
 
-        X = as_float_array(features, "features", ndim=2)
+        X = _translog(features)
         Y, columns = _scores(scores)
+        _check_rows(Y, X.shape[0])
         labels = _labels(families, X.shape[0])
         names = tuple(benchmarks) if benchmarks is not None else columns
         floor = _baseline_floor(self.floor, Y.shape[1], names)
@@ -430,7 +446,7 @@ class _PerBenchmarkBaseline:
             from ..exceptions import NotFittedError
 
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
-        X = as_float_array(features, "features", ndim=2)
+        X = _translog(features)
         labels = _labels(families, X.shape[0])
         if self._family_intercept:
             pos = np.clip(np.searchsorted(self.families_, labels), 0, len(self.families_) - 1)
@@ -524,11 +540,11 @@ class PCAFlopsScalingLaw:
 
     def fit(self, features: Any, families: Any, scores: Any, *, benchmarks: Any = None):
         """Fit; scores must be complete (no NaN). Returns self."""
-        from .._validation import check_scalar
         from ._law import _labels, _scores
 
-        X = as_float_array(features, "features", ndim=2)
+        X = _translog(features)
         Y, _ = _scores(scores)
+        _check_rows(Y, X.shape[0])
         if np.isnan(Y).any():
             raise InvalidArgumentError("scores: the PCA baseline needs complete scores (no NaN)")
         k = check_scalar(self.n_components, "n_components", kind=int, low=1, high=Y.shape[1])
@@ -551,7 +567,7 @@ class PCAFlopsScalingLaw:
         """Predicted scores of models of families seen in fit."""
         from ._law import _labels
 
-        X = as_float_array(features, "features", ndim=2)
+        X = _translog(features)
         labels = _labels(families, X.shape[0])
         pos = np.clip(np.searchsorted(self.families_, labels), 0, len(self.families_) - 1)
         if np.any(self.families_[pos] != labels):

@@ -62,7 +62,7 @@ import numpy as np
 from scipy.special import expit
 
 from .. import _core
-from .._validation import as_float_array, check_scalar, seed_from_rng
+from .._validation import as_float_array, as_labels, check_scalar, seed_from_rng
 from ..exceptions import ConvergenceWarning, InvalidArgumentError, NumericalError, ShapeError
 
 __all__ = [
@@ -412,17 +412,36 @@ def _check_inputs(X: Any, Y: Any, families: Any) -> tuple[np.ndarray, np.ndarray
         raise InvalidArgumentError("Y: has infinite values; scores must lie in [0, 1] or be NaN")
     if x.shape[0] != y.shape[0]:
         raise ShapeError(f"X: has {x.shape[0]} rows but Y has {y.shape[0]}; pass one row per model")
-    fam = np.asarray(families)
-    if fam.ndim != 1 or fam.shape[0] != y.shape[0]:
-        raise ShapeError(
-            f"families: has shape {fam.shape}; pass one family label per row of Y ({y.shape[0]})"
-        )
+    fam = as_labels(families, "families", y.shape[0], what="row of Y")
     obs = y[~np.isnan(y)]
     if obs.size and (obs.min() < 0.0 or obs.max() > 1.0):
         raise InvalidArgumentError(
             "Y: scores must lie in [0, 1] (NaN marks a missing score); rescale percentages"
         )
     return x, y, fam
+
+
+def _anchor_columns(anchors: Any) -> tuple[int, ...]:
+    """The anchors as a tuple of column indices (whole numbers, given as ints or floats)."""
+    cols = as_float_array(anchors, "anchors", ndim=(0, 1)).ravel()
+    if np.any(cols != np.round(cols)):
+        raise InvalidArgumentError(
+            f"anchors: expected benchmark column indices (whole numbers), got {cols.tolist()}"
+        )
+    return tuple(int(a) for a in cols)
+
+
+def _column_mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column (1 for a constant one), computed on the
+    column divided by a power of two near its largest magnitude so that the squares of
+    features near 1e300 do not overflow (nor those near 1e-300 underflow)."""
+    top = np.abs(x).max(axis=0)
+    unit = np.where(top > 0, np.ldexp(1.0, np.frexp(np.where(top > 0, top, 1.0))[1]), 1.0)
+    scaled = x / unit
+    mean = scaled.mean(axis=0) * unit
+    scale = scaled.std(axis=0) * unit
+    scale[scale == 0] = 1.0
+    return mean, scale
 
 
 def _init_free(
@@ -803,10 +822,13 @@ def fit_random_effects(
         raise InvalidArgumentError(
             f"integration: expected one of {_INTEGRATIONS}, got {integration!r}"
         )
+    tol = check_scalar(tol, "tol", low=0.0)
+    max_iter = check_scalar(max_iter, "max_iter", kind=int, low=1, high=10**7)
+    penalty = check_scalar(penalty, "penalty", low=0.0, high=1e6)
     if anchors is None:
         anchors_t = tuple(range(k))
     else:
-        anchors_t = tuple(int(a) for a in np.asarray(anchors).ravel())
+        anchors_t = _anchor_columns(anchors)
         if (
             len(anchors_t) != k
             or len(set(anchors_t)) != k
@@ -840,9 +862,7 @@ def fit_random_effects(
         raise InvalidArgumentError("Y: some rows have no observed score; drop them")
     labels, codes = np.unique(fam, return_inverse=True)
     if standardize:
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale[scale == 0] = 1.0
+        mean, scale = _column_mean_std(x)
     else:
         mean, scale = np.zeros(p), np.ones(p)
     x_std = (x - mean) / scale
@@ -977,9 +997,7 @@ def _covariances(
 
 
 def _family_index(fit: RandomEffectsFit, families: Any, n: int, unseen: str) -> np.ndarray:
-    fam = np.asarray(families)
-    if fam.ndim != 1 or fam.shape[0] != n:
-        raise ShapeError(f"families: has shape {fam.shape}; pass one family label per row of X")
+    fam = as_labels(families, "families", n, what="row of X")
     if unseen not in ("error", "prior"):
         raise InvalidArgumentError(f"unseen: expected 'error' or 'prior', got {unseen!r}")
     pos = np.searchsorted(fit.families, fam)
@@ -1029,6 +1047,7 @@ def add_families_random_effects(
     x, y, fam = _check_inputs(X, Y, families)
     if y.shape[1] != fit.bias.size:
         raise ShapeError(f"Y: has {y.shape[1]} columns; the fit has {fit.bias.size} benchmarks")
+    clip = check_scalar(clip, "clip", low=0.0, high=0.5, low_inclusive=False, high_inclusive=False)
     y = np.where(np.isnan(y), np.nan, np.clip(y, clip, 1.0 - clip))
     x_std = _features(fit, x)
     k = fit.n_skills
