@@ -281,6 +281,23 @@ def test_summary_and_plots():
     assert plot_skill_trajectories(m, X, fam) is not None
 
 
+@pytest.mark.parametrize("max_iter", [20, 2500])
+def test_summary_says_how_the_best_start_stopped_and_how_many_starts_agree(max_iter):
+    X, fam, Y, floor = simulate(seed=12)
+    m = SkillScalingLaw(2, floor=floor, n_starts=4, max_iter=max_iter, random_state=0)
+    m.fit(X, fam, Y)
+    summary = m.summary()
+    losses = m.start_losses_
+    best = int(np.argmin(losses))
+    near = sum(1 for v in losses if v - losses[best] <= 1e-6 * losses[best])
+    assert summary.starts_near_best == near >= 1
+    assert summary.converged == bool(m._converged[best])
+    if max_iter == 20:  # 20 iterations cannot meet a 1e-13 per-step rule from a random start
+        assert not summary.converged
+    rule = "met the stopping rule" if summary.converged else "stopped at max_iter"
+    assert f"{near}/4 starts ended within 1e-6" in str(summary) and rule in str(summary)
+
+
 def test_monotone_link_fits_at_least_as_well_as_the_logistic():
     X, fam, Y, floor = simulate(seed=13)
     Y = Y**1.5  # a link the logistic cannot represent
