@@ -7,6 +7,7 @@ produce them and raise errors that name the argument and the fix.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -117,6 +118,14 @@ def numeric_column(values: Any, name: str, fix: str) -> np.ndarray:
                 f"{name}: row {row} (counting from 0) holds {value!r}, not a number; {fix}"
             ) from None
     raise AssertionError("unreachable: every entry converted on its own")
+
+
+def numeric_columns(frame: Any, name_of: Callable[[str], str], fix: str) -> np.ndarray:
+    """Every column of a DataFrame as one float64 matrix (rows × columns); a non-numeric entry
+    is reported through :func:`numeric_column` with ``name_of(column)`` (never dropped)."""
+    return np.column_stack(
+        [numeric_column(frame[c].to_numpy(dtype=object), name_of(c), fix) for c in frame.columns]
+    )
 
 
 def check_ndim(arr: np.ndarray, name: str, ndim: int | tuple[int, ...] | None) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import numeric_column
+from .._validation import numeric_column, numeric_columns
 from ..exceptions import InvalidArgumentError
 
 ESTIMATE_EPILOG = """\
@@ -74,16 +74,10 @@ def _covariates(path: str, templates: list[Any]) -> np.ndarray:
         raise InvalidArgumentError(
             f"--format-covariates: no row for template(s) {missing[:5]} of TABLE"
         )
-    rows = frame.loc[templates]
-    return np.column_stack(
-        [
-            numeric_column(
-                rows[c].to_numpy(dtype=object),
-                f"--format-covariates: column `{c}`",
-                "covariates are numbers (one-hot encode categorical template features)",
-            )
-            for c in rows.columns
-        ]
+    return numeric_columns(
+        frame.loc[templates],
+        lambda c: f"--format-covariates: column `{c}`",
+        "covariates are numbers (one-hot encode categorical template features)",
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import numeric_column, seed_from_rng
+from .._validation import numeric_columns, seed_from_rng
 from ..exceptions import InvalidArgumentError
 
 EPILOG = """\
@@ -104,15 +104,10 @@ def _features(spec: str, items: list[str], seed: int) -> np.ndarray:
             "`text` column"
         )
     # every column is a feature: a non-numeric one is an error, not silently dropped
-    return np.column_stack(
-        [
-            numeric_column(
-                frame[c].to_numpy(dtype=object),
-                f"--features: column `{c}` of {spec}",
-                "feature columns are numbers (or give one `text` column instead)",
-            )
-            for c in frame.columns
-        ]
+    return numeric_columns(
+        frame,
+        lambda c: f"--features: column `{c}` of {spec}",
+        "feature columns are numbers (or give one `text` column instead)",
     )
 
 
