@@ -72,6 +72,25 @@ def test_wide_errors(tmp_path):
         io.read_results(tmp_path / "empty.csv.xlsx")
 
 
+def test_prompt_cells_places_scores_and_names_a_bad_score():
+    from calipers.io.tables import prompt_cells
+
+    frame = pd.DataFrame(
+        {"model": ["a", "a", "b"], "template": [1, 0, 0], "item": ["q", "q", "r"],
+         "score": [0.5, 1.0, 0.0]}
+    )  # fmt: skip
+    Y, models, templates, examples = prompt_cells(frame, "cells.csv")
+    assert (models, templates, examples) == (["a", "b"], [0, 1], ["q", "r"])
+    expected = np.full((2, 2, 2), np.nan)
+    expected[0, 1, 0], expected[0, 0, 0], expected[1, 0, 1] = 0.5, 1.0, 0.0
+    np.testing.assert_array_equal(Y, expected)
+    with pytest.raises(InvalidArgumentError, match=r"cells.csv: column `score`: row 1 .*'n/a'"):
+        prompt_cells(frame.assign(score=[0.5, "n/a", 0.0]), "cells.csv")
+    for bad in (np.nan, np.inf):
+        with pytest.raises(InvalidArgumentError, match="missing or infinite"):
+            prompt_cells(frame.assign(score=[0.5, bad, 0.0]), "cells.csv")
+
+
 def test_read_table_keeps_labels_as_written_and_names_the_argument(tmp_path):
     (tmp_path / "cov.csv").write_text("template,f1,f2\n007,1,0.5\n7,0,NA\n")
     frame = io.read_table(tmp_path / "cov.csv", argument="--format-covariates")

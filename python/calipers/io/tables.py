@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._validation import numeric_column
 from ..exceptions import InvalidArgumentError, ShapeError
 from .evaldata import EvalData, _check_unique, as_pandas, is_table
 
@@ -451,8 +452,14 @@ def prompt_cells(
     )
     ti = frame[t_col].map(t_index).to_numpy()
     ei = frame[e_col].map(e_index).to_numpy()
-    scores = frame["score"].to_numpy(dtype=float)
-    if np.isnan(scores).any():
-        raise InvalidArgumentError("TABLE: `score` has missing values; drop those rows")
+    scores = numeric_column(
+        frame["score"].to_numpy(dtype=object),
+        f"TABLE: {path}: column `score`",
+        "scores are numbers; convert or drop that row",
+    )
+    if not np.isfinite(scores).all():
+        raise InvalidArgumentError(
+            f"TABLE: {path}: `score` has missing or infinite values; drop those rows"
+        )
     Y[mi, ti, ei] = scores
     return Y, models, templates, examples
