@@ -740,6 +740,37 @@ def test_cross_validated_r2_is_scale_invariant_at_extreme_magnitudes(scale):
     assert (big.k_score_, big.k_cost_) == (base.k_score_, base.k_cost_)
 
 
+def test_frontier_is_scale_free_in_cost_and_extreme_costs_are_refused():
+    # Before: prices of 1e-310 (subnormal) gave a different AUC difference, silently, and
+    # 1e306 overflowed in a mean. Scaling the costs by a power of two (exact, so the kNN
+    # predictions' exact ties in μ stay ties) gives the same bits anywhere in [1e-100, 1e100].
+    x, y = _route_data(seed=4, n=80)
+    prices = np.array([0.1, 0.5, 1.0])
+
+    def aucs(scale):
+        c = np.broadcast_to(prices * scale, y.shape)
+        router = route.CostAwareRouter(k=5, random_state=0).fit(x, y, prices * scale)
+        paths = {"router": router.lambda_path(x, y, c), "oracle": route.mu_path(y, c)}
+        boot = route.bootstrap_frontier(paths, y, c, cost_range=route.model_cost_range(c),
+                                        n_resamples=50, rng=0)  # fmt: skip
+        return np.concatenate([boot.statistic.ravel(), boot.replicates.ravel()])
+
+    base = aucs(1.0)
+    for scale in (2.0**-300, 2.0**300):  # 4.9e-91 and 2.0e90
+        np.testing.assert_array_equal(aucs(scale), base)
+    for scale, shown in ((1e-310 / 0.1, "1e-310"), (1e306 / 0.1, r"1e\+306")):
+        router = route.CostAwareRouter(k=5).fit(x, y, prices * scale)  # fitting is scale-free
+        for call in (
+            lambda c, fitted=router: fitted.lambda_path(x, y, c),
+            lambda c: route.mu_path(y, c),
+            lambda c: route.oracle_frontier(y, c),
+            lambda c: route.model_cost_range(c),
+            lambda c: route.frontier(c, [0.2, 0.5, 0.7]),
+        ):
+            with pytest.raises(InvalidArgumentError, match=f"a cost of {shown} is outside"):
+                call(prices * scale)
+
+
 def _cli_inputs(tmp_path):
     pd = pytest.importorskip("pandas")
     x, y = _route_data(seed=6, n=40)
@@ -765,6 +796,9 @@ def _cli_inputs(tmp_path):
         ("prices_twice_file", "--prices: model 'small' has two prices"),
         ("price_without_model", "--prices: '=1' is not name=price"),
         ("negative_seed", r"--seed: seed must be in \[0, 2\*\*64\)"),
+        ("subnormal_prices", r"--prices: a cost of 1e-310 is outside \[1e-100, 1e\+100\]"),
+        ("huge_prices", r"--prices: a cost of 1e\+306 is outside"),
+        ("negative_price", "--prices: every price must be a finite number >= 0"),
     ],
 )
 def test_cli_route_evaluate_names_the_bad_option(tmp_path, capsys, case, message):
@@ -785,6 +819,12 @@ def test_cli_route_evaluate_names_the_bad_option(tmp_path, capsys, case, message
         prices = "small=0.1,small=0.2,mid=0.5,large=1"
     elif case == "price_without_model":
         prices = "=1,small=0.1,mid=0.5,large=1"
+    elif case == "subnormal_prices":
+        prices = "small=1e-310,mid=5e-310,large=1e-309"
+    elif case == "huge_prices":
+        prices = "small=1e306,mid=5e306,large=1e307"
+    elif case == "negative_price":
+        prices = "small=-0.1,mid=0.5,large=1"
     elif case == "prices_twice_file":
         (tmp_path / "prices.csv").write_text(
             "model,price\nsmall,0.1\nsmall,0.2\nmid,0.5\nlarge,1\n"

@@ -175,8 +175,29 @@ def _scores_matrix(x: Any, name: str, n: int | None = None) -> np.ndarray:
     return arr
 
 
-def _cost_matrix(x: Any, name: str, n: int, m: int) -> np.ndarray:
-    """A realised (n, m) cost matrix or per-model prices (m,) broadcast to (n, m)."""
+# Routing is scale-free in cost, but its sums, its λ grid (score per unit cost) and its hull
+# slopes overflow or lose bits near the ends of float64 (1e-310 is subnormal: the frontier
+# came out different, silently). Positive costs must lie in this range.
+_COST_MAGNITUDE = (1e-100, 1e100)
+
+
+def _check_cost_magnitude(arr: np.ndarray, name: str) -> None:
+    positive = arr[arr > 0]
+    if positive.size == 0:
+        return
+    low, high = _COST_MAGNITUDE
+    for value in (positive.min(), positive.max()):
+        if not low <= value <= high:
+            raise InvalidArgumentError(
+                f"{name}: a cost of {value:.3g} is outside [{low:g}, {high:g}]; routing is "
+                "scale-free in cost, so rescale the costs (e.g. to dollars per million queries)"
+            )
+
+
+def _cost_matrix(x: Any, name: str, n: int, m: int, *, paths: bool = True) -> np.ndarray:
+    """A realised (n, m) cost matrix or per-model prices (m,) broadcast to (n, m); ``paths``:
+    the costs feed μ-paths and frontiers, whose range is limited (``_check_cost_magnitude``;
+    fitting the cost regression is scale-free at any magnitude)."""
     arr = as_float_array(x, name, ndim=(1, 2), finite=False)
     if arr.ndim == 1:
         if arr.size != m:
@@ -200,6 +221,8 @@ def _cost_matrix(x: Any, name: str, n: int, m: int) -> np.ndarray:
     if (arr < 0).any():
         j = int(np.argwhere(arr < 0)[0][1])
         raise InvalidArgumentError(f"{name}: model {j} has negative costs; costs must be >= 0")
+    if paths:
+        _check_cost_magnitude(arr, name)
     return np.ascontiguousarray(arr)
 
 
@@ -393,10 +416,10 @@ class CostAwareRouter(Estimator):
                     "n_models), one price per model (n_models,), or cost=TokenCost(...)"
                 )
             if ndim_of(costs, "costs") == 1:
-                static = _cost_matrix(costs, "costs", 1, m)[0].copy()
+                static = _cost_matrix(costs, "costs", 1, m, paths=False)[0].copy()
                 cost_target = None
             else:
-                cost_target = _cost_matrix(costs, "costs", n, m)
+                cost_target = _cost_matrix(costs, "costs", n, m, paths=False)
         if n < 2:
             raise ShapeError("features: has 1 row; pass at least 2 training queries")
         targets = y if cost_target is None else np.hstack([y, cost_target])
@@ -676,6 +699,7 @@ def frontier(
         perf = as_float_array(performance, "performance", ndim=1)
         if perf.shape != cost.shape:
             raise ShapeError("performance: must have one value per cost")
+        _check_cost_magnitude(np.abs(cost), "cost")
     hc, hp = _core.route_hull(cost, perf)
     return Frontier(cost=hc, performance=hp, name=name)
 
@@ -697,6 +721,7 @@ def _check_range(cost_range: Any) -> tuple[float, float]:
 def model_cost_range(costs: Any) -> tuple[float, float]:
     """(cheapest, most expensive) mean cost of the single models: the shared AUC range."""
     c = as_float_array(costs, "costs", ndim=(1, 2))
+    _check_cost_magnitude(np.abs(c), "costs")
     means = c.mean(axis=0) if c.ndim == 2 else c
     return float(means.min()), float(means.max())
 

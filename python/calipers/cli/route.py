@@ -142,9 +142,15 @@ def _prices(spec: str, models: list[str]) -> np.ndarray:
             f"--prices: model(s) {missing} have no price; every model needs a cost"
         )
     try:
-        return np.array([float(table[m]) for m in models])
+        prices = np.array([float(table[m]) for m in models])
     except ValueError as exc:
         raise InvalidArgumentError(f"--prices: {exc}") from None
+    if not (np.isfinite(prices) & (prices >= 0)).all():
+        raise InvalidArgumentError("--prices: every price must be a finite number >= 0")
+    from ..route import _check_cost_magnitude
+
+    _check_cost_magnitude(prices, "--prices")
+    return prices
 
 
 def _evaluate(args: argparse.Namespace) -> int:
