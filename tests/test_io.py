@@ -84,7 +84,9 @@ def test_prompt_cells_places_scores_and_names_a_bad_score():
     expected = np.full((2, 2, 2), np.nan)
     expected[0, 1, 0], expected[0, 0, 0], expected[1, 0, 1] = 0.5, 1.0, 0.0
     np.testing.assert_array_equal(Y, expected)
-    with pytest.raises(InvalidArgumentError, match=r"cells.csv: column `score`: row 1 .*'n/a'"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"TABLE: column `score`: row 1 .*'n/a'.*cells.csv"
+    ):
         prompt_cells(frame.assign(score=[0.5, "n/a", 0.0]), "cells.csv")
     for bad in (np.nan, np.inf):
         with pytest.raises(InvalidArgumentError, match="missing or infinite"):

@@ -798,7 +798,8 @@ def _cli_inputs(tmp_path):
         ("negative_seed", r"--seed: seed must be in \[0, 2\*\*64\)"),
         ("subnormal_prices", r"--prices: a cost of 1e-310 is outside \[1e-100, 1e\+100\]"),
         ("huge_prices", r"--prices: a cost of 1e\+306 is outside"),
-        ("negative_price", "--prices: every price must be a finite number >= 0"),
+        ("negative_price", "--prices: model 0 has negative costs; costs must be >= 0"),
+        ("infinite_price", r"--prices: model 1 has no cost \(NaN/inf\)"),
     ],
 )
 def test_cli_route_evaluate_names_the_bad_option(tmp_path, capsys, case, message):
@@ -825,6 +826,8 @@ def test_cli_route_evaluate_names_the_bad_option(tmp_path, capsys, case, message
         prices = "small=1e306,mid=5e306,large=1e307"
     elif case == "negative_price":
         prices = "small=-0.1,mid=0.5,large=1"
+    elif case == "infinite_price":
+        prices = "small=0.1,mid=inf,large=1"
     elif case == "prices_twice_file":
         (tmp_path / "prices.csv").write_text(
             "model,price\nsmall,0.1\nsmall,0.2\nmid,0.5\nlarge,1\n"

@@ -105,6 +105,8 @@ def as_labels(x: Any, name: str, n: int | None = None, *, what: str = "row") -> 
 def numeric_column(values: Any, name: str, fix: str) -> np.ndarray:
     """One column of a table (pandas, Arrow or object-backed) as float64; an entry that is not
     a number is reported by row and value (float conversion only says it could not convert)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        return values.astype(np.float64)
     column = np.asarray(values, dtype=object)
     try:
         return np.asarray(column, dtype=np.float64)
@@ -124,7 +126,7 @@ def numeric_columns(frame: Any, name_of: Callable[[str], str], fix: str) -> np.n
     """Every column of a DataFrame as one float64 matrix (rows × columns); a non-numeric entry
     is reported through :func:`numeric_column` with ``name_of(column)`` (never dropped)."""
     return np.column_stack(
-        [numeric_column(frame[c].to_numpy(dtype=object), name_of(c), fix) for c in frame.columns]
+        [numeric_column(frame[c].to_numpy(), name_of(c), fix) for c in frame.columns]
     )
 
 

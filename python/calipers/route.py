@@ -182,16 +182,14 @@ _COST_MAGNITUDE = (1e-100, 1e100)
 
 
 def _check_cost_magnitude(arr: np.ndarray, name: str) -> None:
-    positive = arr[arr > 0]
-    if positive.size == 0:
-        return
     low, high = _COST_MAGNITUDE
-    for value in (positive.min(), positive.max()):
-        if not low <= value <= high:
-            raise InvalidArgumentError(
-                f"{name}: a cost of {value:.3g} is outside [{low:g}, {high:g}]; routing is "
-                "scale-free in cost, so rescale the costs (e.g. to dollars per million queries)"
-            )
+    outside = (arr > high) | ((arr > 0) & (arr < low))  # masks only: no copy of the costs
+    if outside.any():
+        value = arr[np.unravel_index(int(np.argmax(outside)), arr.shape)]
+        raise InvalidArgumentError(
+            f"{name}: a cost of {value:.3g} is outside [{low:g}, {high:g}]; routing is "
+            "scale-free in cost, so rescale the costs (e.g. to dollars per million queries)"
+        )
 
 
 def _cost_matrix(x: Any, name: str, n: int, m: int, *, paths: bool = True) -> np.ndarray:
@@ -199,6 +197,7 @@ def _cost_matrix(x: Any, name: str, n: int, m: int, *, paths: bool = True) -> np
     the costs feed μ-paths and frontiers, whose range is limited (``_check_cost_magnitude``;
     fitting the cost regression is scale-free at any magnitude)."""
     arr = as_float_array(x, name, ndim=(1, 2), finite=False)
+    given = arr  # per-model prices are checked before they are broadcast to (n, m)
     if arr.ndim == 1:
         if arr.size != m:
             raise ShapeError(f"{name}: has {arr.size} per-model costs but there are {m} models")
@@ -222,7 +221,7 @@ def _cost_matrix(x: Any, name: str, n: int, m: int, *, paths: bool = True) -> np
         j = int(np.argwhere(arr < 0)[0][1])
         raise InvalidArgumentError(f"{name}: model {j} has negative costs; costs must be >= 0")
     if paths:
-        _check_cost_magnitude(arr, name)
+        _check_cost_magnitude(given, name)
     return np.ascontiguousarray(arr)
 
 
@@ -699,7 +698,7 @@ def frontier(
         perf = as_float_array(performance, "performance", ndim=1)
         if perf.shape != cost.shape:
             raise ShapeError("performance: must have one value per cost")
-        _check_cost_magnitude(np.abs(cost), "cost")
+        _check_cost_magnitude(cost, "cost")
     hc, hp = _core.route_hull(cost, perf)
     return Frontier(cost=hc, performance=hp, name=name)
 
@@ -721,7 +720,7 @@ def _check_range(cost_range: Any) -> tuple[float, float]:
 def model_cost_range(costs: Any) -> tuple[float, float]:
     """(cheapest, most expensive) mean cost of the single models: the shared AUC range."""
     c = as_float_array(costs, "costs", ndim=(1, 2))
-    _check_cost_magnitude(np.abs(c), "costs")
+    _check_cost_magnitude(c, "costs")
     means = c.mean(axis=0) if c.ndim == 2 else c
     return float(means.min()), float(means.max())
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import numeric_column, numeric_columns
+from .._validation import numeric_columns
 from ..exceptions import InvalidArgumentError
 
 ESTIMATE_EPILOG = """\
@@ -86,12 +86,6 @@ def _estimate(args: argparse.Namespace) -> int:
     from ..prompts import PromptEval
 
     frame = _read(args.table, "TABLE")
-    if "score" in frame.columns:  # named here: the float conversion below only says "could not"
-        numeric_column(
-            frame["score"].to_numpy(dtype=object),
-            "TABLE: column `score`",
-            "scores are numbers in [0, 1] (1 = correct)",
-        )
     Y, models, templates, examples = prompt_cells(frame, args.table)
     X = _covariates(args.format_covariates, templates) if args.format_covariates else None
     try:

@@ -145,12 +145,9 @@ def _prices(spec: str, models: list[str]) -> np.ndarray:
         prices = np.array([float(table[m]) for m in models])
     except ValueError as exc:
         raise InvalidArgumentError(f"--prices: {exc}") from None
-    if not (np.isfinite(prices) & (prices >= 0)).all():
-        raise InvalidArgumentError("--prices: every price must be a finite number >= 0")
-    from ..route import _check_cost_magnitude
+    from ..route import _cost_matrix  # the library's checks, under the option's name
 
-    _check_cost_magnitude(prices, "--prices")
-    return prices
+    return _cost_matrix(prices, "--prices", 1, len(models))[0].copy()
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -453,9 +453,9 @@ def prompt_cells(
     ti = frame[t_col].map(t_index).to_numpy()
     ei = frame[e_col].map(e_index).to_numpy()
     scores = numeric_column(
-        frame["score"].to_numpy(dtype=object),
-        f"TABLE: {path}: column `score`",
-        "scores are numbers; convert or drop that row",
+        frame["score"].to_numpy(),
+        "TABLE: column `score`",
+        f"scores in {path} are numbers in [0, 1] (1 = correct); convert or drop that row",
     )
     if not np.isfinite(scores).all():
         raise InvalidArgumentError(

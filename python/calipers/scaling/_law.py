@@ -284,8 +284,8 @@ class SkillScalingLaw(Estimator):
         A start stops earlier when one step lowers the loss by at most 1e-13 (absolute, the
         loss being ≤ 1); near the optimum L-BFGS creeps along the Huber kinks, so the default
         usually stops at the cap (on the Leaderboard v2 table with 10 starts: the best loss
-        within 1.1e-9, relative, of where 40,000 iterations take it). ``summary()`` says which rule stopped the best start and how many
-        starts ended near it.
+        within 1.1e-9, relative, of where 40,000 iterations take it). ``summary()`` says which
+        rule stopped the best start and how many starts ended near it.
     n_knots : int
         Units of each learned monotone link.
     random_state : None, int or numpy.random.Generator
