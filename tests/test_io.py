@@ -91,6 +91,8 @@ def test_prompt_cells_places_scores_and_names_a_bad_score():
     for bad in (np.nan, np.inf):
         with pytest.raises(InvalidArgumentError, match="missing or infinite"):
             prompt_cells(frame.assign(score=[0.5, bad, 0.0]), "cells.csv")
+    with pytest.raises(InvalidArgumentError, match="cells.csv has no rows"):
+        prompt_cells(frame.iloc[:0], "cells.csv")
 
 
 def test_read_table_keeps_labels_as_written_and_names_the_argument(tmp_path):

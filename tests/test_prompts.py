@@ -3,6 +3,7 @@ simulation and HANNA targets of issue 17, interval coverage, and bad input."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -425,6 +426,10 @@ def test_bad_input_messages():
         PromptEval().fit(np.where(np.isnan(Y), np.nan, 2.0))
     with pytest.raises(InvalidArgumentError, match="is infinite"):
         PromptEval().fit(np.where(np.isnan(Y), np.inf, Y))
+    with warnings.catch_warnings():  # 1e308 overflows the float32 copy: named, no warning
+        warnings.simplefilter("error")
+        with pytest.raises(InvalidArgumentError, match="is infinite or huge"):
+            PromptEval().fit(np.where(np.isnan(Y), Y, 1e308))
     with pytest.raises(ShapeError, match="format_covariates"):
         PromptEval(format_covariates=np.ones((3, 2))).fit(Y)
     with pytest.raises(ShapeError, match="Y"):

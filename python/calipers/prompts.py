@@ -218,7 +218,8 @@ def _check_responses(Y: Any) -> tuple[np.ndarray, np.ndarray]:
     large matrix); the range check is two reductions."""
     reject_complex(Y, "Y")
     try:
-        y = np.asarray(Y, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: reported below
+            y = np.asarray(Y, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"Y: could not convert to a float array ({exc})") from None
     check_ndim(y, "Y", (2, 3))
@@ -236,7 +237,7 @@ def _check_responses(Y: Any) -> tuple[np.ndarray, np.ndarray]:
     if np.nanmin(y3) < 0 or np.nanmax(y3) > 1:
         bad = seen & ((y3 < 0) | (y3 > 1))
         m, f, j = (int(v) for v in np.argwhere(bad)[0])
-        what = "infinite" if np.isinf(y3[m, f, j]) else f"{y3[m, f, j]:g}"
+        what = "infinite or huge" if np.isinf(y3[m, f, j]) else f"{y3[m, f, j]:g}"
         raise InvalidArgumentError(
             f"Y: cell (model {m}, template {f}, example {j}) is {what}; scores must be in "
             "[0, 1] (1 = correct; fractional scores allowed) with NaN for cells not evaluated"

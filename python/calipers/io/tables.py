@@ -432,6 +432,8 @@ def prompt_cells(
     e_col = _prompt_column(frame, ("example", "item"), "example", path)
     if "score" not in frame.columns:
         raise InvalidArgumentError(f"TABLE: {path} has no `score` column")
+    if len(frame) == 0:
+        raise InvalidArgumentError(f"TABLE: {path} has no rows; give one row per evaluated cell")
     models = sorted(frame["model"].astype(str).unique()) if "model" in frame.columns else ["model"]
     templates = sorted(frame[t_col].unique(), key=str)
     examples = sorted(frame[e_col].unique(), key=str)
