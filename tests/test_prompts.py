@@ -593,7 +593,7 @@ def test_adaptive_evaluate_checks_the_memory_of_its_score_matrix(n_formats, n_ex
         adaptive_evaluate(lambda c: np.ones(len(c)), n_formats, n_examples, rng=0)
 
 
-@pytest.mark.parametrize("where", ["score", "covariate"])
+@pytest.mark.parametrize("where", ["score", "covariate", "no_covariate_column"])
 def test_cli_prompts_estimate_names_a_non_numeric_entry(tmp_path, capsys, where):
     pd = pytest.importorskip("pandas")
     from calipers.cli import main
@@ -609,10 +609,13 @@ def test_cli_prompts_estimate_names_a_non_numeric_entry(tmp_path, capsys, where)
         cells["score"] = cells["score"].astype(object)
         cells.loc[5, "score"] = "right"
         message = "TABLE: column `score`: row 5 .* holds 'right'"
-    else:
+    elif where == "covariate":
         covariates["a"] = covariates["a"].astype(object)
         covariates.loc[1, "a"] = "bold"
         message = "--format-covariates: column `a`: row 1 .* holds 'bold'"
+    else:  # a bare numpy "need at least one array to concatenate" before
+        covariates = covariates[["template"]]
+        message = "--format-covariates: the table has no value columns"
     cells.to_csv(tmp_path / "cells.csv", index=False)
     covariates.to_csv(tmp_path / "cov.csv", index=False)
     argv = ["prompts", "estimate", str(tmp_path / "cells.csv"), "--resamples", "0"]

@@ -7,7 +7,6 @@ produce them and raise errors that name the argument and the fix.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -122,11 +121,18 @@ def numeric_column(values: Any, name: str, fix: str) -> np.ndarray:
     raise AssertionError("unreachable: every entry converted on its own")
 
 
-def numeric_columns(frame: Any, name_of: Callable[[str], str], fix: str) -> np.ndarray:
+def numeric_columns(frame: Any, name: str, fix: str, source: str = "") -> np.ndarray:
     """Every column of a DataFrame as one float64 matrix (rows × columns); a non-numeric entry
-    is reported through :func:`numeric_column` with ``name_of(column)`` (never dropped)."""
+    is reported through :func:`numeric_column` as ``{name}: column `c` of {source}`` (never
+    dropped)."""
+    where = f" of {source}" if source else ""
+    if frame.shape[1] == 0:
+        raise InvalidArgumentError(f"{name}: {source or 'the table'} has no value columns; {fix}")
     return np.column_stack(
-        [numeric_column(frame[c].to_numpy(), name_of(c), fix) for c in frame.columns]
+        [
+            numeric_column(frame[c].to_numpy(), f"{name}: column `{c}`{where}", fix)
+            for c in frame.columns
+        ]
     )
 
 

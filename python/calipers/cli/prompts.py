@@ -76,7 +76,7 @@ def _covariates(path: str, templates: list[Any]) -> np.ndarray:
         )
     return numeric_columns(
         frame.loc[templates],
-        lambda c: f"--format-covariates: column `{c}`",
+        "--format-covariates",
         "covariates are numbers (one-hot encode categorical template features)",
     )
 

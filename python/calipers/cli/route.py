@@ -106,8 +106,9 @@ def _features(spec: str, items: list[str], seed: int) -> np.ndarray:
     # every column is a feature: a non-numeric one is an error, not silently dropped
     return numeric_columns(
         frame,
-        lambda c: f"--features: column `{c}` of {spec}",
+        "--features",
         "feature columns are numbers (or give one `text` column instead)",
+        source=spec,
     )
 
 
